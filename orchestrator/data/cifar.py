@@ -1,0 +1,204 @@
+"""CIFAR-10 and CIFAR-100 from the original python-pickle archives (no download).
+
+Accepted forms, in every search root (see `locate`): the extracted folder
+(`cifar-10-batches-py/`, `cifar-100-python/`), the archive as published
+(`cifar-10-python.tar.gz`, `cifar-100-python.tar.gz`), and the Keras 2 / Keras 3 cache
+layouts. Every file is read and checked before anything is returned: a truncated or
+corrupted archive raises DatasetError, never a half-loaded dataset.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import tarfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from orchestrator.data.base import Split
+from orchestrator.errors import DatasetError
+
+ROW_LENGTH = 3 * 32 * 32  # one image per row: 1024 red, then 1024 green, then 1024 blue
+FULL_TRAIN, FULL_TEST = 50_000, 10_000
+
+
+@dataclass(frozen=True)
+class CifarLayout:
+    """Names inside one CIFAR archive. `label_key` is the pickle key of the labels used."""
+
+    name: str
+    folder: str
+    archive: str
+    train_members: tuple[str, ...]
+    test_member: str
+    meta_member: str
+    label_key: bytes
+    label_names_key: bytes
+    num_classes: int
+    url: str
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        # Keras 3 caches under `<folder>-target/<folder>` and keeps `<folder>-target_archive`;
+        # Keras 2 used `<folder>/` and `<folder>.tar.gz`.
+        return (
+            self.folder,
+            f"{self.folder}-target/{self.folder}",
+            self.archive,
+            f"{self.folder}.tar.gz",
+            f"{self.folder}-target_archive",
+        )
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return (*self.train_members, self.test_member, self.meta_member)
+
+
+CIFAR10 = CifarLayout(
+    name="cifar10",
+    folder="cifar-10-batches-py",
+    archive="cifar-10-python.tar.gz",
+    train_members=tuple(f"data_batch_{i}" for i in range(1, 6)),
+    test_member="test_batch",
+    meta_member="batches.meta",
+    label_key=b"labels",
+    label_names_key=b"label_names",
+    num_classes=10,
+    url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+)
+CIFAR100 = CifarLayout(
+    name="cifar100",
+    folder="cifar-100-python",
+    archive="cifar-100-python.tar.gz",
+    train_members=("train",),
+    test_member="test",
+    meta_member="meta",
+    label_key=b"fine_labels",
+    label_names_key=b"fine_label_names",
+    num_classes=100,
+    url="https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+)
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, bytes and numpy arrays only.
+
+    The archives are pickles a user downloaded; refusing every other global means a
+    tampered file cannot run code when orch reads it.
+    """
+
+    _ALLOWED = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("copy_reg", "_reconstructor"),
+            ("copyreg", "_reconstructor"),
+            ("__builtin__", "object"),
+            ("builtins", "object"),
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _unpickle(blob: bytes, where: str) -> dict:
+    try:
+        obj = _ArrayOnlyUnpickler(io.BytesIO(blob), encoding="bytes").load()
+    except Exception as exc:  # any unpickling failure means a corrupted file
+        raise DatasetError(f"{where}: not a valid CIFAR pickle ({exc}).") from exc
+    if not isinstance(obj, dict):
+        raise DatasetError(f"{where}: expected a pickled dict. Received: {type(obj).__name__}")
+    return obj
+
+
+def _read_members(path: Path, layout: CifarLayout) -> dict[str, bytes]:
+    """The raw bytes of every member `layout` needs, from a folder or a tar archive."""
+    if path.is_dir():
+        found = {m: (path / m).read_bytes() for m in layout.members if (path / m).is_file()}
+    else:
+        found = {}
+        try:
+            with tarfile.open(path, "r:*") as tar:
+                for info in tar:
+                    name = Path(info.name).name
+                    if info.isfile() and name in layout.members and name not in found:
+                        found[name] = tar.extractfile(info).read()
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+            raise DatasetError(
+                f"{path}: cannot read the archive ({exc}); it is truncated or corrupted. "
+                f"Delete it and download {layout.url} again."
+            ) from exc
+    missing = [m for m in layout.members if m not in found]
+    if missing:
+        raise DatasetError(
+            f"{path}: incomplete {layout.name} data, missing {', '.join(missing)}. "
+            f"Delete it and download {layout.url} again."
+        )
+    return found
+
+
+def _parse_batch(blob: bytes, where: str, layout: CifarLayout) -> tuple[np.ndarray, np.ndarray]:
+    batch = _unpickle(blob, where)
+    if b"data" not in batch or layout.label_key not in batch:
+        keys = sorted(k.decode(errors="replace") for k in batch if isinstance(k, bytes))
+        raise DatasetError(
+            f"{where}: expected keys 'data' and {layout.label_key.decode()!r}. Received: {keys}"
+        )
+    data = np.asarray(batch[b"data"])
+    labels = np.asarray(batch[layout.label_key])
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != ROW_LENGTH:
+        raise DatasetError(
+            f"{where}: data must be uint8 rows of {ROW_LENGTH}. Received: {data.dtype} {data.shape}"
+        )
+    if labels.ndim != 1 or labels.shape[0] != data.shape[0]:
+        raise DatasetError(
+            f"{where}: {data.shape[0]} images but labels of shape {labels.shape}; "
+            f"the file is corrupted."
+        )
+    if labels.size and (labels.min() < 0 or labels.max() >= layout.num_classes):
+        raise DatasetError(f"{where}: labels outside 0..{layout.num_classes - 1}.")
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), labels.astype(np.int64)
+
+
+def _check_meta(blob: bytes, where: str, layout: CifarLayout, sizes: list[int]) -> None:
+    meta = _unpickle(blob, where)
+    names = meta.get(layout.label_names_key)
+    if names is None or len(names) != layout.num_classes:
+        raise DatasetError(
+            f"{where}: expected {layout.num_classes} {layout.label_names_key.decode()}; "
+            f"this is not a {layout.name} archive."
+        )
+    per_batch = meta.get(b"num_cases_per_batch")  # CIFAR-10 only: 10000 in the original
+    if per_batch is not None and any(size != per_batch for size in sizes):
+        raise DatasetError(
+            f"{where}: num_cases_per_batch={per_batch} but the batches hold {sizes} images; "
+            f"the archive is truncated or corrupted."
+        )
+
+
+def load_cifar(path: Path, layout: CifarLayout) -> tuple[Split, Split]:
+    """(train, test) from a CIFAR folder or archive at `path`; DatasetError on any damage."""
+    blobs = _read_members(path, layout)
+    train = [_parse_batch(blobs[m], f"{path}:{m}", layout) for m in layout.train_members]
+    test = _parse_batch(blobs[layout.test_member], f"{path}:{layout.test_member}", layout)
+    sizes = [len(y) for _, y in train] + [len(test[1])]
+    _check_meta(blobs[layout.meta_member], f"{path}:{layout.meta_member}", layout, sizes)
+    n_train, n_test = sum(sizes[:-1]), sizes[-1]
+    # A full-size half with a short other half is a damaged original, not a test archive.
+    if (n_train == FULL_TRAIN) != (n_test == FULL_TEST):
+        raise DatasetError(
+            f"{path}: {n_train} training and {n_test} test images; the original has "
+            f"{FULL_TRAIN} and {FULL_TEST}. Download {layout.url} again."
+        )
+    x_train = np.concatenate([x for x, _ in train])
+    y_train = np.concatenate([y for _, y in train])
+    return Split(x_train, y_train), Split(*test)
