@@ -1,0 +1,313 @@
+"""DenseNet and DenseNet-BC (Huang et al. 2017, arXiv 1608.06993), CIFAR and ImageNet.
+
+CIFAR (stem="cifar"): Conv3x3 stem (16 channels, or 2k for bottleneck nets; no BN), three
+dense blocks of (depth-4)/3 layers ((depth-4)/6 with bottlenecks) and a transition after
+each block but the last. ImageNet (stem="imagenet"): Conv7x7 s2 -> BN -> ReLU -> MaxPool 3x3
+s2, four blocks (121/161/169/201 layouts), exactly keras.applications.DenseNet121/169/201.
+Layer: BN-ReLU-[Conv1x1(4k)-BN-ReLU]-Conv3x3(k) -> concatenate([old, new]).
+Transition: BN-ReLU-Conv1x1(int(c * compression))-AvgPool 2x2. Head: BN-ReLU-GAP-Dense.
+Convs have no bias; he_normal; L2 1e-4 on every conv and dense kernel (the paper decays them
+all, unlike titu1994/DenseNet's 3x3 convs); BN 0.9 / 1e-5 as in the seed's DenseNet_keras.py.
+
+seed_variant=True adds the seed's old THIRD transition after the last block (removed from
+BIGBALLON/cifar-10-cnn in 330590d): its README counts (0.85M, 3.3M, 7.5M) include it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from orchestrator.zoo.base import (
+    IMAGENET_SHAPE,
+    Family,
+    ModelInfo,
+    SpatialOp,
+    check_bool,
+    check_common,
+    check_float,
+    check_int,
+    check_spatial,
+    parse_label,
+    received,
+)
+
+# ImageNet layouts (layers per block) by depth, from the paper's Table 1.
+IMAGENET_LAYOUTS: dict[int, tuple[int, ...]] = {
+    121: (6, 12, 24, 16),
+    161: (6, 12, 36, 24),
+    169: (6, 12, 32, 32),
+    201: (6, 12, 48, 32),
+    264: (6, 12, 64, 48),
+}
+_STEMS = ("cifar", "imagenet")
+
+
+def densenet(
+    inputs: Any,
+    *,
+    num_classes: int = 10,
+    depth: int | None = None,
+    growth_rate: int = 12,
+    bottleneck: bool = False,
+    compression: float = 1.0,
+    num_blocks: int | None = None,
+    layers_per_block: int | Sequence[int] | None = None,
+    init_filters: int | None = None,
+    stem: str = "cifar",
+    dropout: float = 0.0,
+    weight_decay: float = 1e-4,
+    kernel_initializer: Any = "he_normal",
+    bn_momentum: float = 0.9,
+    bn_epsilon: float = 1e-5,
+    seed_variant: bool = False,
+) -> Any:
+    """DenseNet(-BC): `inputs` -> class probabilities (float32).
+
+    depth: total layers; None means 40 (CIFAR) or 121 (ImageNet). CIFAR depths are 3n+4,
+    or 6n+4 with `bottleneck`. `layers_per_block` (an int or one count per block) replaces
+    the depth rule. `compression` < 1 with `bottleneck` makes DenseNet-BC (paper: 0.5).
+    init_filters: stem channels; None means 2 * growth_rate for bottleneck or ImageNet nets,
+    16 otherwise (the paper). seed_variant: add the seed's third transition (CIFAR only).
+    """
+    from orchestrator.zoo._layers import Layers, global_pool, relu
+
+    layout = block_layout(depth, bottleneck, num_blocks, layers_per_block, stem)
+    filters = _init_filters(init_filters, growth_rate, bottleneck, stem)
+    ly = Layers(weight_decay, kernel_initializer, bn_momentum, bn_epsilon)
+    x = _stem(ly, inputs, filters, stem)
+    for index, layers in enumerate(layout, start=1):
+        for layer in range(1, layers + 1):
+            x = _dense_layer(ly, x, growth_rate, bottleneck, dropout, f"block{index}_layer{layer}")
+        if index < len(layout) or seed_variant:
+            x = _transition(ly, x, int(x.shape[-1] * compression), dropout, f"transition{index}")
+    x = relu(ly.bn(x, "head_bn"), "head_relu")
+    return ly.classifier(global_pool(x), num_classes)
+
+
+def _stem(ly: Any, x: Any, filters: int, stem: str) -> Any:
+    import keras
+
+    if stem == "cifar":
+        return ly.conv(x, filters, 3, "stem_conv")
+    x = ly.conv(x, filters, 7, "stem_conv", strides=2)
+    x = ly.bn_relu(x, "stem")
+    return keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+
+
+def _dense_layer(
+    ly: Any, x: Any, growth_rate: int, bottleneck: bool, dropout: float, name: str
+) -> Any:
+    import keras
+
+    from orchestrator.zoo._layers import dropout as drop
+    from orchestrator.zoo._layers import relu
+
+    y = relu(ly.bn(x, f"{name}_bn1"), f"{name}_relu1")
+    if bottleneck:
+        y = drop(ly.conv(y, 4 * growth_rate, 1, f"{name}_conv1"), dropout, f"{name}_drop1")
+        y = relu(ly.bn(y, f"{name}_bn2"), f"{name}_relu2")
+    y = drop(ly.conv(y, growth_rate, 3, f"{name}_conv2"), dropout, f"{name}_drop2")
+    return keras.layers.Concatenate(name=f"{name}_concat")([x, y])
+
+
+def _transition(ly: Any, x: Any, filters: int, dropout: float, name: str) -> Any:
+    import keras
+
+    from orchestrator.zoo._layers import dropout as drop
+
+    x = ly.bn_relu(x, name)
+    x = drop(ly.conv(x, filters, 1, f"{name}_conv"), dropout, f"{name}_drop")
+    return keras.layers.AveragePooling2D(2, strides=2, name=f"{name}_pool")(x)
+
+
+def _init_filters(init_filters: int | None, growth_rate: int, bottleneck: bool, stem: str) -> int:
+    if init_filters is not None:
+        return init_filters
+    return 2 * growth_rate if bottleneck or stem == "imagenet" else 16
+
+
+def block_layout(
+    depth: int | None,
+    bottleneck: bool,
+    num_blocks: int | None,
+    layers_per_block: int | Sequence[int] | None,
+    stem: str,
+) -> tuple[int, ...]:
+    """Layers per dense block. Raises ValueError("arg|rule") when the arguments disagree."""
+    blocks = num_blocks or (3 if stem == "cifar" else 4)
+    per_layer = 2 if bottleneck else 1  # a bottleneck layer holds two convs
+    if layers_per_block is not None:
+        layout = _explicit_layout(layers_per_block, blocks, num_blocks)
+        implied = sum(layout) * per_layer + len(layout) + 1
+        if depth is not None and depth != implied:
+            raise ValueError(f"depth|must match layers_per_block, which implies depth={implied}")
+        return layout
+    if depth is None:
+        depth = 40 if stem == "cifar" else 121
+    if stem == "imagenet" and bottleneck and blocks == 4 and depth in IMAGENET_LAYOUTS:
+        return IMAGENET_LAYOUTS[depth]
+    step = blocks * per_layer
+    if depth < step + blocks + 1 or (depth - blocks - 1) % step:
+        form = f"{step}n+{blocks + 1}"
+        kind = "a bottleneck DenseNet" if bottleneck else "a DenseNet without bottleneck"
+        raise ValueError(f"depth|must be {form} for {kind} with {blocks} blocks")
+    return (((depth - blocks - 1) // step),) * blocks
+
+
+def _explicit_layout(
+    layers_per_block: int | Sequence[int], blocks: int, num_blocks: int | None
+) -> tuple[int, ...]:
+    if isinstance(layers_per_block, int) and not isinstance(layers_per_block, bool):
+        layout: tuple[Any, ...] = (layers_per_block,) * blocks
+    elif isinstance(layers_per_block, Sequence) and not isinstance(layers_per_block, str):
+        layout = tuple(layers_per_block)
+        if num_blocks is not None and len(layout) != num_blocks:
+            raise ValueError(f"layers_per_block|must have num_blocks={num_blocks} entries")
+    else:
+        layout = ()
+    if not layout or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in layout
+    ):
+        raise ValueError("layers_per_block|must be an integer >= 1 or a list of them")
+    return layout
+
+
+def check(
+    model: str, input_shape: tuple[int, ...], num_classes: int, kwargs: Mapping[str, Any]
+) -> list[str]:
+    problems = check_common(model, kwargs)
+    problems += check_int(model, "growth_rate", kwargs["growth_rate"])
+    problems += check_bool(model, "bottleneck", kwargs["bottleneck"])
+    problems += check_float(model, "compression", kwargs["compression"], 0.0, 1.0, high_open=False)
+    if kwargs["compression"] == 0:
+        problems.append(received(model, "compression", "must be in (0, 1]", 0))
+    for arg in ("depth", "num_blocks", "init_filters"):
+        if kwargs[arg] is not None:
+            problems += check_int(model, arg, kwargs[arg])
+    stem = kwargs["stem"]
+    if stem not in _STEMS:
+        problems.append(received(model, "stem", "must be 'cifar' or 'imagenet'", stem))
+    elif kwargs["seed_variant"] is True and stem != "cifar":
+        rule = "only applies to the CIFAR DenseNets (stem='cifar'); leave it False"
+        problems.append(received(model, "seed_variant", rule, True))
+    if problems:  # the layout rules below need well-typed arguments
+        return problems
+    try:
+        layout = block_layout(
+            kwargs["depth"],
+            kwargs["bottleneck"],
+            kwargs["num_blocks"],
+            kwargs["layers_per_block"],
+            stem,
+        )
+    except ValueError as err:
+        arg, rule = str(err).split("|")
+        return [received(model, arg, rule, kwargs[arg])]
+    return check_spatial(
+        model, input_shape, _spatial_ops(len(layout), stem, kwargs["seed_variant"])
+    )
+
+
+def _spatial_ops(blocks: int, stem: str, seed_variant: bool) -> list[SpatialOp]:
+    ops: list[SpatialOp] = []
+    if stem == "imagenet":
+        ops += [("7x7 stride-2 stem conv", 7, 2, "same"), ("3x3 stride-2 stem pool", 3, 2, "same")]
+    transitions = blocks - 1 + int(seed_variant)
+    return ops + [("2x2 transition pool", 2, 2, "valid")] * transitions
+
+
+FAMILY = Family(
+    name="densenet",
+    description="DenseNet / DenseNet-BC, CIFAR (3 blocks) or ImageNet (7x7 stem, 4 blocks)",
+    build=densenet,
+    check=check,
+    arch_keys=frozenset(
+        {
+            "depth",
+            "growth_rate",
+            "bottleneck",
+            "compression",
+            "num_blocks",
+            "layers_per_block",
+            "init_filters",
+            "stem",
+        }
+    ),
+)
+
+_PAPER = "Huang et al. 2017 (arXiv 1608.06993) Table 2"
+_SEED = "BIGBALLON/cifar-10-cnn README"
+
+
+def _cifar(
+    depth: int,
+    k: int,
+    bc: bool,
+    params: int,
+    macs: int,
+    label: str | None,
+    source: str | None,
+    note: str = "",
+) -> ModelInfo:
+    kind = "DenseNet-BC" if bc else "DenseNet"
+    kwargs: dict[str, Any] = {"depth": depth, "growth_rate": k}
+    if bc:
+        kwargs.update(bottleneck=True, compression=0.5)
+    return ModelInfo(
+        name=f"densenet_{'bc_' if bc else ''}{depth}_{k}",
+        family="densenet",
+        description=f"{kind} (L={depth}, k={k}) for CIFAR{note}",
+        params=params,
+        macs=macs,
+        published_params=None if label is None else parse_label(label),
+        published_label=label,
+        published_source=source,
+        kwargs=kwargs,
+    )
+
+
+def _imagenet(depth: int, k: int, params: int, macs: int, label: str) -> ModelInfo:
+    return ModelInfo(
+        name=f"densenet{depth}",
+        family="densenet",
+        description=f"DenseNet-{depth} (k={k}) for ImageNet, as keras.applications",
+        params=params,
+        macs=macs,
+        published_params=parse_label(label),
+        published_label=label,
+        published_source="Huang et al. 2017 (arXiv 1608.06993) Table 1; torchvision",
+        default_input_shape=IMAGENET_SHAPE,
+        default_num_classes=1000,
+        kwargs={
+            "depth": depth,
+            "growth_rate": k,
+            "bottleneck": True,
+            "compression": 0.5,
+            "stem": "imagenet",
+            "bn_momentum": 0.99,
+            "bn_epsilon": 1.001e-5,
+        },
+    )
+
+
+_THIRD = "; the seed README's {} counts its old third transition (seed_variant=True)"
+
+PRESETS = (
+    _cifar(40, 12, False, 1_037_818, 264_812_928, "1.0M", _PAPER),
+    _cifar(100, 12, False, 7_096_858, 1_769_516_448, "7.0M", _PAPER),
+    _cifar(100, 24, False, 27_480_346, 6_889_347_744, "27.2M", _PAPER),
+    _cifar(
+        100, 12, True, 793_150, 287_929_692, "0.8M", f"{_PAPER}; {_SEED} 0.85M with seed_variant"
+    ),
+    _cifar(100, 24, True, 3_068_482, 1_150_384_824, None, None, _THIRD.format("3.3M")),
+    _cifar(
+        160, 24, True, 6_943_642, 2_495_556_384, None, None, _THIRD.format("7.5M (DenseNet-160x24)")
+    ),
+    _cifar(250, 24, True, 15_582_382, 5_418_785_724, "15.3M", _PAPER),
+    _cifar(190, 40, True, 25_881_390, 9_301_945_740, "25.6M", _PAPER),
+    _imagenet(121, 32, 8_062_504, 2_834_161_664, "7.98M"),
+    _imagenet(161, 48, 28_900_936, 7_727_907_072, "28.68M"),
+    _imagenet(169, 32, 14_307_880, 3_359_843_328, "14.15M"),
+    _imagenet(201, 32, 20_242_984, 4_291_365_888, "20.01M"),
+)

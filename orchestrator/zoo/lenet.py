@@ -1,0 +1,72 @@
+"""LeNet-5 as in the seed (BIGBALLON/cifar-10-cnn 1_Lecun_Network, LeNet_dp_da_wd_keras.py).
+
+LeCun et al. 1998 with the seed's modernisations: ReLU instead of tanh, max pooling,
+he_normal init, L2 weight decay on all five kernels, biases on, no BN or dropout:
+Conv 6@5x5 valid -> MaxPool 2 -> Conv 16@5x5 valid -> MaxPool 2 -> Flatten ->
+Dense 120 -> Dense 84 -> Dense classes -> softmax. 62,006 parameters on 32x32x3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from orchestrator.zoo.base import Family, ModelInfo, SpatialOp, check_common, check_spatial
+
+_SPATIAL: tuple[SpatialOp, ...] = (
+    ("5x5 valid conv", 5, 1, "valid"),
+    ("2x2 max pool", 2, 2, "valid"),
+    ("5x5 valid conv", 5, 1, "valid"),
+    ("2x2 max pool", 2, 2, "valid"),
+)
+
+
+def lenet(
+    inputs: Any,
+    *,
+    num_classes: int = 10,
+    weight_decay: float = 1e-4,
+    kernel_initializer: Any = "he_normal",
+) -> Any:
+    """LeNet-5 (seed version): `inputs` (N, H, W, C) -> class probabilities (float32)."""
+    import keras
+
+    from orchestrator.zoo._layers import Layers
+
+    ly = Layers(weight_decay, kernel_initializer)
+    x = ly.conv(inputs, 6, 5, "conv1", padding="valid", use_bias=True, activation="relu")
+    x = keras.layers.MaxPooling2D(2, name="pool1")(x)
+    x = ly.conv(x, 16, 5, "conv2", padding="valid", use_bias=True, activation="relu")
+    x = keras.layers.MaxPooling2D(2, name="pool2")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = ly.dense(x, 120, "fc1", activation="relu")
+    x = ly.dense(x, 84, "fc2", activation="relu")
+    return ly.classifier(x, num_classes)
+
+
+def check(
+    model: str, input_shape: tuple[int, ...], num_classes: int, kwargs: Mapping[str, Any]
+) -> list[str]:
+    return check_common(model, kwargs) + check_spatial(model, input_shape, _SPATIAL)
+
+
+FAMILY = Family(
+    name="lenet",
+    description="LeNet-5 with ReLU and max pooling (seed version)",
+    build=lenet,
+    check=check,
+    arch_keys=frozenset(),
+)
+
+PRESETS = (
+    ModelInfo(
+        name="lenet5",
+        family="lenet",
+        description="LeNet-5, ReLU, max pool, L2 1e-4 on all kernels (seed's 76.23% model)",
+        params=62_006,
+        macs=651_720,
+        published_params=62_000,
+        published_label="62k",
+        published_source="BIGBALLON/cifar-10-cnn README (Lecun-Network)",
+    ),
+)

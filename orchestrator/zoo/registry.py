@@ -1,0 +1,167 @@
+"""The model registry: preset and family names -> checked arguments -> Keras models.
+
+Importing this module imports no TensorFlow or Keras; only `create_model` does, lazily.
+`list_models`, `get_preset` and `check_model` are pure, for `orch validate` / `orch plan`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.errors import SpecError, UnknownModelError, did_you_mean
+from orchestrator.zoo import densenet, lenet, resnet
+from orchestrator.zoo.base import Family, ModelInfo, check_shape_and_classes, received
+
+if TYPE_CHECKING:
+    import keras
+
+_MODULES = (lenet, resnet, densenet)
+
+FAMILIES: dict[str, Family] = {
+    family.name: family
+    for module in _MODULES
+    for family in getattr(module, "FAMILIES", (module.FAMILY,))
+}
+PRESETS: dict[str, ModelInfo] = {p.name: p for module in _MODULES for p in module.PRESETS}
+
+# Builder parameters that are not model arguments.
+_NOT_ARGUMENTS = frozenset({"inputs", "num_classes"})
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A fully resolved model request: every builder argument filled in and checked."""
+
+    name: str
+    family: str
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    kwargs: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Preset names matching the shell-style `pattern` (e.g. "resnet*"), sorted."""
+    return sorted(fnmatch.filter(PRESETS, pattern.lower()))
+
+
+def list_families() -> list[str]:
+    """Family names, which `create_model` also accepts together with their arguments."""
+    return sorted(FAMILIES)
+
+
+def get_preset(name: str) -> ModelInfo:
+    """The preset called `name`; UnknownModelError (with suggestions) if there is none."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UnknownModelError(name, [*PRESETS, *FAMILIES]) from None
+
+
+def family_arguments(family: str) -> dict[str, Any]:
+    """A family's model arguments and their defaults (the builder's keyword parameters)."""
+    fam = FAMILIES[family]
+    params = inspect.signature(fam.build).parameters.values()
+    defaults = {p.name: p.default for p in params if p.name not in _NOT_ARGUMENTS}
+    return {**defaults, **fam.defaults}
+
+
+def check_model(
+    name: str,
+    *,
+    num_classes: int | None = None,
+    input_shape: Sequence[int] | None = None,
+    **overrides: Any,
+) -> list[str]:
+    """Every problem with this model request, as messages; [] when it can be built."""
+    try:
+        resolve_model(name, num_classes=num_classes, input_shape=input_shape, **overrides)
+    except SpecError as err:
+        return err.problems
+    except UnknownModelError as err:
+        return [str(err)]
+    return []
+
+
+def resolve_model(
+    name: str,
+    *,
+    num_classes: int | None = None,
+    input_shape: Sequence[int] | None = None,
+    **overrides: Any,
+) -> ModelConfig:
+    """Checks a request without building it. Raises UnknownModelError or SpecError."""
+    preset = PRESETS.get(name)
+    if preset is None and name not in FAMILIES:
+        raise UnknownModelError(name, [*PRESETS, *FAMILIES])
+    family = FAMILIES[preset.family if preset else name]
+    if num_classes is None:
+        num_classes = preset.default_num_classes if preset else 10
+    if input_shape is None:
+        input_shape = preset.default_input_shape if preset else (32, 32, 3)
+    problems = _override_problems(name, preset, family, overrides)
+    shape_problems, shape_ok = check_shape_and_classes(name, input_shape, num_classes)
+    problems += shape_problems
+    if problems or not shape_ok:
+        raise SpecError(problems)
+    kwargs = {**family_arguments(family.name), **(preset.kwargs if preset else {}), **overrides}
+    shape = (int(input_shape[0]), int(input_shape[1]), int(input_shape[2]))
+    problems += family.check(name, shape, num_classes, kwargs)
+    if problems:
+        raise SpecError(problems)
+    return ModelConfig(name, family.name, shape, num_classes, kwargs)
+
+
+def _override_problems(
+    name: str, preset: ModelInfo | None, family: Family, overrides: Mapping[str, Any]
+) -> list[str]:
+    known = family_arguments(family.name)
+    problems = []
+    for key, value in overrides.items():
+        if key not in known:
+            problems.append(
+                f"{name}: {key}: unknown argument.{did_you_mean(key, known)} Valid arguments: "
+                f"{', '.join(sorted(known))}. Received: {key}={value!r}"
+            )
+        elif preset and key in family.arch_keys and preset.kwargs.get(key, known[key]) != value:
+            rule = (
+                f"is fixed by the preset ({key}={preset.kwargs.get(key, known[key])!r}); to "
+                f"change it, create the family: create_model({family.name!r}, {key}=...)"
+            )
+            problems.append(received(name, key, rule, value))
+    return problems
+
+
+def create_model(
+    name: str,
+    *,
+    num_classes: int | None = None,
+    input_shape: Sequence[int] | None = None,
+    **overrides: Any,
+) -> keras.Model:
+    """Builds a preset (e.g. "resnet20") or a family with its arguments, e.g.
+    `create_model("densenet", depth=100, growth_rate=12, bottleneck=True, compression=0.5)`.
+
+    `num_classes` / `input_shape` default to the preset's (10 and (32, 32, 3) for the CIFAR
+    nets, 1000 and (224, 224, 3) for the ImageNet DenseNets). The model outputs softmax
+    probabilities in float32, for sparse_categorical_crossentropy with integer labels.
+    Raises UnknownModelError for an unknown name and SpecError for bad arguments.
+    """
+    config = resolve_model(name, num_classes=num_classes, input_shape=input_shape, **overrides)
+    return build_model(config)
+
+
+def build_model(config: ModelConfig) -> keras.Model:
+    """Builds a resolved config (see `resolve_model`)."""
+    import keras
+
+    family = FAMILIES[config.family]
+    inputs = keras.Input(shape=config.input_shape, name="input")
+    try:
+        outputs = family.build(inputs, num_classes=config.num_classes, **config.kwargs)
+    except ValueError as err:  # e.g. an unknown initializer name reaching Keras
+        raise SpecError(f"{config.name}: cannot build the model: {err}") from err
+    return keras.Model(inputs, outputs, name=config.name)
