@@ -99,6 +99,8 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
             ("copy_reg", "_reconstructor"),
             ("copyreg", "_reconstructor"),
             ("__builtin__", "object"),
+            # Python 3 writes bytes into protocol-2 pickles as _codecs.encode(str, "latin1").
+            ("_codecs", "encode"),
             ("builtins", "object"),
         }
     )
@@ -131,6 +133,10 @@ def _read_members(path: Path, layout: CifarLayout) -> dict[str, bytes]:
                     name = Path(info.name).name
                     if info.isfile() and name in layout.members and name not in found:
                         found[name] = tar.extractfile(info).read()
+                # Read on to the end of the compressed stream: gzip checks its CRC and
+                # length there, and a cut that only lost the tail must not pass as whole.
+                while tar.fileobj.read(1 << 20):
+                    pass
         except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
             raise DatasetError(
                 f"{path}: cannot read the archive ({exc}); it is truncated or corrupted. "

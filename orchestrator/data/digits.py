@@ -9,6 +9,8 @@ depend on the trial seed: every trial of every job tests on the same 360 images.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from orchestrator.data.base import Split
@@ -39,6 +41,7 @@ def resize_grey(images: np.ndarray, size: int) -> np.ndarray:
     return np.einsum("ih,nhw,jw->nij", rows, images, cols)
 
 
+@functools.cache  # fixed data: build once per process; arrays are read-only to keep it so
 def load_digits_splits() -> tuple[Split, Split]:
     """(train, test) of the fixed digits split: uint8 (N, 32, 32, 3), int64 labels."""
     from sklearn.datasets import load_digits  # lazy: sklearn costs ~1 s to import
@@ -49,4 +52,7 @@ def load_digits_splits() -> tuple[Split, Split]:
     x = np.repeat(resized[..., None], 3, axis=-1)
     y = bunch.target.astype(np.int64)
     train_idx, test_idx = stratified_split(y, round(TEST_FRACTION * len(y)), SPLIT_SEED)
-    return Split(x[train_idx], y[train_idx]), Split(x[test_idx], y[test_idx])
+    arrays = [x[train_idx], y[train_idx], x[test_idx], y[test_idx]]
+    for array in arrays:
+        array.flags.writeable = False
+    return Split(arrays[0], arrays[1]), Split(arrays[2], arrays[3])

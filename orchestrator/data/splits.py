@@ -12,21 +12,21 @@ from orchestrator.errors import SpecError
 
 
 def resolve_count(size: float | int, total: int, key: str) -> int:
-    """`size` as a number of images: a fraction in (0, 1) of `total`, or a count in [0, total).
-
-    Raises SpecError naming `key` for a bool, a negative value or one that leaves nothing.
+    """`size` as a number of images: a float is a fraction in [0, 1) of `total`, an int a
+    count in [0, total). Raises SpecError naming `key` for anything else, or when nothing
+    would be left.
     """
     if isinstance(size, bool) or not isinstance(size, int | float):
-        raise SpecError(f"{key}: must be a fraction in (0, 1) or a count. Received: {size!r}")
-    if isinstance(size, int) or size.is_integer():
-        count = int(size)
-    elif 0 < size < 1:
+        raise SpecError(f"{key}: must be a fraction in [0, 1) or a count. Received: {size!r}")
+    if isinstance(size, float):
+        if not 0 <= size < 1:
+            raise SpecError(
+                f"{key}: a fraction must lie in [0, 1) (write a count as a whole number). "
+                f"Received: {key}={size!r}"
+            )
         count = round(size * total)
     else:
-        raise SpecError(
-            f"{key}: a fraction must lie in (0, 1) and a count must be a whole number. "
-            f"Received: {key}={size!r}"
-        )
+        count = size
     if not 0 <= count < total:
         raise SpecError(
             f"{key}: must leave at least one training image; the split has {total}. "

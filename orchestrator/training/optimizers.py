@@ -21,8 +21,10 @@ from orchestrator.errors import SpecError, did_you_mean
 
 OPTIMIZER_KINDS: tuple[str, ...] = ("sgd", "adam", "adamw")
 WEIGHT_DECAY_MODES: tuple[str, ...] = ("l2", "decoupled")
-# Anchored: Keras 3 names a layer's variables "kernel", "bias", "gamma", "beta", ...
-NO_DECAY_VARIABLES: tuple[str, ...] = ("^bias$", "^gamma$", "^beta$")
+# Variables the decoupled decay skips. Keras 3 checks `variable.name`, which is "bias" for
+# a Keras variable but "dense/bias:0" for the tf.Variable the TF backend passes, so the
+# pattern accepts both forms (and never matches e.g. "kernel" or "depthwise_kernel").
+NO_DECAY_VARIABLES: tuple[str, ...] = (r"(?:^|/)(?:bias|gamma|beta)(?::\d+)?$",)
 
 
 class OptimizerChoice(NamedTuple):
