@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import SpecError, UnknownModelError, did_you_mean
-from orchestrator.zoo import densenet, lenet, resnet
+from orchestrator.zoo import densenet, lenet, nin, resnet, resnext, vgg, wrn
 from orchestrator.zoo.base import Family, ModelInfo, check_shape_and_classes, received
 
 if TYPE_CHECKING:
     import keras
 
-_MODULES = (lenet, resnet, densenet)
+_MODULES = (lenet, nin, vgg, resnet, wrn, resnext, densenet)
 
 FAMILIES: dict[str, Family] = {
     family.name: family
