@@ -1,0 +1,70 @@
+"""The `orch` command. Thin: parse -> call the library -> render.
+
+Errors a user can cause (OrchestratorError) print one line and exit 2; a traceback only
+with ORCH_DEBUG=1. `--help` and `validate` import neither TensorFlow nor Ray.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from orchestrator.errors import OrchestratorError
+
+app = typer.Typer(
+    name="orch",
+    help="Run grids of CNN trainings on a Ray cluster, tracked in MLflow, as a benchmark table.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    from orchestrator.cli import status, submit, table, validate
+
+    app.command("submit")(submit.submit)
+    app.command("validate")(validate.validate)
+    app.command("status")(status.status)
+    app.command("table")(table.table)
+    try:
+        from orchestrator.cli import models
+    except ImportError:  # the zoo's CLI module is not there yet
+        return
+    app.command("models")(models.models)
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except OrchestratorError as e:
+        if os.environ.get("ORCH_DEBUG") == "1":
+            raise
+        for line in str(e).splitlines() or ["error"]:
+            typer.secho(f"error: {line}", err=True, fg=typer.colors.RED)
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        typer.echo("Interrupted: unfinished trials continue from their last checkpoint on "
+                   "the next `orch submit`.", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as e:  # click usage errors etc. come as ClickException
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""`orch validate JOB.toml...`: check job files without running anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from orchestrator.errors import SpecError
+from orchestrator.spec.load import load_job
+
+
+def validate(
+    files: list[Path] = typer.Argument(..., help="Job files to check.", show_default=False),
+) -> None:
+    """Validate job files: every problem in every file, then exit 2 if any."""
+    problems: list[str] = []
+    for f in files:
+        try:
+            job = load_job(f)
+        except SpecError as e:
+            problems.extend(e.problems)
+            continue
+        typer.echo(f"{f}: ok: job {job.name!r}, {len(job.trials)} trials")
+    if problems:
+        raise SpecError(problems)

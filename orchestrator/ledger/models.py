@@ -1,0 +1,80 @@
+"""Ledger tables (SQLAlchemy 2.0): jobs, their trials, and every attempt at a trial."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    spec_path: Mapped[str] = mapped_column(Text)
+    experiment: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20), default="SUBMITTED")
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
+    ray_job_id: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    trials: Mapped[list[TrialRow]] = relationship(
+        back_populates="job", order_by="TrialRow.position", cascade="all, delete-orphan"
+    )
+
+
+class TrialRow(Base):
+    __tablename__ = "trials"
+    __table_args__ = (UniqueConstraint("job_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    key: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(default=0)  # order in the job file
+    state: Mapped[str] = mapped_column(String(20), default="PENDING")
+    epochs_done: Mapped[int] = mapped_column(default=0)
+    epochs_total: Mapped[int] = mapped_column(default=0)
+    last_accuracy: Mapped[float | None]
+    test_accuracy: Mapped[float | None]
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
+    node: Mapped[str | None] = mapped_column(String(200))
+    gpu: Mapped[str | None] = mapped_column(String(100))
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    job: Mapped[JobRow] = relationship(back_populates="trials")
+    attempt_rows: Mapped[list[AttemptRow]] = relationship(
+        back_populates="trial", order_by="AttemptRow.id", cascade="all, delete-orphan"
+    )
+
+
+class AttemptRow(Base):
+    """One run of a trial's process: a start, and how it ended (for failure classes)."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    node: Mapped[str | None] = mapped_column(String(200))
+    start_epoch: Mapped[int] = mapped_column(default=0)
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    failure_class: Mapped[str | None] = mapped_column(String(30))
+    message: Mapped[str | None] = mapped_column(Text)
+
+    trial: Mapped[TrialRow] = relationship(back_populates="attempt_rows")

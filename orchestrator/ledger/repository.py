@@ -1,0 +1,205 @@
+"""The ledger's only door: a small repository over SQLAlchemy sessions.
+
+The ledger is orch's own record of jobs and trial states. It decides what `submit` skips
+(finished trials, by content key) and feeds `orch status`. MLflow stays the record of
+metrics; the ledger never holds a metric MLflow does not also have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.errors import LedgerError
+from orchestrator.ledger.models import AttemptRow, Base, JobRow, TrialRow, utcnow
+from orchestrator.spec.model import JobSpec
+
+FINISHED = "FINISHED"
+TERMINAL = ("FINISHED", "FAILED", "DIVERGED", "CANCELLED")
+
+
+@dataclass(frozen=True)
+class TrialView:
+    """A detached, read-only copy of a trial row, for display."""
+
+    job: str
+    key: str
+    name: str
+    model: str
+    state: str
+    epochs_done: int
+    epochs_total: int
+    last_accuracy: float | None
+    test_accuracy: float | None
+    node: str | None
+    gpu: str | None
+    attempts: int
+    error: str | None
+    mlflow_run_id: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class JobView:
+    name: str
+    spec_path: str
+    experiment: str
+    state: str
+    created_at: datetime
+    updated_at: datetime
+    mlflow_run_id: str | None
+    trials: tuple[TrialView, ...]
+
+
+class Ledger:
+    def __init__(self, url: str) -> None:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.url = url
+        self.engine = create_engine(url, pool_pre_ping=True)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            Base.metadata.create_all(self.engine)
+        except OperationalError as e:
+            raise LedgerError(f"cannot open the ledger at {url}: {e.orig}") from None
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # -- jobs ---------------------------------------------------------------------------
+    def register_job(self, job: JobSpec) -> None:
+        """Create or refresh a job and its trials. Existing trials keep their state."""
+        with self.session() as s:
+            row = s.scalar(select(JobRow).where(JobRow.name == job.name))
+            if row is None:
+                row = JobRow(name=job.name, spec_path=job.path, experiment=job.experiment_name)
+                s.add(row)
+                s.flush()
+            row.spec_path, row.experiment = job.path, job.experiment_name
+            existing = {t.key: t for t in row.trials}
+            for pos, trial in enumerate(job.trials):
+                t = existing.get(trial.key)
+                if t is None:
+                    t = TrialRow(key=trial.key, job_id=row.id, epochs_done=0, attempts=0)
+                    row.trials.append(t)
+                t.name, t.model, t.position = trial.name, trial.model, pos
+                t.epochs_total = trial.epochs
+
+    def set_job_state(self, name: str, state: str, *, mlflow_run_id: str | None = None) -> None:
+        with self.session() as s:
+            row = self._job(s, name)
+            row.state = state
+            if mlflow_run_id:
+                row.mlflow_run_id = mlflow_run_id
+
+    def job(self, name: str) -> JobView | None:
+        with self.session() as s:
+            row = s.scalar(select(JobRow).where(JobRow.name == name))
+            return None if row is None else _job_view(row)
+
+    def jobs(self) -> list[JobView]:
+        with self.session() as s:
+            return [_job_view(r) for r in s.scalars(select(JobRow).order_by(JobRow.created_at))]
+
+    # -- trials -------------------------------------------------------------------------
+    def finished_keys(self, job: str) -> set[str]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(TrialRow.key).join(JobRow).where(
+                    JobRow.name == job, TrialRow.state == FINISHED
+                )
+            )
+            return set(rows)
+
+    def update_trial(self, job: str, key: str, **fields: object) -> None:
+        with self.session() as s:
+            t = self._trial(s, job, key)
+            for name, value in fields.items():
+                setattr(t, name, value)
+
+    def start_attempt(self, job: str, key: str, *, node: str | None, start_epoch: int) -> None:
+        with self.session() as s:
+            t = self._trial(s, job, key)
+            t.attempts += 1
+            t.state, t.node, t.error = "RUNNING", node or t.node, None
+            t.attempt_rows.append(AttemptRow(node=node, start_epoch=start_epoch))
+
+    def end_attempt(
+        self, job: str, key: str, *, outcome: str, failure_class: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        with self.session() as s:
+            t = self._trial(s, job, key)
+            t.state = outcome
+            if message:
+                t.error = message
+            open_attempts = [a for a in t.attempt_rows if a.ended_at is None]
+            for a in open_attempts:
+                a.ended_at, a.outcome = utcnow(), outcome
+                a.failure_class, a.message = failure_class, message
+
+    def reset_trials(self, job: str, keys: set[str]) -> None:
+        """For --force: forget progress so the trials train again from scratch."""
+        with self.session() as s:
+            for t in self._job(s, job).trials:
+                if t.key in keys:
+                    t.state, t.epochs_done, t.error = "PENDING", 0, None
+                    t.last_accuracy = t.test_accuracy = None
+                    t.mlflow_run_id = None
+
+    @staticmethod
+    def _job(s: Session, name: str) -> JobRow:
+        row = s.scalar(select(JobRow).where(JobRow.name == name))
+        if row is None:
+            raise LedgerError(f"no job named {name!r} in the ledger. See `orch status`.")
+        return row
+
+    def _trial(self, s: Session, job: str, key: str) -> TrialRow:
+        row = s.scalar(
+            select(TrialRow).join(JobRow).where(JobRow.name == job, TrialRow.key == key)
+        )
+        if row is None:
+            raise LedgerError(f"job {job!r} has no trial with key {key}.")
+        return row
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    # WAL lets `orch status` read while a running submit writes; the timeout rides out
+    # the short write locks instead of failing with "database is locked".
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def _job_view(row: JobRow) -> JobView:
+    return JobView(
+        name=row.name,
+        spec_path=row.spec_path,
+        experiment=row.experiment,
+        state=row.state,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        mlflow_run_id=row.mlflow_run_id,
+        trials=tuple(
+            TrialView(
+                job=row.name, key=t.key, name=t.name, model=t.model, state=t.state,
+                epochs_done=t.epochs_done, epochs_total=t.epochs_total,
+                last_accuracy=t.last_accuracy, test_accuracy=t.test_accuracy, node=t.node,
+                gpu=t.gpu, attempts=t.attempts, error=t.error, mlflow_run_id=t.mlflow_run_id,
+                updated_at=t.updated_at,
+            )
+            for t in row.trials
+        ),
+    )

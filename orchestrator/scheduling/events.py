@@ -1,0 +1,74 @@
+"""Ray Tune callbacks -> orch trial events, fanned out to sinks (MLflow+ledger, display).
+
+A sink is any object with trial_started / trial_result / trial_completed / trial_failed.
+Keeping Tune's API in this one adapter lets the recorder and the display be tested
+without Ray.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from ray.tune import Callback
+
+
+class TrialSink(Protocol):
+    def trial_started(self, key: str) -> None: ...
+    def trial_result(self, key: str, result: dict[str, Any]) -> None: ...
+    def trial_completed(self, key: str, last: dict[str, Any]) -> None: ...
+    def trial_failed(self, key: str, message: str, *, will_retry: bool,
+                     failure_class: str = "error") -> None: ...
+
+
+class TuneEvents(Callback):
+    def __init__(self, sinks: Sequence[TrialSink]) -> None:
+        self.sinks = list(sinks)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its run config into the experiment snapshot (tuner.pkl). The sinks
+        # hold live database clients and a terminal display, meaningless in a restored
+        # copy, and orch never restores from that snapshot anyway.
+        return {"sinks": []}
+
+    @staticmethod
+    def _key(trial: Any) -> str:
+        return str(trial.config["trial_key"])
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        for s in self.sinks:
+            s.trial_started(self._key(trial))
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+                        **info: Any) -> None:
+        for s in self.sinks:
+            s.trial_result(self._key(trial), result)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        for s in self.sinks:
+            s.trial_completed(self._key(trial), dict(trial.last_result or {}))
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._failed(trial, will_retry=True)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._failed(trial, will_retry=False)
+
+    def _failed(self, trial: Any, *, will_retry: bool) -> None:
+        message = error_summary(trial)
+        for s in self.sinks:
+            s.trial_failed(self._key(trial), message, will_retry=will_retry)
+
+
+def error_summary(trial: Any) -> str:
+    """The last meaningful line of the trial's traceback, e.g. 'DatasetError: ...'."""
+    text = ""
+    try:
+        text = str(trial.get_error() or "")
+    except Exception:  # the error file may be on storage that is gone with its node
+        pass
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for line in reversed(lines):
+        if ("Error" in line or "Exception" in line) and not line.startswith("File "):
+            return line
+    return lines[-1] if lines else "trial failed (no error recorded)"

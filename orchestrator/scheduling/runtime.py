@@ -1,0 +1,43 @@
+"""Connecting to Ray: an embedded local cluster by default, or an existing one."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+# Quiet TensorFlow and Ray's own noise in every trial process; the live display and
+# MLflow are the interface, the full logs stay in Ray's session directory.
+WORKER_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "PYTHONWARNINGS": "ignore::DeprecationWarning",
+}
+
+
+def connect(address: str = "local", *, num_cpus: int | None = None,
+            num_gpus: int | None = None, resources: dict[str, float] | None = None) -> Any:
+    """ray.init for orch. "local" always starts a private cluster: with no address Ray
+    would attach to any cluster left running on the machine (DESIGN.md)."""
+    import ray
+
+    if ray.is_initialized():
+        return ray
+    for k, v in WORKER_ENV.items():
+        os.environ.setdefault(k, v)
+    kwargs: dict[str, Any] = dict(
+        logging_level=logging.WARNING,
+        log_to_driver=os.environ.get("ORCH_TRIAL_LOGS") == "1",
+        runtime_env={"env_vars": dict(WORKER_ENV)},
+    )
+    if address == "local":
+        kwargs.update(num_cpus=num_cpus, num_gpus=num_gpus, resources=resources,
+                      include_dashboard=os.environ.get("ORCH_DASHBOARD", "1") != "0")
+    ray.init(address=address, **kwargs)
+    return ray
+
+
+def shutdown() -> None:
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()

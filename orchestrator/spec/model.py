@@ -1,0 +1,133 @@
+"""Frozen specs: what a job file means, once validated. Built by `spec.load`, read by all."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# A frozen mapping as sorted (key, value) pairs, so specs stay hashable and compare by value.
+Items = tuple[tuple[str, Any], ...]
+
+
+def freeze(mapping: Mapping[str, Any] | None) -> Items:
+    """Sorted, hashable form of a (possibly nested) mapping; lists become tuples."""
+
+    def _f(v: Any) -> Any:
+        if isinstance(v, Mapping):
+            return freeze(v)
+        if isinstance(v, list | tuple):
+            return tuple(_f(x) for x in v)
+        return v
+
+    return tuple(sorted((str(k), _f(v)) for k, v in (mapping or {}).items()))
+
+
+def thaw(items: Items) -> dict[str, Any]:
+    """Inverse of `freeze` for one level (nested frozen items stay as tuples of pairs)."""
+    out: dict[str, Any] = {}
+    for k, v in items:
+        if isinstance(v, tuple) and v and all(isinstance(p, tuple) and len(p) == 2 for p in v):
+            if all(isinstance(p[0], str) for p in v):
+                out[k] = thaw(v)
+                continue
+        out[k] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which data a trial trains on. `data_dir` says where, so it is not part of the key."""
+
+    name: str = "digits"
+    validation_size: float = 0.0  # fraction (<1) or count (>=1) held out from train
+    train_size: int | None = None  # stratified subset, for fast tests
+    test_size: int | None = None
+    data_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a trial trains. Every field changes the result, so all of it enters the key."""
+
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 1e-4
+    weight_decay_mode: str = "l2"  # "l2": kernel regulariser (the seeds); "decoupled": AdamW
+    schedule: Items = ()  # e.g. (("kind", "step"), ("boundaries", (81, 122)), ...); () = constant
+    preprocess: str = "meanstd"
+    augment: str = "standard"
+    precision: str = "float32"  # or mixed_float16 / mixed_bfloat16
+    xla: bool = False
+
+    @property
+    def schedule_dict(self) -> dict[str, Any]:
+        return thaw(self.schedule)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one trial asks of the cluster. Not part of the key: where it runs is not what."""
+
+    gpus: float = 0.0  # fractional packs small models on one GPU (logical only in Ray)
+    cpus: float = 1.0
+    memory_gb: float | None = None
+    gpu_type: tuple[str, ...] = ()  # acceptable types in order of preference; () = any
+    max_retries: int = 2
+    timeout_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Published numbers a trial is compared with in the table."""
+
+    accuracy: float | None = None  # percent
+    params: int | None = None
+    time: str | None = None  # as published, e.g. "1h40"
+    gpu: str | None = None
+    batch_size: int | None = None
+    epochs: int | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    every_epochs: int = 1
+    every_minutes: float | None = None
+    keep: int = 2  # the newest and one before it, to fall back on a corrupt newest
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    name: str
+    model: str
+    model_args: Items
+    data: DataSpec
+    epochs: int
+    batch_size: int
+    seed: int
+    recipe: Recipe
+    resources: Resources
+    reference: Reference
+    checkpoint: CheckpointPolicy
+    key: str = ""
+
+    @property
+    def model_kwargs(self) -> dict[str, Any]:
+        return thaw(self.model_args)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    path: str
+    trials: tuple[TrialSpec, ...]
+    description: str = ""
+    max_concurrent: int | None = None
+    experiment: str = field(default="")  # MLflow experiment; defaults to the job name
+
+    @property
+    def experiment_name(self) -> str:
+        return self.experiment or self.name

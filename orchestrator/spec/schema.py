@@ -1,0 +1,121 @@
+"""The job file's schema: every key, its type and its allowed values, in one place.
+
+A check returns None when the value is fine, or the reason it is not ("must be > 0").
+Validation walks a TOML table against a schema and collects every problem (SkyPilot style)
+instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.errors import did_you_mean
+
+Check = Callable[[Any], str | None]
+
+
+def _type_name(v: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
+            dict: "table"}.get(type(v), type(v).__name__)
+
+
+def is_int(lo: int | None = None, hi: int | None = None) -> Check:
+    def check(v: Any) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, int):
+            return f"must be an integer, not a {_type_name(v)}"
+        if lo is not None and v < lo:
+            return f"must be >= {lo}"
+        if hi is not None and v > hi:
+            return f"must be <= {hi}"
+        return None
+
+    return check
+
+
+def is_number(*, gt: float | None = None, ge: float | None = None, lt: float | None = None,
+              le: float | None = None) -> Check:
+    def check(v: Any) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return f"must be a number, not a {_type_name(v)}"
+        if v != v or v in (float("inf"), float("-inf")):
+            return "must be a finite number"
+        if gt is not None and not v > gt:
+            return f"must be > {gt}"
+        if ge is not None and not v >= ge:
+            return f"must be >= {ge}"
+        if lt is not None and not v < lt:
+            return f"must be < {lt}"
+        if le is not None and not v <= le:
+            return f"must be <= {le}"
+        return None
+
+    return check
+
+
+def is_bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else f"must be true or false, not a {_type_name(v)}"
+
+
+def is_str(v: Any) -> str | None:
+    if not isinstance(v, str):
+        return f"must be a string, not a {_type_name(v)}"
+    return None if v.strip() else "must not be empty"
+
+
+def one_of(choices: Iterable[str] | Callable[[], Iterable[str]], what: str = "value") -> Check:
+    def check(v: Any) -> str | None:
+        if (err := is_str(v)) is not None:
+            return err
+        known = list(choices() if callable(choices) else choices)
+        if v in known:
+            return None
+        hint = did_you_mean(v, known)
+        return f"unknown {what}.{hint or ' Choose one of: ' + ', '.join(sorted(known)) + '.'}"
+
+    return check
+
+
+def str_or_str_list(v: Any) -> str | None:
+    if isinstance(v, str):
+        return is_str(v)
+    if isinstance(v, list) and v and all(isinstance(x, str) and x.strip() for x in v):
+        return None
+    return "must be a string or a non-empty array of strings"
+
+
+def is_table(v: Any) -> str | None:
+    return None if isinstance(v, Mapping) else f"must be a table, not a {_type_name(v)}"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A sub-table with its own schema (validated recursively)."""
+
+    fields: Mapping[str, Check | Table]
+    free: bool = False  # free-form: any keys (checked elsewhere, e.g. model_args by the zoo)
+
+
+def validate_table(
+    table: Mapping[str, Any], schema: Table, where: str, path: str, problems: list[str]
+) -> None:
+    """Append one message per problem in `table` (recursively) to `problems`."""
+    for key, value in table.items():
+        full = f"{path}.{key}" if path else key
+        rule = schema.fields.get(key)
+        if rule is None:
+            if not schema.free:
+                hint = did_you_mean(key, schema.fields)
+                problems.append(
+                    f"{where}{full}: unknown key.{hint or ' Allowed: ' + ', '.join(schema.fields) + '.'}"
+                )
+            continue
+        if isinstance(rule, Table):
+            if (err := is_table(value)) is not None:
+                problems.append(f"{where}{full}: {err}. Received: {key}={value!r}")
+            else:
+                validate_table(value, rule, where, full, problems)
+            continue
+        if (err := rule(value)) is not None:
+            problems.append(f"{where}{full}: {err}. Received: {key}={value!r}")

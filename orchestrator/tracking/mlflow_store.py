@@ -1,0 +1,150 @@
+"""MLflow adapter: the layout of DESIGN.md in one place.
+
+experiment = job name; one parent run per job (tag orch.role=job); one child run per trial
+(tag orch.role=trial, orch.trial_key), found again by its key after a retry, a resume or a
+driver restart, so a trial never gets a second run and no step is logged twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from orchestrator.spec.model import TrialSpec
+
+EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_time_s",
+                 "images_per_s", "train_time_s", "epochs_done")
+FINAL_METRICS = ("test_loss", "test_accuracy", "train_time_s", "lost_time_s", "params")
+TAG_KEY, TAG_JOB, TAG_ROLE, TAG_STATE = "orch.trial_key", "orch.job", "orch.role", "orch.state"
+
+
+class MlflowStore:
+    def __init__(self, tracking_uri: str, artifact_root: str | None = None) -> None:
+        from mlflow.tracking import MlflowClient
+
+        if tracking_uri.startswith("sqlite:///"):
+            Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.tracking_uri = tracking_uri
+        self.artifact_root = artifact_root
+        self.client = MlflowClient(tracking_uri)
+        self._last_step: dict[str, int] = {}
+
+    # -- experiments and runs -----------------------------------------------------------
+    def experiment_id(self, name: str, *, create: bool = True) -> str | None:
+        exp = self.client.get_experiment_by_name(name)
+        if exp is not None:
+            if exp.lifecycle_stage == "deleted":
+                self.client.restore_experiment(exp.experiment_id)
+            return exp.experiment_id
+        if not create:
+            return None
+        location = None
+        if self.artifact_root:
+            location = Path(self.artifact_root).absolute().as_uri() if "://" not in \
+                self.artifact_root else self.artifact_root
+        return self.client.create_experiment(name, artifact_location=location)
+
+    def _find(self, exp_id: str, **tags: str) -> Any | None:
+        flt = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+        runs = self.client.search_runs([exp_id], filter_string=flt, max_results=1,
+                                       order_by=["attributes.start_time DESC"])
+        return runs[0] if runs else None
+
+    def job_run(self, exp_id: str, job: str, description: str = "") -> str:
+        run = self._find(exp_id, **{TAG_ROLE: "job", TAG_JOB: job})
+        if run is not None:
+            self.client.update_run(run.info.run_id, status="RUNNING")
+            return run.info.run_id
+        run = self.client.create_run(exp_id, run_name=job, tags={
+            TAG_ROLE: "job", TAG_JOB: job, "mlflow.note.content": description})
+        return run.info.run_id
+
+    def trial_run(self, exp_id: str, parent_id: str, job: str, trial: TrialSpec) -> str:
+        """The trial's single run: found by key, or created with its params and tags."""
+        run = self._find(exp_id, **{TAG_ROLE: "trial", TAG_KEY: trial.key})
+        if run is not None:
+            if run.info.status != "RUNNING":
+                self.client.update_run(run.info.run_id, status="RUNNING")
+            return run.info.run_id
+        tags = {TAG_ROLE: "trial", TAG_KEY: trial.key, TAG_JOB: job, TAG_STATE: "PENDING",
+                "mlflow.parentRunId": parent_id}
+        tags.update({f"orch.ref.{k}": str(v) for k, v in asdict(trial.reference).items()
+                     if v is not None})
+        run = self.client.create_run(exp_id, run_name=trial.name, tags=tags)
+        self.client.log_batch(run.info.run_id, params=_params(trial))
+        self._last_step[run.info.run_id] = -1
+        return run.info.run_id
+
+    def delete_trial_runs(self, exp_id: str, keys: set[str]) -> None:
+        """--force: the old runs go to MLflow's trash, so the rerun is the only live one."""
+        for key in keys:
+            while (run := self._find(exp_id, **{TAG_ROLE: "trial", TAG_KEY: key})) is not None:
+                self.client.delete_run(run.info.run_id)
+
+    # -- logging ------------------------------------------------------------------------
+    def last_step(self, run_id: str) -> int:
+        if run_id not in self._last_step:
+            history = self.client.get_metric_history(run_id, "loss")
+            self._last_step[run_id] = max((m.step for m in history), default=-1)
+        return self._last_step[run_id]
+
+    def log_epoch(self, run_id: str, epoch: int, result: Mapping[str, Any]) -> bool:
+        """Log one epoch's metrics at step=epoch, once. Returns False if already logged."""
+        if epoch <= self.last_step(run_id):
+            return False
+        from mlflow.entities import Metric
+
+        ts = _now_ms()
+        metrics = [Metric(k, float(result[k]), ts, epoch) for k in EPOCH_METRICS if k in result]
+        self.client.log_batch(run_id, metrics=metrics)
+        self._last_step[run_id] = epoch
+        return True
+
+    def log_final(self, run_id: str, result: Mapping[str, Any]) -> None:
+        from mlflow.entities import Metric
+
+        ts = _now_ms()
+        step = int(result.get("epoch", 0))
+        metrics = [Metric(k, float(result[k]), ts, step) for k in FINAL_METRICS if k in result]
+        self.client.log_batch(run_id, metrics=metrics)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def end_run(self, run_id: str, status: str) -> None:
+        """status: FINISHED | FAILED | KILLED (MLflow's run statuses)."""
+        self.client.set_terminated(run_id, status=status)
+
+    def log_dict(self, run_id: str, obj: Any, path: str) -> None:
+        self.client.log_dict(run_id, obj, path)
+
+
+def _params(trial: TrialSpec) -> list[Any]:
+    """Flat, consistently named params: the same names for every model, for the MLflow UI."""
+    from mlflow.entities import Param
+
+    r = trial.recipe
+    flat: dict[str, Any] = {
+        "model": trial.model, "dataset": trial.data.name, "epochs": trial.epochs,
+        "batch_size": trial.batch_size, "seed": trial.seed, "optimizer": r.optimizer,
+        "lr": r.lr, "momentum": r.momentum, "nesterov": r.nesterov,
+        "weight_decay": r.weight_decay, "weight_decay_mode": r.weight_decay_mode,
+        "schedule": json.dumps(r.schedule_dict or {"kind": "constant"}, sort_keys=True),
+        "preprocess": r.preprocess, "augment": r.augment, "precision": r.precision,
+        "xla": r.xla, "validation_size": trial.data.validation_size,
+        "train_size": trial.data.train_size, "test_size": trial.data.test_size,
+        "gpus": trial.resources.gpus, "cpus": trial.resources.cpus,
+    }
+    flat.update({f"model.{k}": v for k, v in trial.model_kwargs.items()})
+    return [Param(k, str(v)) for k, v in flat.items()]
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)

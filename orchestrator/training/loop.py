@@ -1,0 +1,190 @@
+"""The epoch loop of one trial: build, restore, train epoch by epoch, checkpoint, report.
+
+It knows nothing of Ray: `report` is any callable taking one epoch's metrics, so the same
+loop serves a Ray Tune trial (`tune.report`) and `orch train` (a printer). Each epoch's data
+order and augmentation depend only on (seed, epoch), and the checkpoint holds every model
+and optimizer variable (seed-generator state included), so a trial resumed after epoch k
+continues exactly as an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.spec.model import TrialSpec
+from orchestrator.training.checkpoint import CheckpointStore, TrainState
+from orchestrator.training.hardware import Hardware, distribution_strategy, setup_tensorflow
+
+Reporter = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    epochs_done: int
+    resumed_from: int  # epochs already done when this process started
+    diverged: bool
+    final: dict[str, Any]  # the last report
+
+
+def run_trial(
+    trial: TrialSpec,
+    *,
+    storage: str,
+    report: Reporter,
+    cpus: float | None = None,
+    stop_after: int | None = None,
+    data_dir: str | None = None,
+) -> LoopResult:
+    """Train `trial` to its last epoch (or `stop_after` epochs), resuming from its newest
+    checkpoint under `storage`. Returns after a NaN loss with `diverged=True`: retrying a
+    deterministic divergence would only diverge again."""
+    hw = setup_tensorflow(
+        cpus=cpus or trial.resources.cpus, precision=trial.recipe.precision, seed=trial.seed
+    )
+    from orchestrator.data import load_dataset, make_eval_pipeline, make_train_pipeline
+
+    data = load_dataset(
+        trial.data.name,
+        data_dir=data_dir or trial.data.data_dir,
+        validation_size=trial.data.validation_size,
+        train_size=trial.data.train_size,
+        test_size=trial.data.test_size,
+    )
+    # The seeds validate on the test set; with a held-out split nothing is selected on it.
+    val_split = data.val if data.val is not None else data.test
+    prep = dict(preprocess=trial.recipe.preprocess, dataset=trial.data.name)
+    val_ds = make_eval_pipeline(val_split, batch_size=trial.batch_size, **prep)
+    schedule = _schedule(trial)
+    model, optimizer = _build(trial, hw, data.num_classes, data.input_shape)
+
+    store = CheckpointStore(storage, trial.key, keep=trial.checkpoint.keep)
+    start, meta = 0, {"train_time_s": 0.0, "best_val_accuracy": None}
+    state = store.latest()
+    if state is not None:
+        _restore(model, optimizer, state)
+        start, meta = state.epoch, {**meta, **state.meta}
+        if hasattr(schedule, "load_state") and "schedule" in meta:
+            schedule.load_state(meta["schedule"])
+
+    params = int(model.count_params())
+    static = {"params": params, "gpu_name": hw.gpu_name, "gpu_count": hw.gpu_count,
+              "precision": hw.precision, "resumed_from": start, "val_on_test": data.val is None}
+    last: dict[str, Any] = {}
+    last_save = time.monotonic()
+    end = trial.epochs if stop_after is None else min(trial.epochs, stop_after)
+    for epoch in range(start, end):
+        lr = float(schedule.lr_at(epoch)) if schedule else trial.recipe.lr
+        optimizer.learning_rate.assign(lr)
+        train_ds = make_train_pipeline(
+            data.train, batch_size=trial.batch_size, epoch=epoch, seed=trial.seed,
+            augment=trial.recipe.augment, **prep,
+        )
+        t0 = time.perf_counter()
+        hist = model.fit(train_ds, initial_epoch=epoch, epochs=epoch + 1, verbose=0, shuffle=False)
+        fit_s = time.perf_counter() - t0
+        loss = float(hist.history["loss"][-1])
+        if not math.isfinite(loss):
+            last = {**static, "epoch": epoch, "epochs_done": epoch, "loss": loss,
+                    "diverged": 1, "message": f"diverged at epoch {epoch}: loss={loss}"}
+            report(last)
+            return LoopResult(epoch, start, True, last)
+        val = model.evaluate(val_ds, verbose=0, return_dict=True)
+        epoch_s = time.perf_counter() - t0
+        meta["train_time_s"] += epoch_s
+        best = meta["best_val_accuracy"]
+        meta["best_val_accuracy"] = max(best or 0.0, float(val["accuracy"]))
+        if hasattr(schedule, "observe"):
+            schedule.observe(epoch, {"val_loss": float(val["loss"]),
+                                     "val_accuracy": float(val["accuracy"])})
+        last = {
+            **static, "epoch": epoch, "epochs_done": epoch + 1, "loss": loss,
+            "accuracy": float(hist.history["accuracy"][-1]),
+            "val_loss": float(val["loss"]), "val_accuracy": float(val["accuracy"]), "lr": lr,
+            "epoch_time_s": epoch_s, "images_per_s": len(data.train.x) / fit_s,
+            "train_time_s": meta["train_time_s"],
+            "best_val_accuracy": meta["best_val_accuracy"],
+        }
+        if epoch + 1 == trial.epochs:
+            test = model.evaluate(
+                make_eval_pipeline(data.test, batch_size=trial.batch_size, **prep),
+                verbose=0, return_dict=True,
+            )
+            last.update(test_loss=float(test["loss"]), test_accuracy=float(test["accuracy"]))
+        if _due(trial, epoch, end, last_save):
+            if hasattr(schedule, "state"):
+                meta["schedule"] = schedule.state()
+            store.save(TrainState(epoch + 1, _snapshot(model, optimizer), dict(meta)))
+            last_save = time.monotonic()
+        report(last)
+    if start >= trial.epochs:  # restarted after the last checkpoint: only the test is left
+        test = model.evaluate(
+            make_eval_pipeline(data.test, batch_size=trial.batch_size, **prep),
+            verbose=0, return_dict=True,
+        )
+        last = {**static, "epoch": trial.epochs - 1, "epochs_done": trial.epochs,
+                "train_time_s": meta["train_time_s"], "test_loss": float(test["loss"]),
+                "test_accuracy": float(test["accuracy"])}
+        report(last)
+    return LoopResult(max(start, end), start, False, last)
+
+
+def _due(trial: TrialSpec, epoch: int, end: int, last_save: float) -> bool:
+    """Checkpoint every N epochs or M minutes, and always at the last epoch run."""
+    policy = trial.checkpoint
+    if epoch + 1 == end or (epoch + 1) % policy.every_epochs == 0:
+        return True
+    minutes = policy.every_minutes
+    return minutes is not None and time.monotonic() - last_save >= 60 * minutes
+
+
+def _schedule(trial: TrialSpec) -> Any:
+    if not trial.recipe.schedule:
+        return None
+    from orchestrator.training.schedules import schedule_from_dict
+
+    return schedule_from_dict(trial.recipe.schedule_dict, epochs=trial.epochs, lr=trial.recipe.lr)
+
+
+def _build(trial: TrialSpec, hw: Hardware, num_classes: int, input_shape: tuple) -> tuple:
+    from orchestrator.training.optimizers import make_optimizer
+    from orchestrator.zoo import create_model
+
+    r = trial.recipe
+    with distribution_strategy(hw).scope():
+        optimizer, model_l2 = make_optimizer(
+            r.optimizer, lr=r.lr, momentum=r.momentum, nesterov=r.nesterov,
+            weight_decay=r.weight_decay, weight_decay_mode=r.weight_decay_mode,
+        )
+        model = create_model(
+            trial.model, num_classes=num_classes, input_shape=tuple(input_shape),
+            weight_decay=model_l2, **trial.model_kwargs,
+        )
+        model.compile(
+            optimizer=optimizer, loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"], jit_compile=r.xla,
+        )
+        optimizer.build(model.trainable_variables)
+    return model, optimizer
+
+
+def _snapshot(model: Any, optimizer: Any) -> dict[str, list[Any]]:
+    return {
+        "model": [v.numpy() for v in model.variables],
+        "optimizer": [v.numpy() for v in optimizer.variables],
+    }
+
+
+def _restore(model: Any, optimizer: Any, state: TrainState) -> None:
+    for group, variables in (("model", model.variables), ("optimizer", optimizer.variables)):
+        arrays = state.arrays[group]
+        if len(arrays) != len(variables):
+            raise RuntimeError(
+                f"checkpoint does not match the model: {len(arrays)} {group} arrays for "
+                f"{len(variables)} variables"
+            )
+        for var, arr in zip(variables, arrays, strict=True):
+            var.assign(arr)
