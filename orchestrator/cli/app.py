@@ -40,6 +40,11 @@ _register()
 
 
 def main() -> None:
+    import logging
+
+    # MLflow announces its schema migrations at INFO; orch's own output is the interface.
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         app(standalone_mode=False)
     except OrchestratorError as e:

@@ -39,6 +39,7 @@ def submit(
 
         with LiveDisplay(job, skipped=done) as display:
             outcome = run_submit(job, ws, force=force, address=address, sinks=[display])
+        console.print()
     else:
         outcome = run_submit(job, ws, force=False, address=address)
     print_table(job.name, job.experiment_name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -33,6 +34,9 @@ def safe_name(name: str) -> str:
 
 def run_trials(job: JobSpec, trials: Sequence[TrialSpec], storage: str,
                sinks: Sequence[TrialSink]) -> None:
+    # Tune's own console output would fight orch's live display; with the legacy
+    # reporter and verbose=0 it prints nothing.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     from ray import tune
 
     specs = {t.key: t for t in trials}
