@@ -22,18 +22,23 @@ app = typer.Typer(
 )
 
 
-def _register() -> None:
-    from orchestrator.cli import status, submit, table, validate
+# One module per command under orchestrator/cli/, exposing a function of the same name.
+# Imported at start-up, so these modules import no TensorFlow or Ray at module level.
+COMMANDS = ("submit", "plan", "validate", "status", "resume", "cancel", "logs", "table",
+            "report", "models", "train", "cluster", "ui")
 
-    app.command("submit")(submit.submit)
-    app.command("validate")(validate.validate)
-    app.command("status")(status.status)
-    app.command("table")(table.table)
-    try:
-        from orchestrator.cli import models
-    except ImportError:  # the zoo's CLI module is not there yet
-        return
-    app.command("models")(models.models)
+
+def _register() -> None:
+    import importlib
+
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"orchestrator.cli.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"orchestrator.cli.{name}":
+                raise
+            continue  # a command that is not built yet
+        app.command(name)(getattr(module, name))
 
 
 _register()
