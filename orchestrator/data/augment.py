@@ -1,10 +1,19 @@
 """Batched, stateless data augmentation inside the tf.data graph.
 
-Every op works on a whole float32 batch (B, H, W, C) at once and draws its randomness
-from `tf.random.stateless_*` with an explicit seed, so the same (seed, batch) always
-gives the same images: this is what makes a resumed trial bit-identical to an
-uninterrupted one. The ops run AFTER normalisation, so a zero fill is the mean colour,
-as in the seeds' ImageDataGenerator(fill_mode='constant', cval=0.) (pitfall A8).
+Flip, continuous shift and pad-crop are all linear maps along the two image axes, so each
+image is warped as  out = Wy @ image @ Wx^T  (per channel), with a (H, H) and a (W, W)
+matrix per image built from the random draws: two bilinear weights per row, columns
+outside the image dropped (zero fill) or mirrored (reflect fill), the flip a column
+reversal of Wx, and pad-crop an integer shift. Two batched matmuls per batch replace any
+per-image work; on CPU this is ~2x faster than tf.raw_ops.ImageProjectiveTransformV3 and
+gives the same values (the tests compare them).
+
+Randomness comes from `tf.random.stateless_*` with an explicit seed, so the same
+(seed, batch) always gives the same images: a resumed trial is bit-identical to an
+uninterrupted one. The ops run AFTER normalisation, so a zero fill is the mean colour, as
+in the seeds' ImageDataGenerator(fill_mode='constant', cval=0.) (pitfall A8). At the very
+border the bilinear weights blend the last pixel with the fill (scipy's 'grid-constant');
+ImageDataGenerator on scipy >= 1.6 cuts hard instead: a sub-pixel difference.
 """
 
 from __future__ import annotations
@@ -17,74 +26,71 @@ PAD = 4  # pad-and-crop padding, px
 AUGMENT_NAMES = ("none", "standard", "standard_reflect", "padcrop")
 
 
-def random_flip(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """Mirror each image left-right with probability 0.5."""
-    flip = tf.random.stateless_uniform(tf.shape(images)[:1], seed) < 0.5
-    return tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
+def axis_weights(shift: tf.Tensor, size: int, reflect: bool) -> tf.Tensor:
+    """(B, size, size) bilinear resampling weights that move content by `shift` (B,) px.
 
-
-def shift_transforms(batch: tf.Tensor, seed: tf.Tensor, fraction: float, height, width):
-    """(B, 8) projective transforms of a continuous shift, uniform in +-fraction * side.
-
-    ImageProjectiveTransformV3 maps an OUTPUT pixel (x, y) to the INPUT point
-    (x - dx, y - dy), so the content moves by (+dx, +dy) pixels.
+    Row i holds the weights of the input pixels that output pixel i reads, at source
+    coordinate i - shift. Sources outside [0, size) get no weight (zero fill), or are
+    mirrored as d c b a | a b c d | d c b a (scipy's and Keras' 'reflect').
     """
-    unit = tf.random.stateless_uniform([batch, 2], seed, -fraction, fraction)
-    dx = unit[:, 0] * tf.cast(width, tf.float32)
-    dy = unit[:, 1] * tf.cast(height, tf.float32)
-    one, zero = tf.ones_like(dx), tf.zeros_like(dx)
-    return tf.stack([one, zero, -dx, zero, one, -dy, zero, zero], axis=1)
+    source = tf.range(size, dtype=tf.float32)[None, :] - shift[:, None]
+    low = tf.floor(source)
+    frac = source - low
+    low = tf.cast(low, tf.int32)
+
+    def one_hot(index: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
+        if reflect:
+            period = tf.math.floormod(index, 2 * size)
+            index = tf.where(period < size, period, 2 * size - 1 - period)
+        # tf.one_hot gives an all-zero row for an index outside [0, size): the zero fill.
+        return tf.one_hot(index, size) * weight[..., None]
+
+    return one_hot(low, 1.0 - frac) + one_hot(low + 1, frac)
 
 
-def random_shift(
-    images: tf.Tensor,
-    seed: tf.Tensor,
-    fill_mode: str = "CONSTANT",
-    fraction: float = SHIFT_FRACTION,
-) -> tf.Tensor:
-    """Shift each image by a continuous random offset, bilinear, filling with 0 or reflecting.
+def warp(images: tf.Tensor, wy: tf.Tensor, wx: tf.Tensor) -> tf.Tensor:
+    """out[b, :, :, c] = wy[b] @ images[b, :, :, c] @ wx[b]^T for a (B, H, W, C) batch."""
+    _, height, width, channels = images.shape
+    rows = tf.linalg.matmul(wy, tf.reshape(images, [-1, height, width * channels]))
+    planes = tf.transpose(tf.reshape(rows, [-1, height, width, channels]), [0, 3, 1, 2])
+    cols = tf.linalg.matmul(planes, wx[:, None], transpose_b=True)
+    return tf.transpose(cols, [0, 2, 3, 1])
 
-    `fill_mode`: "CONSTANT" (fill 0) or "REFLECT" (d c b a | a b c d, scipy's 'reflect',
-    which is what ImageDataGenerator(fill_mode='reflect') used for WRN).
+
+def random_shifts(batch: tf.Tensor, seed: tf.Tensor, name: str, height: int, width: int):
+    """(dy, dx) in px per image: continuous U(+-0.125 side), or whole px in [-PAD, PAD].
+
+    An integer shift with zero fill is exactly zero-padding by PAD and cropping at a
+    random offset, which is how `padcrop` is defined.
     """
-    shape = tf.shape(images)
-    transforms = shift_transforms(shape[0], seed, fraction, shape[1], shape[2])
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images,
-        transforms=transforms,
-        output_shape=shape[1:3],
-        fill_value=0.0,
-        interpolation="BILINEAR",
-        fill_mode=fill_mode,
-    )
-
-
-def pad_crop(images: tf.Tensor, seed: tf.Tensor, pad: int = PAD) -> tf.Tensor:
-    """Zero-pad by `pad` px, then crop each image back to its size at a random integer offset.
-
-    Vectorised with two batched gathers (rows, then columns) instead of per-image crops.
-    """
-    shape = tf.shape(images)
-    height, width = shape[1], shape[2]
-    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
-    offsets = tf.random.stateless_uniform(
-        [shape[0], 2], seed, minval=0, maxval=2 * pad + 1, dtype=tf.int32
-    )
-    rows = offsets[:, :1] + tf.range(height)[None, :]
-    cols = offsets[:, 1:] + tf.range(width)[None, :]
-    cropped = tf.gather(padded, rows, axis=1, batch_dims=1)
-    return tf.gather(cropped, cols, axis=2, batch_dims=1)
+    if name == "padcrop":
+        offsets = tf.random.stateless_uniform(
+            [batch, 2], seed, minval=-PAD, maxval=PAD + 1, dtype=tf.int32
+        )
+        offsets = tf.cast(offsets, tf.float32)
+        return offsets[:, 0], offsets[:, 1]
+    unit = tf.random.stateless_uniform([batch, 2], seed, -SHIFT_FRACTION, SHIFT_FRACTION)
+    return unit[:, 0] * height, unit[:, 1] * width
 
 
 def augment_batch(images: tf.Tensor, name: str, seed: tf.Tensor) -> tf.Tensor:
-    """Apply augmentation `name` to a normalised float batch with stateless seed `seed` ([2])."""
+    """Apply augmentation `name` to a normalised float batch with stateless seed `seed` ([2]).
+
+    standard          flip p=0.5 + continuous shift up to 4 px, bilinear, zero fill
+    standard_reflect  the same with reflect fill (WRN)
+    padcrop           zero-pad 4, random 32x32 crop, flip p=0.5
+    """
     if name == "none":
         return images
+    if name not in AUGMENT_NAMES:
+        raise ValueError(f"augment: unknown augmentation {name!r}; expected {AUGMENT_NAMES}")
     flip_seed, move_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    if name == "standard":
-        return random_shift(random_flip(images, flip_seed), move_seed, "CONSTANT")
-    if name == "standard_reflect":
-        return random_shift(random_flip(images, flip_seed), move_seed, "REFLECT")
-    if name == "padcrop":
-        return random_flip(pad_crop(images, move_seed), flip_seed)
-    raise ValueError(f"augment: unknown augmentation {name!r}; expected one of {AUGMENT_NAMES}")
+    _, height, width, _ = images.shape
+    batch = tf.shape(images)[0]
+    dy, dx = random_shifts(batch, move_seed, name, height, width)
+    reflect = name == "standard_reflect"
+    wy, wx = axis_weights(dy, height, reflect), axis_weights(dx, width, reflect)
+    flip = tf.random.stateless_uniform([batch], flip_seed) < 0.5
+    # Reversing Wx's input axis mirrors the image before it is shifted.
+    wx = tf.where(flip[:, None, None], tf.reverse(wx, axis=[2]), wx)
+    return warp(images, wy, wx)

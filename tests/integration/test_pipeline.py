@@ -254,3 +254,45 @@ def test_eval_pipeline_is_ordered_and_not_augmented() -> None:
     )
     assert np.array_equal(images, split.x.astype(np.float32))
     assert np.array_equal(labels, split.y)
+
+
+# ---------------------------------------------------------------- reference implementations
+
+
+@pytest.mark.parametrize(("reflect", "mode"), [(False, "CONSTANT"), (True, "REFLECT")])
+def test_warp_equals_tf_projective_transform(reflect: bool, mode: str) -> None:
+    from orchestrator.data.augment import axis_weights, warp
+
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.normal(size=(64, 32, 32, 3)), tf.float32)
+    dy, dx = (tf.constant(rng.uniform(-4, 4, 64), tf.float32) for _ in range(2))
+    ours = warp(images, axis_weights(dy, 32, reflect), axis_weights(dx, 32, reflect))
+    one, zero = tf.ones_like(dx), tf.zeros_like(dx)
+    reference = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=tf.stack([one, zero, -dx, zero, one, -dy, zero, zero], axis=1),
+        output_shape=[32, 32],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode=mode,
+    )
+    np.testing.assert_allclose(ours.numpy(), reference.numpy(), atol=1e-5)
+
+
+def test_padcrop_equals_literal_pad_and_crop() -> None:
+    from orchestrator.data.augment import axis_weights, warp
+
+    rng = np.random.default_rng(1)
+    images = rng.normal(size=(16, 32, 32, 3)).astype(np.float32)
+    offsets = rng.integers(0, 9, (16, 2))  # crop corner in the padded 40x40 image
+    padded = np.pad(images, [(0, 0), (4, 4), (4, 4), (0, 0)])
+    expected = np.stack(
+        [p[r : r + 32, c : c + 32] for p, (r, c) in zip(padded, offsets, strict=True)]
+    )
+    shift = tf.constant(4 - offsets, tf.float32)  # cropping at r = shifting content by 4 - r
+    ours = warp(
+        tf.constant(images),
+        axis_weights(shift[:, 0], 32, False),
+        axis_weights(shift[:, 1], 32, False),
+    )
+    np.testing.assert_array_equal(ours.numpy(), expected)
