@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# orch.state values: a trial is unfinished while PENDING, RUNNING or RETRYING.
+UNFINISHED = ("PENDING", "RUNNING", "RETRYING")
+BROKEN = ("FAILED", "DIVERGED")
+
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -12,14 +16,25 @@ class RunRecord:
     name: str
     model: str
     state: str  # PENDING | RUNNING | RETRYING | FINISHED | FAILED | DIVERGED
-    gpu: str | None
+    gpu: str | None  # hardware actually used, e.g. "GTX 1080 Ti x2"; "A + B" when mixed
     batch_size: int | None
     epochs: int | None
     epochs_done: int
     params: int | None
-    train_time_s: float | None
+    train_time_s: float | None  # compute time, excluding lost work
     test_accuracy: float | None  # fraction in [0, 1]
     seed: int | None = None
     error: str | None = None
     reference: dict[str, str] = field(default_factory=dict)  # orch.ref.* tags
     start_time_ms: int = 0
+    group: str = ""  # grid cell without the seed (orch.group); "" = use the name
+    position: int | None = None  # index of the trial in the job file (orch.position)
+    dataset: str = ""
+    mixed_hardware: bool = False  # the trial ran on more than one GPU type
+    images_per_s: float | None = None  # last epoch's training throughput
+    experiment_id: str = ""
+
+    @property
+    def cell(self) -> str:
+        """The grid cell this run belongs to: seeds of one cell share a row."""
+        return self.group or self.name

@@ -1,63 +1,256 @@
 """build_table: RunRecords -> the seed README's benchmark table (pure; no MLflow here).
 
 Columns as in cifar-10-cnn's README: network | GPU | params | batch size | epochs |
-training time | accuracy (%), with the published accuracy and the difference beside ours.
+training time | accuracy (%), then n (finished runs), the published accuracy, the
+difference, a reproduction verdict and a parameter-count check.
+
+One row per grid cell: the runs of one cell that differ only in their seed share a row,
+with accuracy as mean ± sample standard deviation (n - 1 in the denominator) over the
+finished runs, as airbench reports it.
+
+Reproduction verdict, against the published accuracy `ref` (percent):
+- one finished run: "reproduced" if |acc - ref| <= noise_pp (default 0.3 points, the order
+  of seed-to-seed spread of CIFAR-10 test accuracy), else "above"/"below" by the points;
+- several: "reproduced" if |mean - ref| <= max(sigmas * std, noise_pp) (default sigmas 2),
+  else "above"/"below"; the distance is given in standard deviations. The noise band is a
+  floor because a spread measured from 2-3 seeds can be arbitrarily small.
+Parameter check: within 2% of the published count -> "ok", else "params differ: ours vs ref".
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import mean, stdev
 
-from orchestrator.report.records import RunRecord
+from orchestrator.report.records import BROKEN, UNFINISHED, RunRecord
+from orchestrator.report.speed import SpeedTable
 
 COLUMNS = ("network", "GPU", "params", "batch size", "epochs", "training time",
-           "accuracy (%)", "reference (%)", "diff")
+           "accuracy (%)", "n", "reference (%)", "diff", "verdict", "params check")
+DEFAULT_NOISE_PP = 0.3  # percentage points of test accuracy; see the module docstring
+DEFAULT_SIGMAS = 2.0
+PARAMS_TOLERANCE = 0.02
+MIXED_MARK = "†"  # the cell ran on more than one GPU type
+RAW_TIME_MARK = "*"  # asked to normalise time, but no measured speed ratio exists
 
 
 @dataclass(frozen=True)
 class Row:
+    cell: str
     network: str
+    model: str
+    dataset: str
+    state: str  # FINISHED | RUNNING | PENDING | FAILED | DIVERGED | PARTIAL (done + failed)
     gpu: str
-    params: str
-    batch_size: str
-    epochs: str
-    training_time: str
-    accuracy: str
-    reference: str
-    diff: str
+    mixed_hardware: bool
+    params: int | None
+    batch_size: int | None
+    epochs: int | None
+    train_time_s: float | None  # mean over finished runs (so far, while none has finished)
+    time_note: str  # "" | "normalised" | "not normalised" | "so far"
+    accuracy: float | None  # percent, mean over finished runs
+    accuracy_std: float | None  # sample std; None with fewer than two runs
+    n: int  # finished runs
+    runs: int  # all runs of the cell
+    progress: str  # what the unfinished or failed runs are doing, "" when all finished
+    reference: float | None
+    reference_params: int | None
+    diff: float | None
+    verdict: str
+    params_check: str
+    error: str | None = None
+    run_ids: tuple[str, ...] = ()
+    experiment_id: str = ""
+    normalized_to: str | None = None
+
+    @property
+    def verdict_kind(self) -> str:
+        """reproduced | above | below | "" (for styling)."""
+        return self.verdict.split(" ", 1)[0] if self.verdict else ""
 
     def cells(self) -> tuple[str, ...]:
-        return (self.network, self.gpu, self.params, self.batch_size, self.epochs,
-                self.training_time, self.accuracy, self.reference, self.diff)
+        """The row as the README shows it: text per COLUMNS entry."""
+        gpu = f"{self.gpu} {MIXED_MARK}" if self.mixed_hardware else self.gpu
+        time = format_duration(self.train_time_s)
+        if self.time_note == "not normalised":
+            time += RAW_TIME_MARK
+        elif self.time_note == "so far" and self.train_time_s is not None:
+            time += " so far"
+        verdict = self.verdict
+        if self.n:
+            accuracy = format_accuracy(self.accuracy, self.accuracy_std)
+            if self.progress:
+                verdict = f"{verdict}; {self.progress}" if verdict else self.progress
+        else:
+            accuracy = self.progress or "-"
+        return (self.network, gpu, format_params(self.params), _str(self.batch_size),
+                _str(self.epochs), time, accuracy,
+                str(self.n) if self.n == self.runs else f"{self.n}/{self.runs}",
+                "" if self.reference is None else f"{self.reference:.2f}",
+                "" if self.diff is None else f"{self.diff:+.2f}", verdict, self.params_check)
 
 
-def build_table(records: Sequence[RunRecord]) -> list[Row]:
-    """One row per trial, in the order the records come (the job file's order)."""
-    return [_row(r) for r in records]
+def build_table(records: Sequence[RunRecord], *, noise_pp: float = DEFAULT_NOISE_PP,
+                sigmas: float = DEFAULT_SIGMAS, normalize_to: str | None = None,
+                speeds: SpeedTable | None = None) -> list[Row]:
+    """One row per grid cell, in job-file order (orch.position, else first start time)."""
+    cells: dict[str, list[RunRecord]] = {}
+    for r in records:
+        cells.setdefault(r.cell, []).append(r)
+    if normalize_to and speeds is None:
+        speeds = SpeedTable.from_records(records)
+    ordered = sorted(cells.values(), key=_order)
+    return [_row(rs, noise_pp, sigmas, normalize_to, speeds) for rs in ordered]
 
 
-def _row(r: RunRecord) -> Row:
-    ref_acc = _float(r.reference.get("accuracy"))
-    acc = r.test_accuracy * 100 if r.test_accuracy is not None else None
-    if r.state == "FINISHED" and acc is not None:
-        accuracy = f"{acc:.2f}"
-    elif r.state in ("FAILED", "DIVERGED"):
-        accuracy = f"{r.state.lower()}: {r.error or 'see MLflow'}"[:60]
-    else:
-        accuracy = f"running {r.epochs_done}/{r.epochs or '?'}"
-    diff = f"{acc - ref_acc:+.2f}" if acc is not None and ref_acc is not None else ""
+def _order(runs: list[RunRecord]) -> tuple[int, float, int]:
+    positions = [r.position for r in runs if r.position is not None]
+    if positions:
+        return (0, min(positions), 0)
+    return (1, 0, min(r.start_time_ms for r in runs))
+
+
+def _row(runs: list[RunRecord], noise_pp: float, sigmas: float, normalize_to: str | None,
+         speeds: SpeedTable | None) -> Row:
+    runs = sorted(runs, key=lambda r: (r.seed if r.seed is not None else -1, r.start_time_ms))
+    first = runs[0]
+    done = [r for r in runs if r.state == "FINISHED" and r.test_accuracy is not None]
+    accs = [r.test_accuracy * 100 for r in done if r.test_accuracy is not None]
+    acc = mean(accs) if accs else None
+    std = stdev(accs) if len(accs) >= 2 else None
+    ref = _float(first.reference.get("accuracy"))
+    ref_params = parse_count(first.reference.get("params"))
+    params = next((r.params for r in done + runs if r.params), None)
+    time_s, time_note = _time(runs, done, normalize_to, speeds)
     return Row(
-        network=r.name,
-        gpu=r.gpu or "-",
-        params=format_params(r.params),
-        batch_size=str(r.batch_size or "-"),
-        epochs=str(r.epochs or "-"),
-        training_time=format_duration(r.train_time_s),
-        accuracy=accuracy,
-        reference=f"{ref_acc:.2f}" if ref_acc is not None else "",
-        diff=diff,
+        cell=first.cell, network=first.cell, model=first.model, dataset=first.dataset,
+        state=_state(runs, done), gpu=_hardware(done or runs),
+        mixed_hardware=any(r.mixed_hardware for r in runs), params=params,
+        batch_size=first.batch_size, epochs=first.epochs,
+        train_time_s=time_s, time_note=time_note, accuracy=acc, accuracy_std=std,
+        n=len(accs), runs=len(runs), progress=_progress(runs), reference=ref,
+        reference_params=ref_params,
+        diff=None if acc is None or ref is None else acc - ref,
+        verdict=verdict(accs, ref, noise_pp=noise_pp, sigmas=sigmas),
+        params_check=params_check(params, ref_params),
+        error=next((r.error for r in runs if r.state in BROKEN and r.error), None),
+        run_ids=tuple(r.run_id for r in runs), experiment_id=first.experiment_id,
+        normalized_to=normalize_to,
     )
+
+
+def verdict(accs: Sequence[float], ref: float | None, *, noise_pp: float = DEFAULT_NOISE_PP,
+            sigmas: float = DEFAULT_SIGMAS) -> str:
+    """accs: test accuracies in percent of the finished runs of one cell."""
+    if not accs or ref is None:
+        return ""
+    diff = mean(accs) - ref
+    std = stdev(accs) if len(accs) >= 2 else 0.0
+    if abs(diff) <= max(sigmas * std, noise_pp) + 1e-9:  # 92.12 - 91.82 is 0.30000000000000426
+        word = "reproduced"
+    else:
+        word = "above" if diff > 0 else "below"
+    if std > 0:
+        return f"{word} ({diff / std:+.1f}σ)"
+    return word if word == "reproduced" else f"{word} ({diff:+.2f} pts)"
+
+
+def params_check(ours: int | None, ref: int | None) -> str:
+    if ours is None or ref is None or ref <= 0:
+        return ""
+    rel = (ours - ref) / ref
+    if abs(rel) <= PARAMS_TOLERANCE:
+        return "ok"
+    return f"params differ: {format_params(ours)} vs {format_params(ref)} ({rel:+.0%})"
+
+
+def _state(runs: list[RunRecord], done: list[RunRecord]) -> str:
+    states = {r.state for r in runs}
+    if states & {"RUNNING", "RETRYING"}:
+        return "RUNNING"
+    if "PENDING" in states:
+        return "PENDING"
+    if len(done) == len(runs):
+        return "FINISHED"
+    if done:
+        return "PARTIAL"
+    return "DIVERGED" if states == {"DIVERGED"} else "FAILED"
+
+
+def _progress(runs: list[RunRecord]) -> str:
+    """'running: epoch 3/200', 'failed: OOM', '2 running: epoch 3-7/200; 1 failed: ...'."""
+    parts: list[str] = []
+    live = [r for r in runs if r.state in UNFINISHED]
+    if live:
+        word = "retrying" if all(r.state == "RETRYING" for r in live) else (
+            "pending" if all(r.state == "PENDING" for r in live) else "running")
+        lo, hi = min(r.epochs_done for r in live), max(r.epochs_done for r in live)
+        span = str(lo) if lo == hi else f"{lo}-{hi}"
+        count = f"{len(live)} " if len(live) > 1 else ""
+        parts.append(f"{count}{word}: epoch {span}/{live[0].epochs or '?'}")
+    for state in BROKEN:
+        bad = [r for r in runs if r.state == state]
+        if bad:
+            count = f"{len(bad)} " if len(bad) > 1 else ""
+            why = next((r.error for r in bad if r.error), None)
+            parts.append(f"{count}{state.lower()}: {short_error(why)}")
+    return "; ".join(parts)
+
+
+def _hardware(runs: list[RunRecord]) -> str:
+    seen: list[str] = []
+    for r in runs:
+        if r.gpu and r.gpu not in seen:
+            seen.append(r.gpu)
+    return ", ".join(seen) or "-"
+
+
+def _time(runs: list[RunRecord], done: list[RunRecord], normalize_to: str | None,
+          speeds: SpeedTable | None) -> tuple[float | None, str]:
+    if not done:
+        times = [r.train_time_s for r in runs if r.train_time_s]
+        return (max(times), "so far") if times else (None, "")
+    times = [r.train_time_s for r in done if r.train_time_s is not None]
+    if not times:
+        return None, ""
+    if not normalize_to or speeds is None:
+        return mean(times), ""
+    scaled = [None if r.mixed_hardware or not r.gpu or r.train_time_s is None
+              else speeds.normalise(r.train_time_s, r.model, r.gpu, normalize_to)
+              for r in done]
+    if any(s is None for s in scaled):
+        return mean(times), "not normalised"
+    return mean(s for s in scaled if s is not None), "normalised"
+
+
+def footnotes(rows: Sequence[Row]) -> list[str]:
+    """The markers used in `rows`, explained."""
+    notes = []
+    if any(r.mixed_hardware for r in rows):
+        notes.append(f"{MIXED_MARK} ran on more than one GPU type (resumed elsewhere); "
+                     "its training time mixes their speeds.")
+    target = next((r.normalized_to for r in rows if r.normalized_to), None)
+    if target:
+        notes.append(f"Training time normalised to {target} with measured images/s ratios.")
+        if any(r.time_note == "not normalised" for r in rows):
+            notes.append(f"{RAW_TIME_MARK} no measured speed ratio to {target} for this "
+                         "model: time as measured on its own hardware.")
+    return notes
+
+
+def short_error(error: str | None, limit: int = 60) -> str:
+    if not error:
+        return "see MLflow"
+    line = error.strip().splitlines()[-1] if error.strip() else error
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def format_accuracy(acc: float | None, std: float | None) -> str:
+    if acc is None:
+        return "-"
+    return f"{acc:.2f}" if std is None else f"{acc:.2f} ± {std:.2f}"
 
 
 def format_params(n: int | None) -> str:
@@ -81,14 +274,26 @@ def format_duration(seconds: float | None) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}"
 
 
-def to_markdown(rows: Sequence[Row]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r.cells()) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+def parse_count(v: str | int | None) -> int | None:
+    """'850000', '850000.0', '0.85M', '62k' -> int; anything else -> None."""
+    if v is None or isinstance(v, int):
+        return v
+    text = str(v).strip().replace(",", "").replace("_", "")
+    scale = {"k": 1e3, "K": 1e3, "M": 1e6, "m": 1e6}.get(text[-1:], 1.0)
+    try:
+        x = float(text[:-1] if scale != 1.0 else text) * scale
+    except ValueError:
+        return None
+    return round(x) if math.isfinite(x) else None
 
 
 def _float(v: str | None) -> float | None:
     try:
-        return float(v) if v not in (None, "") else None
+        x = float(v) if v not in (None, "") else None
     except ValueError:
         return None
+    return x if x is None or math.isfinite(x) else None
+
+
+def _str(v: int | None) -> str:
+    return "-" if v is None else str(v)
