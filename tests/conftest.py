@@ -26,11 +26,17 @@ def orch_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def run_orch(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-             timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def run_orch(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
     """Run the real `orch` console script in a subprocess, as a user would."""
     full_env = {**os.environ, "ORCH_DASHBOARD": "0", "COLUMNS": "200", **(env or {})}
     return subprocess.run(
-        [ORCH, *args], capture_output=True, text=True, env=full_env, cwd=cwd or ROOT,
-        timeout=timeout, stdin=subprocess.DEVNULL,
+        [ORCH, *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd or ROOT,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )

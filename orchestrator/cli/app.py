@@ -24,8 +24,21 @@ app = typer.Typer(
 
 # One module per command under orchestrator/cli/, exposing a function of the same name.
 # Imported at start-up, so these modules import no TensorFlow or Ray at module level.
-COMMANDS = ("submit", "plan", "validate", "status", "resume", "cancel", "logs", "table",
-            "report", "models", "train", "cluster", "ui")
+COMMANDS = (
+    "submit",
+    "plan",
+    "validate",
+    "status",
+    "resume",
+    "cancel",
+    "logs",
+    "table",
+    "report",
+    "models",
+    "train",
+    "cluster",
+    "ui",
+)
 
 
 def _register() -> None:
@@ -62,8 +75,11 @@ def main() -> None:
         typer.echo("Aborted.", err=True)
         sys.exit(130)
     except KeyboardInterrupt:
-        typer.echo("Interrupted: unfinished trials continue from their last checkpoint on "
-                   "the next `orch submit`.", err=True)
+        typer.echo(
+            "Interrupted: unfinished trials continue from their last checkpoint on "
+            "the next `orch submit`.",
+            err=True,
+        )
         sys.exit(130)
     except SystemExit:
         raise

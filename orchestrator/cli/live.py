@@ -11,8 +11,15 @@ from rich.table import Table
 from orchestrator.cli.render import console
 from orchestrator.spec.model import JobSpec
 
-_STYLE = {"RUNNING": "cyan", "FINISHED": "green", "FAILED": "red", "DIVERGED": "red",
-          "RETRYING": "yellow", "PENDING": "dim", "SKIPPED": "dim green"}
+_STYLE = {
+    "RUNNING": "cyan",
+    "FINISHED": "green",
+    "FAILED": "red",
+    "DIVERGED": "red",
+    "RETRYING": "yellow",
+    "PENDING": "dim",
+    "SKIPPED": "dim green",
+}
 
 
 class LiveDisplay:
@@ -21,13 +28,19 @@ class LiveDisplay:
     def __init__(self, job: JobSpec, skipped: set[str]) -> None:
         self.job = job
         self.rows: dict[str, dict[str, Any]] = {
-            t.key: {"state": "SKIPPED" if t.key in skipped else "PENDING", "epoch": 0,
-                    "loss": None, "acc": None, "test": None, "time": 0.0, "msg": ""}
+            t.key: {
+                "state": "SKIPPED" if t.key in skipped else "PENDING",
+                "epoch": 0,
+                "loss": None,
+                "acc": None,
+                "test": None,
+                "time": 0.0,
+                "msg": "",
+            }
             for t in job.trials
         }
         self.started = time.monotonic()
-        self.live = Live(self._render(), console=console, refresh_per_second=2,
-                         transient=False)
+        self.live = Live(self._render(), console=console, refresh_per_second=2, transient=False)
 
     def __enter__(self) -> LiveDisplay:
         self.live.__enter__()
@@ -45,9 +58,14 @@ class LiveDisplay:
         self._update(key, state="RUNNING", msg="")
 
     def trial_result(self, key: str, result: dict[str, Any]) -> None:
-        self._update(key, epoch=int(result.get("epochs_done", 0)), loss=result.get("loss"),
-                     acc=result.get("val_accuracy"), test=result.get("test_accuracy"),
-                     time=float(result.get("train_time_s", 0.0)))
+        self._update(
+            key,
+            epoch=int(result.get("epochs_done", 0)),
+            loss=result.get("loss"),
+            acc=result.get("val_accuracy"),
+            test=result.get("test_accuracy"),
+            time=float(result.get("train_time_s", 0.0)),
+        )
 
     def trial_completed(self, key: str, last: dict[str, Any]) -> None:
         if last.get("diverged"):
@@ -55,24 +73,41 @@ class LiveDisplay:
         else:
             self._update(key, state="FINISHED")
 
-    def trial_failed(self, key: str, message: str, *, will_retry: bool,
-                     failure_class: str = "error") -> None:
+    def trial_failed(
+        self, key: str, message: str, *, will_retry: bool, failure_class: str = "error"
+    ) -> None:
         self._update(key, state="RETRYING" if will_retry else "FAILED", msg=message)
 
     def _render(self) -> Table:
         elapsed = time.monotonic() - self.started
-        t = Table(title=f"{self.job.name}: {len(self.job.trials)} trials, {elapsed:.0f} s",
-                  title_justify="left")
-        for col in ("trial", "model", "state", "epoch", "loss", "val acc", "test acc",
-                    "compute", "note"):
+        t = Table(
+            title=f"{self.job.name}: {len(self.job.trials)} trials, {elapsed:.0f} s",
+            title_justify="left",
+        )
+        for col in (
+            "trial",
+            "model",
+            "state",
+            "epoch",
+            "loss",
+            "val acc",
+            "test acc",
+            "compute",
+            "note",
+        ):
             t.add_column(col)
         for trial in self.job.trials:
             r = self.rows[trial.key]
             st = r["state"]
             t.add_row(
-                trial.name, trial.model, f"[{_STYLE.get(st, '')}]{st}[/]",
-                f"{r['epoch']}/{trial.epochs}", _f(r["loss"], "{:.3f}"),
-                _f(r["acc"], "{:.2%}"), _f(r["test"], "{:.2%}"), f"{r['time']:.0f} s",
+                trial.name,
+                trial.model,
+                f"[{_STYLE.get(st, '')}]{st}[/]",
+                f"{r['epoch']}/{trial.epochs}",
+                _f(r["loss"], "{:.3f}"),
+                _f(r["acc"], "{:.2%}"),
+                _f(r["test"], "{:.2%}"),
+                f"{r['time']:.0f} s",
                 r["msg"][:60],
             )
         return t

@@ -33,14 +33,31 @@ def status(job: str = typer.Argument(None, help="Job name or file; all jobs if o
             counts[t.state] = counts.get(t.state, 0) + 1
         summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
         table = Table(title=f"job {j.name} [{j.state}]: {summary}", title_justify="left")
-        for col in ("trial", "model", "state", "epoch", "val acc", "test acc", "GPU",
-                    "attempts", "key", "error"):
+        for col in (
+            "trial",
+            "model",
+            "state",
+            "epoch",
+            "val acc",
+            "test acc",
+            "GPU",
+            "attempts",
+            "key",
+            "error",
+        ):
             table.add_column(col)
         for t in j.trials:
             table.add_row(
-                t.name, t.model, t.state, f"{t.epochs_done}/{t.epochs_total}",
-                _pct(t.last_accuracy), _pct(t.test_accuracy), t.gpu or "-",
-                str(t.attempts), t.key, (t.error or "")[:80],
+                t.name,
+                t.model,
+                t.state,
+                f"{t.epochs_done}/{t.epochs_total}",
+                _pct(t.last_accuracy),
+                _pct(t.test_accuracy),
+                t.gpu or "-",
+                str(t.attempts),
+                t.key,
+                (t.error or "")[:80],
             )
         console.print(table)
 

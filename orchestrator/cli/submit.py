@@ -44,6 +44,11 @@ def submit(
         outcome = run_submit(job, ws, force=False, address=address)
     print_table(job.name, job.experiment_name)
     if not outcome.ok:
-        console.print(f"[red]{len(outcome.unfinished)} trial(s) did not finish:[/] "
-                      + ", ".join(outcome.unfinished) + ". See `orch status " + job.name + "`.")
+        console.print(
+            f"[red]{len(outcome.unfinished)} trial(s) did not finish:[/] "
+            + ", ".join(outcome.unfinished)
+            + ". See `orch status "
+            + job.name
+            + "`."
+        )
         raise typer.Exit(1)

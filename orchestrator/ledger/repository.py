@@ -116,9 +116,9 @@ class Ledger:
     def finished_keys(self, job: str) -> set[str]:
         with self.session() as s:
             rows = s.scalars(
-                select(TrialRow.key).join(JobRow).where(
-                    JobRow.name == job, TrialRow.state == FINISHED
-                )
+                select(TrialRow.key)
+                .join(JobRow)
+                .where(JobRow.name == job, TrialRow.state == FINISHED)
             )
             return set(rows)
 
@@ -136,7 +136,12 @@ class Ledger:
             t.attempt_rows.append(AttemptRow(node=node, start_epoch=start_epoch))
 
     def end_attempt(
-        self, job: str, key: str, *, outcome: str, failure_class: str | None = None,
+        self,
+        job: str,
+        key: str,
+        *,
+        outcome: str,
+        failure_class: str | None = None,
         message: str | None = None,
     ) -> None:
         with self.session() as s:
@@ -166,9 +171,7 @@ class Ledger:
         return row
 
     def _trial(self, s: Session, job: str, key: str) -> TrialRow:
-        row = s.scalar(
-            select(TrialRow).join(JobRow).where(JobRow.name == job, TrialRow.key == key)
-        )
+        row = s.scalar(select(TrialRow).join(JobRow).where(JobRow.name == job, TrialRow.key == key))
         if row is None:
             raise LedgerError(f"job {job!r} has no trial with key {key}.")
         return row
@@ -194,10 +197,20 @@ def _job_view(row: JobRow) -> JobView:
         mlflow_run_id=row.mlflow_run_id,
         trials=tuple(
             TrialView(
-                job=row.name, key=t.key, name=t.name, model=t.model, state=t.state,
-                epochs_done=t.epochs_done, epochs_total=t.epochs_total,
-                last_accuracy=t.last_accuracy, test_accuracy=t.test_accuracy, node=t.node,
-                gpu=t.gpu, attempts=t.attempts, error=t.error, mlflow_run_id=t.mlflow_run_id,
+                job=row.name,
+                key=t.key,
+                name=t.name,
+                model=t.model,
+                state=t.state,
+                epochs_done=t.epochs_done,
+                epochs_total=t.epochs_total,
+                last_accuracy=t.last_accuracy,
+                test_accuracy=t.test_accuracy,
+                node=t.node,
+                gpu=t.gpu,
+                attempts=t.attempts,
+                error=t.error,
+                mlflow_run_id=t.mlflow_run_id,
                 updated_at=t.updated_at,
             )
             for t in row.trials

@@ -7,6 +7,7 @@ without Ray.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -17,8 +18,9 @@ class TrialSink(Protocol):
     def trial_started(self, key: str) -> None: ...
     def trial_result(self, key: str, result: dict[str, Any]) -> None: ...
     def trial_completed(self, key: str, last: dict[str, Any]) -> None: ...
-    def trial_failed(self, key: str, message: str, *, will_retry: bool,
-                     failure_class: str = "error") -> None: ...
+    def trial_failed(
+        self, key: str, message: str, *, will_retry: bool, failure_class: str = "error"
+    ) -> None: ...
 
 
 class TuneEvents(Callback):
@@ -39,8 +41,9 @@ class TuneEvents(Callback):
         for s in self.sinks:
             s.trial_started(self._key(trial))
 
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
-                        **info: Any) -> None:
+    def on_trial_result(
+        self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+    ) -> None:
         for s in self.sinks:
             s.trial_result(self._key(trial), result)
 
@@ -63,10 +66,8 @@ class TuneEvents(Callback):
 def error_summary(trial: Any) -> str:
     """The last meaningful line of the trial's traceback, e.g. 'DatasetError: ...'."""
     text = ""
-    try:
+    with contextlib.suppress(Exception):  # the error file may be gone with its node
         text = str(trial.get_error() or "")
-    except Exception:  # the error file may be on storage that is gone with its node
-        pass
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     for line in reversed(lines):
         if ("Error" in line or "Exception" in line) and not line.startswith("File "):

@@ -14,8 +14,13 @@ WORKER_ENV = {
 }
 
 
-def connect(address: str = "local", *, num_cpus: int | None = None,
-            num_gpus: int | None = None, resources: dict[str, float] | None = None) -> Any:
+def connect(
+    address: str = "local",
+    *,
+    num_cpus: int | None = None,
+    num_gpus: int | None = None,
+    resources: dict[str, float] | None = None,
+) -> Any:
     """ray.init for orch. "local" always starts a private cluster: with no address Ray
     would attach to any cluster left running on the machine (DESIGN.md)."""
     import ray
@@ -30,8 +35,12 @@ def connect(address: str = "local", *, num_cpus: int | None = None,
         runtime_env={"env_vars": dict(WORKER_ENV)},
     )
     if address == "local":
-        kwargs.update(num_cpus=num_cpus, num_gpus=num_gpus, resources=resources,
-                      include_dashboard=os.environ.get("ORCH_DASHBOARD", "1") != "0")
+        kwargs.update(
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            resources=resources,
+            include_dashboard=os.environ.get("ORCH_DASHBOARD", "1") != "0",
+        )
     ray.init(address=address, **kwargs)
     return ray
 

@@ -28,8 +28,14 @@ class SubmitOutcome:
         return not self.unfinished
 
 
-def submit(job: JobSpec, ws: Workspace, *, force: bool = False, address: str | None = None,
-           sinks: Sequence[TrialSink] = ()) -> SubmitOutcome:
+def submit(
+    job: JobSpec,
+    ws: Workspace,
+    *,
+    force: bool = False,
+    address: str | None = None,
+    sinks: Sequence[TrialSink] = (),
+) -> SubmitOutcome:
     from orchestrator.tracking.mlflow_store import MlflowStore
     from orchestrator.tracking.recorder import Recorder
 

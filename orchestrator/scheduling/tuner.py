@@ -32,8 +32,9 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "trial"
 
 
-def run_trials(job: JobSpec, trials: Sequence[TrialSpec], storage: str,
-               sinks: Sequence[TrialSink]) -> None:
+def run_trials(
+    job: JobSpec, trials: Sequence[TrialSpec], storage: str, sinks: Sequence[TrialSink]
+) -> None:
     # Tune's own console output would fight orch's live display; with the legacy
     # reporter and verbose=0 it prints nothing.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -60,7 +61,8 @@ def run_trials(job: JobSpec, trials: Sequence[TrialSpec], storage: str,
             # A new Tune experiment per submit: orch resumes from its own keyed
             # checkpoints, never from Tune's experiment snapshot.
             name=f"{safe_name(job.name)}-{time.strftime('%Y%m%d-%H%M%S')}",
-            storage_path=str(Path(storage, "tune").absolute()) if "://" not in storage
+            storage_path=str(Path(storage, "tune").absolute())
+            if "://" not in storage
             else f"{storage.rstrip('/')}/tune",
             callbacks=[TuneEvents(sinks)],
             verbose=0,

@@ -15,8 +15,17 @@ from typing import Any
 
 from orchestrator.spec.model import TrialSpec
 
-EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_time_s",
-                 "images_per_s", "train_time_s", "epochs_done")
+EPOCH_METRICS = (
+    "loss",
+    "accuracy",
+    "val_loss",
+    "val_accuracy",
+    "lr",
+    "epoch_time_s",
+    "images_per_s",
+    "train_time_s",
+    "epochs_done",
+)
 FINAL_METRICS = ("test_loss", "test_accuracy", "train_time_s", "lost_time_s", "params")
 TAG_KEY, TAG_JOB, TAG_ROLE, TAG_STATE = "orch.trial_key", "orch.job", "orch.role", "orch.state"
 
@@ -43,14 +52,18 @@ class MlflowStore:
             return None
         location = None
         if self.artifact_root:
-            location = Path(self.artifact_root).absolute().as_uri() if "://" not in \
-                self.artifact_root else self.artifact_root
+            location = (
+                Path(self.artifact_root).absolute().as_uri()
+                if "://" not in self.artifact_root
+                else self.artifact_root
+            )
         return self.client.create_experiment(name, artifact_location=location)
 
     def _find(self, exp_id: str, **tags: str) -> Any | None:
         flt = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
-        runs = self.client.search_runs([exp_id], filter_string=flt, max_results=1,
-                                       order_by=["attributes.start_time DESC"])
+        runs = self.client.search_runs(
+            [exp_id], filter_string=flt, max_results=1, order_by=["attributes.start_time DESC"]
+        )
         return runs[0] if runs else None
 
     def job_run(self, exp_id: str, job: str, description: str = "") -> str:
@@ -58,8 +71,11 @@ class MlflowStore:
         if run is not None:
             self.client.update_run(run.info.run_id, status="RUNNING")
             return run.info.run_id
-        run = self.client.create_run(exp_id, run_name=job, tags={
-            TAG_ROLE: "job", TAG_JOB: job, "mlflow.note.content": description})
+        run = self.client.create_run(
+            exp_id,
+            run_name=job,
+            tags={TAG_ROLE: "job", TAG_JOB: job, "mlflow.note.content": description},
+        )
         return run.info.run_id
 
     def trial_run(self, exp_id: str, parent_id: str, job: str, trial: TrialSpec) -> str:
@@ -69,10 +85,16 @@ class MlflowStore:
             if run.info.status != "RUNNING":
                 self.client.update_run(run.info.run_id, status="RUNNING")
             return run.info.run_id
-        tags = {TAG_ROLE: "trial", TAG_KEY: trial.key, TAG_JOB: job, TAG_STATE: "PENDING",
-                "mlflow.parentRunId": parent_id}
-        tags.update({f"orch.ref.{k}": str(v) for k, v in asdict(trial.reference).items()
-                     if v is not None})
+        tags = {
+            TAG_ROLE: "trial",
+            TAG_KEY: trial.key,
+            TAG_JOB: job,
+            TAG_STATE: "PENDING",
+            "mlflow.parentRunId": parent_id,
+        }
+        tags.update(
+            {f"orch.ref.{k}": str(v) for k, v in asdict(trial.reference).items() if v is not None}
+        )
         run = self.client.create_run(exp_id, run_name=trial.name, tags=tags)
         self.client.log_batch(run.info.run_id, params=_params(trial))
         self._last_step[run.info.run_id] = -1
@@ -130,15 +152,27 @@ def _params(trial: TrialSpec) -> list[Any]:
 
     r = trial.recipe
     flat: dict[str, Any] = {
-        "model": trial.model, "dataset": trial.data.name, "epochs": trial.epochs,
-        "batch_size": trial.batch_size, "seed": trial.seed, "optimizer": r.optimizer,
-        "lr": r.lr, "momentum": r.momentum, "nesterov": r.nesterov,
-        "weight_decay": r.weight_decay, "weight_decay_mode": r.weight_decay_mode,
+        "model": trial.model,
+        "dataset": trial.data.name,
+        "epochs": trial.epochs,
+        "batch_size": trial.batch_size,
+        "seed": trial.seed,
+        "optimizer": r.optimizer,
+        "lr": r.lr,
+        "momentum": r.momentum,
+        "nesterov": r.nesterov,
+        "weight_decay": r.weight_decay,
+        "weight_decay_mode": r.weight_decay_mode,
         "schedule": json.dumps(r.schedule_dict or {"kind": "constant"}, sort_keys=True),
-        "preprocess": r.preprocess, "augment": r.augment, "precision": r.precision,
-        "xla": r.xla, "validation_size": trial.data.validation_size,
-        "train_size": trial.data.train_size, "test_size": trial.data.test_size,
-        "gpus": trial.resources.gpus, "cpus": trial.resources.cpus,
+        "preprocess": r.preprocess,
+        "augment": r.augment,
+        "precision": r.precision,
+        "xla": r.xla,
+        "validation_size": trial.data.validation_size,
+        "train_size": trial.data.train_size,
+        "test_size": trial.data.test_size,
+        "gpus": trial.resources.gpus,
+        "cpus": trial.resources.cpus,
     }
     flat.update({f"model.{k}": v for k, v in trial.model_kwargs.items()})
     return [Param(k, str(v)) for k, v in flat.items()]

@@ -15,8 +15,13 @@ from orchestrator.ledger import Ledger
 from orchestrator.spec.model import JobSpec, TrialSpec
 from orchestrator.tracking.mlflow_store import TAG_STATE, MlflowStore
 
-_HW_TAGS = {"gpu_name": "orch.gpu", "gpu_count": "orch.gpu_count", "precision": "orch.precision",
-            "node_ip": "orch.node", "val_on_test": "orch.val_on_test"}
+_HW_TAGS = {
+    "gpu_name": "orch.gpu",
+    "gpu_count": "orch.gpu_count",
+    "precision": "orch.precision",
+    "node_ip": "orch.node",
+    "val_on_test": "orch.val_on_test",
+}
 
 
 class Recorder:
@@ -56,19 +61,22 @@ class Recorder:
         if "test_accuracy" in result:
             self.store.log_final(run_id, result)
         self.ledger.update_trial(
-            self.job.name, key,
+            self.job.name,
+            key,
             epochs_done=int(result.get("epochs_done", 0)),
             last_accuracy=result.get("val_accuracy"),
             test_accuracy=result.get("test_accuracy"),
-            node=result.get("node_ip"), gpu=_gpu_label(result),
+            node=result.get("node_ip"),
+            gpu=_gpu_label(result),
         )
 
     def trial_completed(self, key: str, last: Mapping[str, Any]) -> None:
         run_id = self.run_id(key)
         if last.get("diverged"):
             msg = str(last.get("message", "diverged"))
-            self.ledger.end_attempt(self.job.name, key, outcome="DIVERGED",
-                                    failure_class="diverged", message=msg)
+            self.ledger.end_attempt(
+                self.job.name, key, outcome="DIVERGED", failure_class="diverged", message=msg
+            )
             self.store.set_tags(run_id, {TAG_STATE: "DIVERGED", "orch.error": msg})
             self.store.end_run(run_id, "FAILED")
             return
@@ -76,12 +84,14 @@ class Recorder:
         self.store.set_tags(run_id, {TAG_STATE: "FINISHED"})
         self.store.end_run(run_id, "FINISHED")
 
-    def trial_failed(self, key: str, message: str, *, will_retry: bool,
-                     failure_class: str = "error") -> None:
+    def trial_failed(
+        self, key: str, message: str, *, will_retry: bool, failure_class: str = "error"
+    ) -> None:
         run_id = self.run_id(key)
         outcome = "RETRYING" if will_retry else "FAILED"
-        self.ledger.end_attempt(self.job.name, key, outcome=outcome,
-                                failure_class=failure_class, message=message)
+        self.ledger.end_attempt(
+            self.job.name, key, outcome=outcome, failure_class=failure_class, message=message
+        )
         self.store.set_tags(run_id, {TAG_STATE: outcome, "orch.error": message[:4000]})
         if not will_retry:
             self.store.end_run(run_id, "FAILED")

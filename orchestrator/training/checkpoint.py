@@ -49,8 +49,8 @@ class CheckpointStore:
             return []
         found = []
         for p in self.dir.iterdir():
-            if p.name.startswith(_PREFIX) and p.name[len(_PREFIX):].isdigit():
-                found.append(int(p.name[len(_PREFIX):]))
+            if p.name.startswith(_PREFIX) and p.name[len(_PREFIX) :].isdigit():
+                found.append(int(p.name[len(_PREFIX) :]))
         return sorted(found)
 
     def save(self, state: TrainState) -> Path:
@@ -69,8 +69,12 @@ class CheckpointStore:
                 np.savez(f, **flat)
                 f.flush()
                 os.fsync(f.fileno())
-            meta = {**state.meta, "epoch": state.epoch, "sha256": _sha256(npz),
-                    "groups": {g: len(a) for g, a in state.arrays.items()}}
+            meta = {
+                **state.meta,
+                "epoch": state.epoch,
+                "sha256": _sha256(npz),
+                "groups": {g: len(a) for g, a in state.arrays.items()},
+            }
             with open(tmp / "meta.json", "w") as f:
                 json.dump(meta, f)
                 f.flush()
@@ -111,9 +115,7 @@ def _load(path: Path) -> TrainState:
     if _sha256(npz) != meta["sha256"]:
         raise ValueError("checksum mismatch")
     with np.load(npz) as data:
-        arrays = {
-            g: [data[f"{g}/{i:05d}"] for i in range(n)] for g, n in meta["groups"].items()
-        }
+        arrays = {g: [data[f"{g}/{i:05d}"] for i in range(n)] for g, n in meta["groups"].items()}
     epoch = int(meta.pop("epoch"))
     meta.pop("sha256")
     meta.pop("groups")

@@ -6,6 +6,7 @@ sees here is ours; a multi-GPU trial mirrors over all of them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -32,16 +33,12 @@ def setup_tensorflow(*, cpus: float, precision: str, seed: int) -> Hardware:
     for gpu in gpus:
         # Without memory growth TF grabs the whole GPU at the first op, so two trials
         # packed on one GPU (fractional resources) would starve each other.
-        try:
+        with contextlib.suppress(RuntimeError):  # already initialised (e.g. a notebook)
             tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:  # already initialised (e.g. `orch train` in a notebook)
-            pass
     threads = max(1, int(cpus))
-    try:
+    with contextlib.suppress(RuntimeError):  # TF already initialised: keep its pools
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
-    except RuntimeError:
-        pass
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(seed)
     name = "CPU"
@@ -51,10 +48,15 @@ def setup_tensorflow(*, cpus: float, precision: str, seed: int) -> Hardware:
     return Hardware(gpu_name=name, gpu_count=len(gpus), precision=precision)
 
 
-def distribution_strategy(hardware: Hardware) -> Any:
-    """MirroredStrategy over the trial's GPUs when it has more than one, else the default."""
+def distribution_strategy(hardware: Hardware, devices: list[str] | None = None) -> Any:
+    """MirroredStrategy over the trial's GPUs when it has more than one, else the default.
+
+    `devices` forces mirroring over named devices (tests use two logical CPU devices).
+    """
     import tensorflow as tf
 
+    if devices:
+        return tf.distribute.MirroredStrategy(devices=devices)
     if hardware.gpu_count > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()

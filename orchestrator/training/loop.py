@@ -17,7 +17,7 @@ from typing import Any
 
 from orchestrator.spec.model import TrialSpec
 from orchestrator.training.checkpoint import CheckpointStore, TrainState
-from orchestrator.training.hardware import Hardware, distribution_strategy, setup_tensorflow
+from orchestrator.training.hardware import distribution_strategy, setup_tensorflow
 
 Reporter = Callable[[dict[str, Any]], None]
 
@@ -38,10 +38,12 @@ def run_trial(
     cpus: float | None = None,
     stop_after: int | None = None,
     data_dir: str | None = None,
+    mirror_devices: list[str] | None = None,
 ) -> LoopResult:
     """Train `trial` to its last epoch (or `stop_after` epochs), resuming from its newest
     checkpoint under `storage`. Returns after a NaN loss with `diverged=True`: retrying a
-    deterministic divergence would only diverge again."""
+    deterministic divergence would only diverge again. `mirror_devices` forces a
+    MirroredStrategy over those devices (by default: over the trial's GPUs, if several)."""
     hw = setup_tensorflow(
         cpus=cpus or trial.resources.cpus, precision=trial.recipe.precision, seed=trial.seed
     )
@@ -59,7 +61,8 @@ def run_trial(
     prep = dict(preprocess=trial.recipe.preprocess, dataset=trial.data.name)
     val_ds = make_eval_pipeline(val_split, batch_size=trial.batch_size, **prep)
     schedule = _schedule(trial)
-    model, optimizer = _build(trial, hw, data.num_classes, data.input_shape)
+    strategy = distribution_strategy(hw, mirror_devices)
+    model, optimizer = _build(trial, strategy, data.num_classes, data.input_shape)
 
     store = CheckpointStore(storage, trial.key, keep=trial.checkpoint.keep)
     start, meta = 0, {"train_time_s": 0.0, "best_val_accuracy": None}
@@ -71,8 +74,15 @@ def run_trial(
             schedule.load_state(meta["schedule"])
 
     params = int(model.count_params())
-    static = {"params": params, "gpu_name": hw.gpu_name, "gpu_count": hw.gpu_count,
-              "precision": hw.precision, "resumed_from": start, "val_on_test": data.val is None}
+    static = {
+        "params": params,
+        "gpu_name": hw.gpu_name,
+        "gpu_count": hw.gpu_count,
+        "precision": hw.precision,
+        "resumed_from": start,
+        "replicas": int(strategy.num_replicas_in_sync),
+        "val_on_test": data.val is None,
+    }
     last: dict[str, Any] = {}
     last_save = time.monotonic()
     end = trial.epochs if stop_after is None else min(trial.epochs, stop_after)
@@ -80,16 +90,26 @@ def run_trial(
         lr = float(schedule.lr_at(epoch)) if schedule else trial.recipe.lr
         optimizer.learning_rate.assign(lr)
         train_ds = make_train_pipeline(
-            data.train, batch_size=trial.batch_size, epoch=epoch, seed=trial.seed,
-            augment=trial.recipe.augment, **prep,
+            data.train,
+            batch_size=trial.batch_size,
+            epoch=epoch,
+            seed=trial.seed,
+            augment=trial.recipe.augment,
+            **prep,
         )
         t0 = time.perf_counter()
         hist = model.fit(train_ds, initial_epoch=epoch, epochs=epoch + 1, verbose=0, shuffle=False)
         fit_s = time.perf_counter() - t0
         loss = float(hist.history["loss"][-1])
         if not math.isfinite(loss):
-            last = {**static, "epoch": epoch, "epochs_done": epoch, "loss": loss,
-                    "diverged": 1, "message": f"diverged at epoch {epoch}: loss={loss}"}
+            last = {
+                **static,
+                "epoch": epoch,
+                "epochs_done": epoch,
+                "loss": loss,
+                "diverged": 1,
+                "message": f"diverged at epoch {epoch}: loss={loss}",
+            }
             report(last)
             return LoopResult(epoch, start, True, last)
         val = model.evaluate(val_ds, verbose=0, return_dict=True)
@@ -98,20 +118,28 @@ def run_trial(
         best = meta["best_val_accuracy"]
         meta["best_val_accuracy"] = max(best or 0.0, float(val["accuracy"]))
         if hasattr(schedule, "observe"):
-            schedule.observe(epoch, {"val_loss": float(val["loss"]),
-                                     "val_accuracy": float(val["accuracy"])})
+            schedule.observe(
+                epoch, {"val_loss": float(val["loss"]), "val_accuracy": float(val["accuracy"])}
+            )
         last = {
-            **static, "epoch": epoch, "epochs_done": epoch + 1, "loss": loss,
+            **static,
+            "epoch": epoch,
+            "epochs_done": epoch + 1,
+            "loss": loss,
             "accuracy": float(hist.history["accuracy"][-1]),
-            "val_loss": float(val["loss"]), "val_accuracy": float(val["accuracy"]), "lr": lr,
-            "epoch_time_s": epoch_s, "images_per_s": len(data.train.x) / fit_s,
+            "val_loss": float(val["loss"]),
+            "val_accuracy": float(val["accuracy"]),
+            "lr": lr,
+            "epoch_time_s": epoch_s,
+            "images_per_s": len(data.train.x) / fit_s,
             "train_time_s": meta["train_time_s"],
             "best_val_accuracy": meta["best_val_accuracy"],
         }
         if epoch + 1 == trial.epochs:
             test = model.evaluate(
                 make_eval_pipeline(data.test, batch_size=trial.batch_size, **prep),
-                verbose=0, return_dict=True,
+                verbose=0,
+                return_dict=True,
             )
             last.update(test_loss=float(test["loss"]), test_accuracy=float(test["accuracy"]))
         if _due(trial, epoch, end, last_save):
@@ -123,11 +151,17 @@ def run_trial(
     if start >= trial.epochs:  # restarted after the last checkpoint: only the test is left
         test = model.evaluate(
             make_eval_pipeline(data.test, batch_size=trial.batch_size, **prep),
-            verbose=0, return_dict=True,
+            verbose=0,
+            return_dict=True,
         )
-        last = {**static, "epoch": trial.epochs - 1, "epochs_done": trial.epochs,
-                "train_time_s": meta["train_time_s"], "test_loss": float(test["loss"]),
-                "test_accuracy": float(test["accuracy"])}
+        last = {
+            **static,
+            "epoch": trial.epochs - 1,
+            "epochs_done": trial.epochs,
+            "train_time_s": meta["train_time_s"],
+            "test_loss": float(test["loss"]),
+            "test_accuracy": float(test["accuracy"]),
+        }
         report(last)
     return LoopResult(max(start, end), start, False, last)
 
@@ -149,23 +183,32 @@ def _schedule(trial: TrialSpec) -> Any:
     return schedule_from_dict(trial.recipe.schedule_dict, epochs=trial.epochs, lr=trial.recipe.lr)
 
 
-def _build(trial: TrialSpec, hw: Hardware, num_classes: int, input_shape: tuple) -> tuple:
+def _build(trial: TrialSpec, strategy: Any, num_classes: int, input_shape: tuple) -> tuple:
     from orchestrator.training.optimizers import make_optimizer
     from orchestrator.zoo import create_model
 
     r = trial.recipe
-    with distribution_strategy(hw).scope():
+    with strategy.scope():
         optimizer, model_l2 = make_optimizer(
-            r.optimizer, lr=r.lr, momentum=r.momentum, nesterov=r.nesterov,
-            weight_decay=r.weight_decay, weight_decay_mode=r.weight_decay_mode,
+            r.optimizer,
+            lr=r.lr,
+            momentum=r.momentum,
+            nesterov=r.nesterov,
+            weight_decay=r.weight_decay,
+            weight_decay_mode=r.weight_decay_mode,
         )
         model = create_model(
-            trial.model, num_classes=num_classes, input_shape=tuple(input_shape),
-            weight_decay=model_l2, **trial.model_kwargs,
+            trial.model,
+            num_classes=num_classes,
+            input_shape=tuple(input_shape),
+            weight_decay=model_l2,
+            **trial.model_kwargs,
         )
         model.compile(
-            optimizer=optimizer, loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"], jit_compile=r.xla,
+            optimizer=optimizer,
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=r.xla,
         )
         optimizer.build(model.trainable_variables)
     return model, optimizer

@@ -68,14 +68,19 @@ def test_submit_tracks_skips_and_tables(tmp_path: Path) -> None:
     view = Ledger(f"sqlite:///{home / 'orch.db'}").job("tiny")
     assert view is not None and view.state == "FINISHED"
     assert [(t.name, t.state, t.epochs_done) for t in view.trials] == [
-        ("LeNet-5", "FINISHED", 2), ("ResNet-8", "FINISHED", 2)]
+        ("LeNet-5", "FINISHED", 2),
+        ("ResNet-8", "FINISHED", 2),
+    ]
     assert {t.mlflow_run_id for t in view.trials} == {r.info.run_id for r in children}
 
     # The table, rebuilt from MLflow alone.
     table = run_orch("table", "tiny", "--format", "md", env=env, cwd=tmp_path)
     assert table.returncode == 0, table.stderr
-    rows = [ln for ln in table.stdout.splitlines() if ln.startswith("| LeNet-5") or
-            ln.startswith("| ResNet-8")]
+    rows = [
+        ln
+        for ln in table.stdout.splitlines()
+        if ln.startswith("| LeNet-5") or ln.startswith("| ResNet-8")
+    ]
     assert len(rows) == 2 and all("| CPU |" in r and "| 32 | 2 |" in r for r in rows)
 
     # A second submit trains nothing and logs nothing twice.

@@ -16,8 +16,11 @@ from orchestrator.training.checkpoint import CheckpointStore, TrainState
 
 def state(epoch: int) -> TrainState:
     rng = np.random.default_rng(epoch)
-    return TrainState(epoch, {"model": [rng.normal(size=(3, 4)), np.arange(5)],
-                              "optimizer": [np.array(epoch)]}, {"train_time_s": 1.5 * epoch})
+    return TrainState(
+        epoch,
+        {"model": [rng.normal(size=(3, 4)), np.arange(5)], "optimizer": [np.array(epoch)]},
+        {"train_time_s": 1.5 * epoch},
+    )
 
 
 def test_round_trip_and_keep(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Ledger:
 
 def test_register_progress_finish(ledger: Ledger) -> None:
     job = parse_job({**RAW, "job": {"name": f"j-{uuid.uuid4().hex[:8]}"}}, "j.toml")
-    a, b = job.trials
+    a, _b = job.trials
     ledger.register_job(job)
     ledger.register_job(job)  # idempotent
     view = ledger.job(job.name)
