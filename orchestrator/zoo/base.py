@@ -182,8 +182,15 @@ def _fits(size: int, ops: Sequence[SpatialOp]) -> bool:
     return True
 
 
-def check_spatial(model: str, input_shape: Sequence[int], ops: Sequence[SpatialOp]) -> list[str]:
-    """Rejects inputs too small for the network's poolings/strides (e.g. 8x8 into VGG19)."""
+def check_spatial(
+    model: str, input_shape: Sequence[int] | None, ops: Sequence[SpatialOp]
+) -> list[str]:
+    """Rejects inputs too small for the network's poolings/strides (e.g. 8x8 into VGG19).
+
+    `input_shape` None means it is malformed and already reported: nothing to add.
+    """
+    if input_shape is None:
+        return []
     height, width = input_shape[0], input_shape[1]
     if _fits(height, ops) and _fits(width, ops):
         return []

@@ -102,37 +102,40 @@ def resolve_model(
         num_classes = preset.default_num_classes if preset else 10
     if input_shape is None:
         input_shape = preset.default_input_shape if preset else (32, 32, 3)
-    problems = _override_problems(name, preset, family, overrides)
+    problems, accepted = _override_problems(name, preset, family, overrides)
     shape_problems, shape_ok = check_shape_and_classes(name, input_shape, num_classes)
     problems += shape_problems
-    if problems or not shape_ok:
-        raise SpecError(problems)
-    kwargs = {**family_arguments(family.name), **(preset.kwargs if preset else {}), **overrides}
-    shape = (int(input_shape[0]), int(input_shape[1]), int(input_shape[2]))
-    problems += family.check(name, shape, num_classes, kwargs)
+    kwargs = {**family_arguments(family.name), **(preset.kwargs if preset else {}), **accepted}
+    # Family checks still run after other problems, so that all are reported together.
+    shape = tuple(int(d) for d in input_shape) if shape_ok else None
+    problems += family.check(name, shape, num_classes, kwargs)  # type: ignore[arg-type]
     if problems:
         raise SpecError(problems)
-    return ModelConfig(name, family.name, shape, num_classes, kwargs)
+    return ModelConfig(name, family.name, shape, num_classes, kwargs)  # type: ignore[arg-type]
 
 
 def _override_problems(
     name: str, preset: ModelInfo | None, family: Family, overrides: Mapping[str, Any]
-) -> list[str]:
+) -> tuple[list[str], dict[str, Any]]:
+    """Problems with the override names, and the overrides that are acceptable."""
     known = family_arguments(family.name)
-    problems = []
+    # A preset fixes its architecture, unless its name is also the family's ("nin").
+    fixed = preset is not None and preset.name != family.name
+    problems: list[str] = []
     for key, value in overrides.items():
         if key not in known:
             problems.append(
                 f"{name}: {key}: unknown argument.{did_you_mean(key, known)} Valid arguments: "
                 f"{', '.join(sorted(known))}. Received: {key}={value!r}"
             )
-        elif preset and key in family.arch_keys and preset.kwargs.get(key, known[key]) != value:
+        elif fixed and key in family.arch_keys and preset.kwargs.get(key, known[key]) != value:
             rule = (
                 f"is fixed by the preset ({key}={preset.kwargs.get(key, known[key])!r}); to "
                 f"change it, create the family: create_model({family.name!r}, {key}=...)"
             )
             problems.append(received(name, key, rule, value))
-    return problems
+    bad = {p.split(": ")[1] for p in problems}
+    return problems, {k: v for k, v in overrides.items() if k not in bad}
 
 
 def create_model(
