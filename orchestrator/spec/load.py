@@ -1,29 +1,54 @@
 """TOML job file -> validated JobSpec. The only code in orch that reads job files.
 
-Layout of a job file::
+Layout of a job file (docs/job_files.md has the full guide)::
 
     [job]                      name, description, max_concurrent, experiment
-    [defaults]                 any trial key; inherited by every trial (tables merge deeply)
-    [[trial]]                  one trial: name, model, dataset, epochs, recipe, resources...
+    [cluster]                  optional: [[cluster.node_type]] the job expects
+    [defaults]                 any trial key; inherited by every trial and grid
+    [[trial]]                  one trial (or one per seed): name, model, dataset, ...
+    [[grid]]                   a product of axes, zipped lists, per-model blocks, exclusions
 
-Every problem in the file is collected and reported together in one SpecError, each line
-naming the file, the trial and the key path.
+Trials come out in file order: the [[trial]] entries, then each [[grid]] block's cells
+(first axis slowest), each cell's seeds innermost. Every problem in the file is collected
+and reported together in one SpecError, each line naming the file, the trial or grid block
+and the key path.
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import SpecError
+from orchestrator.spec import grid as g
 from orchestrator.spec import schema as s
+from orchestrator.spec.checks import check_cell
+from orchestrator.spec.cluster import parse_cluster
+from orchestrator.spec.fields import (  # noqa: F401  (re-exported: the schema's old home)
+    CHECKPOINT,
+    DATA,
+    DEFAULTS,
+    GRID,
+    JOB,
+    OPTIMIZERS,
+    PER_MODEL,
+    PRECISIONS,
+    RECIPE,
+    REFERENCE,
+    REQUIRED_TRIAL_KEYS,
+    RESOURCES,
+    TOP,
+    TRIAL,
+)
 from orchestrator.spec.keys import trial_key
 from orchestrator.spec.model import (
     CheckpointPolicy,
     DataSpec,
     JobSpec,
+    NodeType,
     Recipe,
     Reference,
     Resources,
@@ -31,98 +56,8 @@ from orchestrator.spec.model import (
     freeze,
 )
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-
-
-def _models() -> list[str]:
-    from orchestrator.zoo import list_families, list_models
-
-    return [*list_models(), *list_families()]
-
-
-def _datasets() -> list[str]:
-    from orchestrator.data import list_datasets
-
-    return list_datasets()
-
-
-def _preprocessings() -> list[str]:
-    from orchestrator.data import PREPROCESSING
-
-    return list(PREPROCESSING)
-
-
-def _augmentations() -> list[str]:
-    from orchestrator.data import AUGMENTATIONS
-
-    return list(AUGMENTATIONS)
-
-
-RECIPE = s.Table({
-    "optimizer": s.one_of(OPTIMIZERS, "optimizer"),
-    "lr": s.is_number(gt=0),
-    "momentum": s.is_number(ge=0, lt=1),
-    "nesterov": s.is_bool,
-    "weight_decay": s.is_number(ge=0),
-    "weight_decay_mode": s.one_of(("l2", "decoupled"), "weight decay mode"),
-    "schedule": s.Table({}, free=True),  # checked by training.schedules.schedule_from_dict
-    "preprocess": s.one_of(_preprocessings, "preprocessing"),
-    "augment": s.one_of(_augmentations, "augmentation"),
-    "precision": s.one_of(PRECISIONS, "precision"),
-    "xla": s.is_bool,
-})
-RESOURCES = s.Table({
-    "gpus": s.is_number(ge=0),
-    "cpus": s.is_number(gt=0),
-    "memory_gb": s.is_number(gt=0),
-    "gpu_type": s.str_or_str_list,
-    "max_retries": s.is_int(lo=0),
-    "timeout_s": s.is_number(gt=0),
-})
-REFERENCE = s.Table({
-    "accuracy": s.is_number(ge=0, le=100),
-    "params": s.is_int(lo=1),
-    "time": s.is_str,
-    "gpu": s.is_str,
-    "batch_size": s.is_int(lo=1),
-    "epochs": s.is_int(lo=1),
-    "source": s.is_str,
-})
-DATA = s.Table({
-    "validation_size": s.is_number(ge=0),
-    "train_size": s.is_int(lo=1),
-    "test_size": s.is_int(lo=1),
-    "data_dir": s.is_str,
-})
-CHECKPOINT = s.Table({
-    "every_epochs": s.is_int(lo=1),
-    "every_minutes": s.is_number(gt=0),
-    "keep": s.is_int(lo=1),
-})
-TRIAL = s.Table({
-    "name": s.is_str,
-    "model": s.one_of(_models, "model"),
-    "model_args": s.Table({}, free=True),
-    "dataset": s.one_of(_datasets, "dataset"),
-    "data": DATA,
-    "epochs": s.is_int(lo=1),
-    "batch_size": s.is_int(lo=1),
-    "seed": s.is_int(lo=0),
-    "recipe": RECIPE,
-    "resources": RESOURCES,
-    "reference": REFERENCE,
-    "checkpoint": CHECKPOINT,
-})
-DEFAULTS = s.Table({k: v for k, v in TRIAL.fields.items() if k != "name"})
-JOB = s.Table({
-    "name": s.is_str,
-    "description": s.is_str,
-    "max_concurrent": s.is_int(lo=1),
-    "experiment": s.is_str,
-})
-TOP = s.Table({"job": JOB, "defaults": DEFAULTS, "trial": s.Table({}, free=True)})
-REQUIRED_TRIAL_KEYS = ("model", "dataset", "epochs")
+deep_merge = g.merge  # tables merge key by key; recipe.schedule and seeding keys replace
+_INT64 = 2**63
 
 
 def load_job(path: str | Path) -> JobSpec:
@@ -137,54 +72,38 @@ def load_job(path: str | Path) -> JobSpec:
         raise SpecError(f"{shown}: cannot read the job file: {e}") from None
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{shown}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise SpecError(f"{shown}: not valid TOML: nested too deeply.") from None
     return parse_job(raw, shown, default_name=path.stem)
 
 
 def parse_job(raw: Mapping[str, Any], shown: str, default_name: str = "job") -> JobSpec:
-    problems: list[str] = []
+    """Validate and expand a parsed job file; `shown` names it in messages."""
     where = f"{shown}: "
-    trials_raw = raw.get("trial", [])
-    top = {k: v for k, v in raw.items() if k != "trial"}
-    s.validate_table(top, TOP, where, "", problems)
-    if not isinstance(trials_raw, list) or not all(isinstance(t, Mapping) for t in trials_raw):
-        problems.append(f"{where}trial: must be an array of tables ([[trial]]).")
-        trials_raw = []
-    if not trials_raw and not problems:
-        problems.append(f"{where}no trials: add at least one [[trial]] with a model.")
-    job = raw.get("job", {}) if isinstance(raw.get("job"), Mapping) else {}
-    defaults = raw.get("defaults", {}) if isinstance(raw.get("defaults"), Mapping) else {}
-
-    trials: list[TrialSpec] = []
-    seen: dict[str, str] = {}
-    for i, t in enumerate(trials_raw):
-        merged = deep_merge(defaults, t)
-        label = t.get("name") or t.get("model") or f"#{i + 1}"
-        twhere = f'{where}trial "{label}": '
-        before = len(problems)
-        s.validate_table(t, TRIAL, twhere, "", problems)
-        for key in REQUIRED_TRIAL_KEYS:
-            if key not in merged:
-                problems.append(
-                    f"{twhere}{key}: missing. Set it in the trial or in [defaults]."
-                )
-        _check_schedule(merged, twhere, problems)
-        if len(problems) == before:
-            _check_model(merged, twhere, problems)
-        if len(problems) > before:
-            continue
-        trial = build_trial(merged, name=str(label))
-        if trial.key in seen:
-            problems.append(
-                f"{twhere}same model, data, recipe and seed as trial \"{seen[trial.key]}\" "
-                f"(content key {trial.key}). Remove one or change its seed."
-            )
-        seen.setdefault(trial.key, trial.name)
-        trials.append(trial)
-    names = [t.name for t in trials]
-    for n in sorted({n for n in names if names.count(n) > 1}):
-        problems.append(f'{where}trial "{n}": name used by more than one trial. Names must be unique.')
-    if problems:
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"{where}must be a TOML document (a table). Received: {s.shown(raw)}")
+    problems: list[str] = []
+    _huge_numbers(raw, where, "", problems, depth=0)
+    if problems:  # nothing else can be trusted to compare or convert these
         raise SpecError(problems)
+    s.validate_table(raw, TOP, where, "", problems)
+    job = _table(raw, "job")
+    defaults = _table(raw, "defaults")
+    g.seeding_problems(defaults, f"{where}defaults.", problems)
+    cluster = parse_cluster(raw.get("cluster"), where, problems)
+    trusted = not problems  # [defaults] is sound, so cells built on it can be checked
+    cells = _cells(raw, defaults, where, problems)
+    if not cells and not problems:
+        problems.append(f"{where}no trials: add at least one [[trial]] or [[grid]] with a model.")
+    total = sum(len(c.seeds or (0,)) for c in cells)
+    if total > g.MAX_TRIALS:
+        problems.append(
+            f"{where}expands to {total} trials, more than {g.MAX_TRIALS}; check axes, seeds "
+            "and repeats."
+        )
+    trials = _build_all(cells, cluster, problems) if trusted and total <= g.MAX_TRIALS else []
+    if problems:
+        raise SpecError(list(dict.fromkeys(problems)))  # each distinct message once
     return JobSpec(
         name=str(job.get("name", default_name)),
         path=shown,
@@ -192,53 +111,141 @@ def parse_job(raw: Mapping[str, Any], shown: str, default_name: str = "job") -> 
         description=str(job.get("description", "")),
         max_concurrent=job.get("max_concurrent"),
         experiment=str(job.get("experiment", "")),
+        cluster=cluster,
     )
 
 
-def _check_schedule(merged: Mapping[str, Any], twhere: str, problems: list[str]) -> None:
-    recipe = merged.get("recipe", {})
-    sched = recipe.get("schedule") if isinstance(recipe, Mapping) else None
-    if not isinstance(sched, Mapping) or not sched:
-        return
-    from orchestrator.training.schedules import schedule_from_dict
-
-    try:
-        schedule_from_dict(sched, epochs=merged.get("epochs"), lr=recipe.get("lr", Recipe.lr))
-    except SpecError as e:
-        problems.extend(f"{twhere}recipe.schedule: {p}" for p in e.problems)
+def _table(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = raw.get(key, {})
+    return value if isinstance(value, Mapping) else {}
 
 
-def _check_model(merged: Mapping[str, Any], twhere: str, problems: list[str]) -> None:
-    """The zoo checks arguments and input size without building (no TensorFlow)."""
-    from orchestrator.zoo import check_model
-
-    args = merged.get("model_args", {})
-    problems.extend(f"{twhere}model_args: {p}" for p in check_model(merged["model"], **args))
-
-
-def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """`over` on top of `base`; tables merge key by key, everything else is replaced."""
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
+def _huge_numbers(v: Any, where: str, path: str, problems: list[str], depth: int) -> None:
+    """TOML integers are 64-bit; bigger ones (or 200-deep nesting) are refused up front."""
+    if depth > 64:
+        problems.append(f"{where}{path or 'document'}: nested too deeply.")
+    elif isinstance(v, Mapping):
+        for k, x in v.items():
+            _huge_numbers(x, where, f"{path}.{k}" if path else str(k), problems, depth + 1)
+    elif isinstance(v, list | tuple):
+        for i, x in enumerate(v):
+            _huge_numbers(x, where, f"{path}[{i}]", problems, depth + 1)
+    elif isinstance(v, int) and not isinstance(v, bool) and not -_INT64 <= v < _INT64:
+        problems.append(f"{where}{path}: integers must fit in 64 bits. Received: {v}")
 
 
-def build_trial(t: Mapping[str, Any], name: str) -> TrialSpec:
-    """A validated, merged trial table -> TrialSpec with its content key."""
+def _cells(
+    raw: Mapping[str, Any], defaults: Mapping[str, Any], where: str, problems: list[str]
+) -> list[g.Cell]:
+    """Every explicit trial, then every grid block, as cells (schema-checked sources)."""
+    cells: list[g.Cell] = []
+    trials = raw.get("trial", [])
+    for i, t in enumerate(trials if s.is_tables(trials) is None else []):
+        label = next((t[k] for k in ("name", "model") if isinstance(t.get(k), str)), f"#{i + 1}")
+        twhere = f'{where}trial "{label}": '
+        before = len(problems)
+        s.validate_table(t, TRIAL, twhere, "", problems)
+        if len(problems) == before and (
+            cell := g.expand_trial(t, defaults, where, twhere, problems)
+        ):
+            cells.append(cell)
+    grids = raw.get("grid", [])
+    for i, block in enumerate(grids if s.is_tables(grids) is None else []):
+        cells += _grid(block, i + 1, defaults, where, problems)
+    return cells
+
+
+def _grid(
+    block: Mapping[str, Any],
+    index: int,
+    defaults: Mapping[str, Any],
+    where: str,
+    problems: list[str],
+) -> list[g.Cell]:
+    name = block.get("name")
+    gwhere = f"{where}grid #{index}" + (f" {name!r}" if isinstance(name, str) else "") + ": "
+    before = len(problems)
+    s.validate_table(block, GRID, gwhere, "", problems)
+    g.seeding_problems(block, gwhere, problems)
+    per_model = block.get("per_model", {})
+    for model, sub in per_model.items() if isinstance(per_model, Mapping) else ():
+        pwhere = f"{gwhere}per_model.{model}: "
+        if (err := s.is_table(sub)) is not None:
+            problems.append(f"{pwhere}{err}. Received: {s.shown(sub)}")
+            continue
+        s.validate_table(sub, PER_MODEL, pwhere, "", problems)
+        g.seeding_problems(sub, pwhere, problems)
+    for j, rule in enumerate(block.get("exclude", []) if "exclude" in block else []):
+        if isinstance(rule, Mapping):
+            _check_rule(rule, f"{gwhere}exclude[{j}]: ", problems)
+    dims = g.grid_dimensions(block, gwhere, problems) if len(problems) == before else []
+    if len(problems) > before:
+        return []
+    if (size := g.grid_size(dims)) > g.MAX_TRIALS:
+        problems.append(f"{gwhere}axes and zip make {size} cells, more than {g.MAX_TRIALS}.")
+        return []
+    base = g.merge(defaults, {k: v for k, v in block.items() if k not in g.GRID_ONLY})
+    return g.grid_cells(block, dims, base, gwhere, problems)
+
+
+def _check_rule(rule: Mapping[str, Any], rwhere: str, problems: list[str]) -> None:
+    if not rule:
+        problems.append(f"{rwhere}an empty rule would exclude every trial; give key = value pairs.")
+    for key, value in rule.items():
+        if not all(part.strip() for part in str(key).split(".")):
+            problems.append(f"{rwhere}not a key path. Received: {key!r}")
+        elif key not in g.SEED_KEYS:
+            s.validate_table(g.nest(key, value), g.TRIAL_KEYS, rwhere, "", problems)
+
+
+def _build_all(
+    cells: list[g.Cell], cluster: tuple[NodeType, ...], problems: list[str]
+) -> list[TrialSpec]:
+    trials: list[TrialSpec] = []
+    seen: dict[str, str] = {}
+    named: set[str] = set()
+    for cell in cells:
+        if not check_cell(cell, cluster, problems):
+            continue
+        base = build_trial(cell.table, name=cell.group)
+        for seed in cell.seeds or (None,):
+            trial = (
+                base
+                if seed is None
+                else _with_key(
+                    replace(base, name=f"{cell.group}-s{seed}", seed=seed, group=cell.group)
+                )
+            )
+            if trial.key in seen:
+                problems.append(
+                    f'{cell.where}same model, data, recipe and seed as trial "{seen[trial.key]}" '
+                    f"(content key {trial.key}). Remove one or change its seed."
+                )
+            if trial.name in named:
+                problems.append(
+                    f'{cell.where}name "{trial.name}" is used by more than one trial. Names '
+                    "must be unique; a grid's name template must tell its cells apart "
+                    '(e.g. "{model}-{dataset}").'
+                )
+            seen.setdefault(trial.key, trial.name)
+            named.add(trial.name)
+            trials.append(trial)
+    return trials
+
+
+def build_trial(t: Mapping[str, Any], name: str, group: str = "") -> TrialSpec:
+    """A checked, merged trial table -> TrialSpec with its content key."""
     recipe = dict(t.get("recipe", {}))
     if recipe.get("schedule"):
         recipe["schedule"] = freeze(recipe["schedule"])
     resources = dict(t.get("resources", {}))
-    if isinstance(resources.get("gpu_type"), str):
-        resources["gpu_type"] = (resources["gpu_type"],)
-    elif "gpu_type" in resources:
-        resources["gpu_type"] = tuple(resources["gpu_type"])
+    resources["gpu_type"] = _gpu_types(resources.get("gpu_type"))
+    reference = dict(t.get("reference", {}))
+    if reference.get("error") is not None and reference.get("accuracy") is None:
+        reference["accuracy"] = round(100.0 - reference["error"], 6)
     trial = TrialSpec(
         name=name,
+        group=group or name,
         model=t["model"],
         model_args=freeze(t.get("model_args")),
         data=DataSpec(name=t["dataset"], **t.get("data", {})),
@@ -247,13 +254,21 @@ def build_trial(t: Mapping[str, Any], name: str) -> TrialSpec:
         seed=t.get("seed", 0),
         recipe=Recipe(**recipe),
         resources=Resources(**resources),
-        reference=Reference(**t.get("reference", {})),
+        reference=Reference(**reference),
         checkpoint=CheckpointPolicy(**t.get("checkpoint", {})),
     )
     return _with_key(trial)
 
 
-def _with_key(trial: TrialSpec) -> TrialSpec:
-    from dataclasses import replace
+def _gpu_types(raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    types = (raw,) if isinstance(raw, str) else tuple(raw)
+    return () if any(t.strip().lower() == "any" for t in types) else types
 
+
+def _with_key(trial: TrialSpec) -> TrialSpec:
     return replace(trial, key=trial_key(trial))
+
+
+__all__ = ["build_trial", "deep_merge", "load_job", "parse_job"]

@@ -27,10 +27,10 @@ def thaw(items: Items) -> dict[str, Any]:
     """Inverse of `freeze` for one level (nested frozen items stay as tuples of pairs)."""
     out: dict[str, Any] = {}
     for k, v in items:
-        if isinstance(v, tuple) and v and all(isinstance(p, tuple) and len(p) == 2 for p in v):
-            if all(isinstance(p[0], str) for p in v):
-                out[k] = thaw(v)
-                continue
+        pairs = isinstance(v, tuple) and v and all(isinstance(p, tuple) and len(p) == 2 for p in v)
+        if pairs and all(isinstance(p[0], str) for p in v):
+            out[k] = thaw(v)
+            continue
         out[k] = list(v) if isinstance(v, tuple) else v
     return out
 
@@ -83,7 +83,8 @@ class Resources:
 class Reference:
     """Published numbers a trial is compared with in the table."""
 
-    accuracy: float | None = None  # percent
+    accuracy: float | None = None  # percent; a job file may give `error` instead
+    error: float | None = None  # percent (papers' error rates); accuracy = 100 - error
     params: int | None = None
     time: str | None = None  # as published, e.g. "1h40"
     gpu: str | None = None
@@ -113,10 +114,29 @@ class TrialSpec:
     reference: Reference
     checkpoint: CheckpointPolicy
     key: str = ""
+    # The grid cell's name without the seed: the report aggregates a group's seeds as
+    # mean +- std. A trial without a seeds axis is its own group ("" means: the name).
+    group: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.group:
+            object.__setattr__(self, "group", self.name)
 
     @property
     def model_kwargs(self) -> dict[str, Any]:
         return thaw(self.model_args)
+
+
+@dataclass(frozen=True)
+class NodeType:
+    """A kind of node the job expects (`[[cluster.node_type]]`), for feasibility checks."""
+
+    name: str
+    cpus: float
+    gpus: int = 0
+    gpu_type: str | None = None  # None: a CPU-only node
+    memory_gb: float | None = None  # None: not declared, so never a contradiction
+    count: int = 1
 
 
 @dataclass(frozen=True)
@@ -127,6 +147,15 @@ class JobSpec:
     description: str = ""
     max_concurrent: int | None = None
     experiment: str = field(default="")  # MLflow experiment; defaults to the job name
+    cluster: tuple[NodeType, ...] = ()  # the node types the job expects; () = not declared
+
+    @property
+    def groups(self) -> dict[str, tuple[TrialSpec, ...]]:
+        """Trials by group (a grid cell's seeds together), in file order."""
+        out: dict[str, list[TrialSpec]] = {}
+        for t in self.trials:
+            out.setdefault(t.group, []).append(t)
+        return {g: tuple(ts) for g, ts in out.items()}
 
     @property
     def experiment_name(self) -> str:

@@ -7,6 +7,7 @@ instead of stopping at the first.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +18,14 @@ Check = Callable[[Any], str | None]
 
 
 def _type_name(v: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
-            dict: "table"}.get(type(v), type(v).__name__)
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "float",
+        str: "string",
+        list: "array",
+        dict: "table",
+    }.get(type(v), type(v).__name__)
 
 
 def is_int(lo: int | None = None, hi: int | None = None) -> Check:
@@ -34,12 +41,21 @@ def is_int(lo: int | None = None, hi: int | None = None) -> Check:
     return check
 
 
-def is_number(*, gt: float | None = None, ge: float | None = None, lt: float | None = None,
-              le: float | None = None) -> Check:
+def is_number(
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+) -> Check:
     def check(v: Any) -> str | None:
         if isinstance(v, bool) or not isinstance(v, int | float):
             return f"must be a number, not a {_type_name(v)}"
-        if v != v or v in (float("inf"), float("-inf")):
+        try:
+            finite = math.isfinite(v)
+        except OverflowError:  # an integer beyond the float range
+            finite = False
+        if not finite:
             return "must be a finite number"
         if gt is not None and not v > gt:
             return f"must be > {gt}"
@@ -85,8 +101,38 @@ def str_or_str_list(v: Any) -> str | None:
     return "must be a string or a non-empty array of strings"
 
 
+def seed_list(v: Any) -> str | None:
+    """`seeds = [0, 1, 2]`: a non-empty array of distinct whole numbers >= 0."""
+    ok = (
+        isinstance(v, list)
+        and v
+        and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v)
+    )
+    if not ok:
+        return "must be a non-empty array of whole numbers >= 0"
+    return None if len(set(v)) == len(v) else "must not repeat a seed"
+
+
+def is_tables(v: Any) -> str | None:
+    """An array of tables ([[trial]], exclude = [{...}, ...])."""
+    if isinstance(v, list) and all(isinstance(x, Mapping) for x in v):
+        return None
+    return f"must be an array of tables, not a {_type_name(v)}"
+
+
+def is_table_or_tables(v: Any) -> str | None:
+    """One table ([grid.zip]) or an array of tables ([[grid.zip]])."""
+    return None if isinstance(v, Mapping) else is_tables(v)
+
+
 def is_table(v: Any) -> str | None:
     return None if isinstance(v, Mapping) else f"must be a table, not a {_type_name(v)}"
+
+
+def shown(value: Any, limit: int = 120) -> str:
+    """repr(value), shortened: a message quotes the bad value, not a whole table."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + " ..."
 
 
 @dataclass(frozen=True)
@@ -107,15 +153,14 @@ def validate_table(
         if rule is None:
             if not schema.free:
                 hint = did_you_mean(key, schema.fields)
-                problems.append(
-                    f"{where}{full}: unknown key.{hint or ' Allowed: ' + ', '.join(schema.fields) + '.'}"
-                )
+                hint = hint or f" Allowed: {', '.join(schema.fields)}."
+                problems.append(f"{where}{full}: unknown key.{hint}")
             continue
         if isinstance(rule, Table):
             if (err := is_table(value)) is not None:
-                problems.append(f"{where}{full}: {err}. Received: {key}={value!r}")
+                problems.append(f"{where}{full}: {err}. Received: {key}={shown(value)}")
             else:
                 validate_table(value, rule, where, full, problems)
             continue
         if (err := rule(value)) is not None:
-            problems.append(f"{where}{full}: {err}. Received: {key}={value!r}")
+            problems.append(f"{where}{full}: {err}. Received: {key}={shown(value)}")
