@@ -15,12 +15,19 @@ def validate(
 ) -> None:
     """Validate job files: every problem in every file, then exit 2 if any."""
     problems: list[str] = []
+    total = 0
     for f in files:
         try:
             job = load_job(f)
         except SpecError as e:
             problems.extend(e.problems)
             continue
-        typer.echo(f"{f}: ok: job {job.name!r}, {len(job.trials)} trials")
+        total += len(job.trials)
+        groups = len(job.groups)
+        seeds = f" in {groups} groups" if groups != len(job.trials) else ""
+        cluster = f", {len(job.cluster)} node types" if job.cluster else ""
+        typer.echo(f"{f}: ok: job {job.name!r}, {len(job.trials)} trials{seeds}{cluster}")
+    if len(files) > 1 and not problems:
+        typer.echo(f"{len(files)} files, {total} trials")
     if problems:
         raise SpecError(problems)
