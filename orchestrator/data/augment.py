@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from orchestrator.data.registry import AUGMENTATIONS
+
 SHIFT_FRACTION = 0.125  # ImageDataGenerator width/height_shift_range: 4 px of 32
 PAD = 4  # pad-and-crop padding, px
-
-AUGMENT_NAMES = ("none", "standard", "standard_reflect", "padcrop")
 
 
 def axis_weights(shift: tf.Tensor, size: int, reflect: bool) -> tf.Tensor:
@@ -82,8 +82,8 @@ def augment_batch(images: tf.Tensor, name: str, seed: tf.Tensor) -> tf.Tensor:
     """
     if name == "none":
         return images
-    if name not in AUGMENT_NAMES:
-        raise ValueError(f"augment: unknown augmentation {name!r}; expected {AUGMENT_NAMES}")
+    if name not in AUGMENTATIONS:
+        raise ValueError(f"augment: unknown augmentation {name!r}; expected {AUGMENTATIONS}")
     flip_seed, move_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     _, height, width, _ = images.shape
     batch = tf.shape(images)[0]

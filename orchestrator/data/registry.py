@@ -38,7 +38,7 @@ DATASETS: dict[str, DatasetInfo] = {
         DatasetInfo("cifar10", 10, (32, 32, 3), False, "CIFAR-10, 50,000 train / 10,000 test"),
         DatasetInfo("cifar100", 100, (32, 32, 3), False, "CIFAR-100 (fine labels), 50k / 10k"),
         DatasetInfo("svhn", 10, (32, 32, 3), False, "SVHN cropped digits, 73,257 / 26,032"),
-        DatasetInfo("digits", 10, (32, 32, 3), True, "scikit-learn digits, 1,437 / 360"),
+        DatasetInfo("digits", 10, (32, 32, 3), True, "scikit-learn digits, 1,438 / 359"),
         DatasetInfo("synthetic", 10, (32, 32, 3), True, "generated, learnable, any size"),
         DatasetInfo("synthetic100", 100, (32, 32, 3), True, "generated, 100 classes"),
     )
