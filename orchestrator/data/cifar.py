@@ -94,6 +94,9 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
         {
             ("numpy.core.multiarray", "_reconstruct"),
             ("numpy._core.multiarray", "_reconstruct"),
+            # Protocol 5 (Python 3.8+ default) rebuilds arrays from a raw buffer.
+            ("numpy.core.numeric", "_frombuffer"),
+            ("numpy._core.numeric", "_frombuffer"),
             ("numpy", "ndarray"),
             ("numpy", "dtype"),
             ("copy_reg", "_reconstructor"),

@@ -312,6 +312,16 @@ def test_inconsistent_folder_is_detected(tmp_path: Path, damage, match: str) -> 
         load_dataset("cifar10", data_dir=tmp_path)
 
 
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_cifar_pickles_of_every_protocol_load(tmp_path: Path, protocol: int) -> None:
+    """Originals are Python 2 protocol-2 pickles; users may repack with a newer protocol."""
+    folder = write_cifar(tmp_path, CIFAR10, per_batch=6)
+    for member in (*CIFAR10.train_members, CIFAR10.test_member, CIFAR10.meta_member):
+        obj = _member(folder, member)
+        (folder / member).write_bytes(pickle.dumps(obj, protocol=protocol))
+    assert len(load_dataset("cifar10", data_dir=tmp_path).train) == 30
+
+
 def test_pickles_cannot_run_code(tmp_path: Path) -> None:
     folder = write_cifar(tmp_path, CIFAR100, per_batch=5)
 
