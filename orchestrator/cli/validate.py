@@ -25,7 +25,8 @@ def validate(
         total += len(job.trials)
         groups = len(job.groups)
         seeds = f" in {groups} groups" if groups != len(job.trials) else ""
-        cluster = f", {len(job.cluster)} node types" if job.cluster else ""
+        n = len(job.cluster)
+        cluster = f", {n} node type{'s' if n > 1 else ''}" if n else ""
         typer.echo(f"{f}: ok: job {job.name!r}, {len(job.trials)} trials{seeds}{cluster}")
     if len(files) > 1 and not problems:
         typer.echo(f"{len(files)} files, {total} trials")

@@ -52,7 +52,13 @@ def _check_model(t: Mapping[str, Any], where: str, problems: list[str]) -> None:
     from orchestrator.zoo import check_model
 
     info = DATASETS[t["dataset"]]
-    args = t.get("model_args", {})
+    args = dict(t.get("model_args", {}))
+    if "weight_decay" in args:
+        problems.append(
+            f"{where}model_args.weight_decay: set recipe.weight_decay instead; the recipe "
+            "decides where weight decay goes (L2 on kernels or decoupled). "
+            f"Received: weight_decay={args.pop('weight_decay')!r}"
+        )
     found = check_model(
         t["model"], num_classes=info.num_classes, input_shape=info.input_shape, **args
     )

@@ -107,7 +107,8 @@ _RUN = {
 TRIAL = s.Table({"name": s.is_str, **_RUN})
 DEFAULTS = s.Table(_RUN)
 TRIAL_KEYS = s.Table(_RUN)  # what a grid axis or an exclude rule may name
-PER_MODEL = s.Table({k: v for k, v in _RUN.items() if k != "model"})
+# A per-model block may rename its cells (a template too): "ResNet-20" for resnet20.
+PER_MODEL = s.Table({"name": s.is_str, **{k: v for k, v in _RUN.items() if k != "model"}})
 GRID = s.Table(
     {
         "name": s.is_str,  # a template, e.g. "{model}-{dataset}"

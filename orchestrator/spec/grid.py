@@ -18,6 +18,7 @@ A [[grid]] block::
     "recipe.schedule" = [{ kind = "step", ... }, { kind = "cosine" }]
     "reference.accuracy" = [93.09, 93.42]
     [grid.per_model.resnet110]          # trial keys for the cells of one model
+    name = "ResNet-110"                 # (its own name template too)
     resources = { gpus = 1 }
 """
 
@@ -41,7 +42,7 @@ SEED_KEYS = ("seed", "seeds", "repeats")
 ATOMIC = frozenset({"recipe.schedule"})
 GRID_ONLY = ("name", "axes", "zip", "per_model", "exclude")
 MAX_TRIALS = 10_000  # more than this from one job file is surely a typo (repeats = 1000...)
-_NOT_AXES = ("name", *SEED_KEYS)
+_NOT_AXES = SEED_KEYS
 
 # What `{key}` means in a name template when the trial does not set the key.
 _DEFAULT_VIEW: dict[str, Any] = {
@@ -273,12 +274,20 @@ def _check_axis(label: str, key: str, values: Any, gwhere: str, problems: list[s
     if not all(p.strip() for p in parts):
         problems.append(f"{gwhere}{label}: not a key path. Received: {key!r}")
     elif parts[0] in _NOT_AXES:
-        fix = "use seeds = [...] or repeats = N" if parts[0] != "name" else "set name once"
-        problems.append(f"{gwhere}{label}: {parts[0]} cannot be an axis; {fix}.")
+        problems.append(
+            f"{gwhere}{label}: {parts[0]} cannot be an axis; use seeds = [...] or repeats = N."
+        )
     elif not isinstance(values, list) or not values:
         problems.append(
             f"{gwhere}{label}: must be a non-empty array of values. Received: {key}={values!r}"
         )
+    elif key == "name":  # one name (template) per position, e.g. zipped with the model
+        if not all(isinstance(v, str) and v.strip() for v in values):
+            problems.append(
+                f"{gwhere}{label}: must be an array of non-empty strings (name templates). "
+                f"Received: name={s.shown(values)}"
+            )
+        return len(problems) == before
     if len(problems) > before:
         return False
     for v in values:
@@ -360,9 +369,10 @@ def _named(
     gwhere: str,
     problems: list[str],
 ) -> list[Cell]:
-    template = g.get("name") or default_template(dims)
+    default = g.get("name") or default_template(dims)
     cells = []
     for t in tables:
+        template = t.pop("name", default)  # set by a per_model block
         name, problem = render(template, t)
         if problem:
             problems.append(f"{gwhere}name: {problem}. Received: name={template!r}")

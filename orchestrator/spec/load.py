@@ -16,6 +16,7 @@ and the key path.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import replace
@@ -56,6 +57,7 @@ from orchestrator.spec.model import (
     freeze,
 )
 
+_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*(trial|grid)[ \t]*\]\]", re.MULTILINE)
 deep_merge = g.merge  # tables merge key by key; recipe.schedule and seeding keys replace
 _INT64 = 2**63
 
@@ -65,7 +67,8 @@ def load_job(path: str | Path) -> JobSpec:
     path = Path(path)
     shown = str(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
     except FileNotFoundError:
         raise SpecError(f"{shown}: no such job file. Check the path.") from None
     except (UnicodeDecodeError, IsADirectoryError, PermissionError) as e:
@@ -74,11 +77,33 @@ def load_job(path: str | Path) -> JobSpec:
         raise SpecError(f"{shown}: not valid TOML: {e}") from None
     except RecursionError:
         raise SpecError(f"{shown}: not valid TOML: nested too deeply.") from None
-    return parse_job(raw, shown, default_name=path.stem)
+    return parse_job(raw, shown, default_name=path.stem, order=_block_order(text, raw))
 
 
-def parse_job(raw: Mapping[str, Any], shown: str, default_name: str = "job") -> JobSpec:
-    """Validate and expand a parsed job file; `shown` names it in messages."""
+def _block_order(text: str, raw: Mapping[str, Any]) -> list[str] | None:
+    """ "trial" / "grid" in the order their [[...]] headers appear, so that trials come out
+    in file order even when explicit trials and grids alternate. None when the headers do
+    not account for every block (e.g. `trial = [{...}]` written inline)."""
+    order = _HEADER.findall(text)
+    for kind in ("trial", "grid"):
+        blocks = raw.get(kind)
+        n = len(blocks) if isinstance(blocks, list) else 0
+        if order.count(kind) != n:
+            return None
+    return order
+
+
+def parse_job(
+    raw: Mapping[str, Any],
+    shown: str,
+    default_name: str = "job",
+    order: list[str] | None = None,
+) -> JobSpec:
+    """Validate and expand a parsed job file; `shown` names it in messages.
+
+    `order` lists "trial" / "grid" per block in file order (`load_job` reads it from the
+    text); without it, the [[trial]] entries come first, then the [[grid]] blocks.
+    """
     where = f"{shown}: "
     if not isinstance(raw, Mapping):
         raise SpecError(f"{where}must be a TOML document (a table). Received: {s.shown(raw)}")
@@ -92,7 +117,7 @@ def parse_job(raw: Mapping[str, Any], shown: str, default_name: str = "job") -> 
     g.seeding_problems(defaults, f"{where}defaults.", problems)
     cluster = parse_cluster(raw.get("cluster"), where, problems)
     trusted = not problems  # [defaults] is sound, so cells built on it can be checked
-    cells = _cells(raw, defaults, where, problems)
+    cells = _cells(raw, defaults, where, problems, order)
     if not cells and not problems:
         problems.append(f"{where}no trials: add at least one [[trial]] or [[grid]] with a model.")
     total = sum(len(c.seeds or (0,)) for c in cells)
@@ -135,24 +160,45 @@ def _huge_numbers(v: Any, where: str, path: str, problems: list[str], depth: int
 
 
 def _cells(
-    raw: Mapping[str, Any], defaults: Mapping[str, Any], where: str, problems: list[str]
+    raw: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    where: str,
+    problems: list[str],
+    order: list[str] | None,
 ) -> list[g.Cell]:
-    """Every explicit trial, then every grid block, as cells (schema-checked sources)."""
+    """Every [[trial]] and [[grid]] block as cells (schema-checked sources), in `order`."""
+    blocks: dict[str, list[Any]] = {}
+    for kind in ("trial", "grid"):
+        value = raw.get(kind, [])
+        blocks[kind] = value if s.is_tables(value) is None else []
+    if order is None:
+        order = ["trial"] * len(blocks["trial"]) + ["grid"] * len(blocks["grid"])
     cells: list[g.Cell] = []
-    trials = raw.get("trial", [])
-    for i, t in enumerate(trials if s.is_tables(trials) is None else []):
-        label = next((t[k] for k in ("name", "model") if isinstance(t.get(k), str)), f"#{i + 1}")
-        twhere = f'{where}trial "{label}": '
-        before = len(problems)
-        s.validate_table(t, TRIAL, twhere, "", problems)
-        if len(problems) == before and (
-            cell := g.expand_trial(t, defaults, where, twhere, problems)
-        ):
+    seen = {"trial": 0, "grid": 0}
+    for kind in order:
+        i = seen[kind]
+        seen[kind] += 1
+        if kind == "grid":
+            cells += _grid(blocks["grid"][i], i + 1, defaults, where, problems)
+        elif cell := _trial(blocks["trial"][i], i + 1, defaults, where, problems):
             cells.append(cell)
-    grids = raw.get("grid", [])
-    for i, block in enumerate(grids if s.is_tables(grids) is None else []):
-        cells += _grid(block, i + 1, defaults, where, problems)
     return cells
+
+
+def _trial(
+    t: Mapping[str, Any],
+    index: int,
+    defaults: Mapping[str, Any],
+    where: str,
+    problems: list[str],
+) -> g.Cell | None:
+    label = next((t[k] for k in ("name", "model") if isinstance(t.get(k), str)), f"#{index}")
+    twhere = f'{where}trial "{label}": '
+    before = len(problems)
+    s.validate_table(t, TRIAL, twhere, "", problems)
+    if len(problems) > before:
+        return None
+    return g.expand_trial(t, defaults, where, twhere, problems)
 
 
 def _grid(
