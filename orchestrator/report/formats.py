@@ -20,6 +20,7 @@ CSV_FIELDS = ("network", "model", "dataset", "state", "gpu", "mixed_hardware", "
               "batch_size", "epochs", "train_time_s", "training_time", "time_note",
               "accuracy", "accuracy_std", "n", "runs", "reference", "diff", "verdict",
               "reference_params", "params_check", "progress", "error", "run_ids")
+_TEXT = ("network", "GPU", "verdict", "params check")  # left-aligned; the rest are numbers
 _OPTIONAL = ("n", "reference (%)", "diff", "verdict", "params check")
 
 
@@ -39,7 +40,7 @@ def visible_columns(rows: Sequence[Row]) -> list[int]:
 
 def to_markdown(rows: Sequence[Row]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |",
-             "|" + "|".join(":---" if i < 2 else "---:" for i in range(len(COLUMNS))) + "|"]
+             "|" + "|".join(":---" if c in _TEXT else "---:" for c in COLUMNS) + "|"]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r.cells()) + " |" for r in rows]
     notes = footnotes(rows)
     if notes:
@@ -119,8 +120,7 @@ def latex_escape(text: str) -> str:
 def to_latex(rows: Sequence[Row], caption: str = "") -> str:
     """A booktabs table (needs \\usepackage{booktabs})."""
     keep = visible_columns(rows)
-    align = "".join("l" if COLUMNS[i] in ("network", "GPU", "verdict", "params check")
-                    else "r" for i in keep)
+    align = "".join("l" if COLUMNS[i] in _TEXT else "r" for i in keep)
     lines = [r"\begin{table}[ht]", r"\centering", r"\small", rf"\begin{{tabular}}{{{align}}}",
              r"\toprule", " & ".join(latex_escape(COLUMNS[i]) for i in keep) + r" \\",
              r"\midrule"]
