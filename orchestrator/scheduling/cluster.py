@@ -1,0 +1,45 @@
+"""What the Ray cluster offers: one NodeInfo per alive node (adapter over ray.nodes())."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.scheduling.gputypes import CPU, LABEL, RESOURCE_PREFIX
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    node_id: str
+    address: str
+    cpus: float
+    gpus: float
+    memory_gb: float
+    gpu_type: str  # slug; "cpu" for a node without GPUs
+    alive: bool = True
+    source: str = "node"  # "node": running now; "autoscaler": a type that could be added
+
+
+def node_from_ray(n: dict[str, Any]) -> NodeInfo:
+    res = n.get("Resources", {})
+    labels = n.get("Labels") or {}
+    gpu_type = labels.get(LABEL)
+    if not gpu_type:
+        typed = [k.removeprefix(RESOURCE_PREFIX) for k in res if k.startswith(RESOURCE_PREFIX)]
+        gpu_type = typed[0] if typed else (None if res.get("GPU") else CPU)
+    return NodeInfo(
+        node_id=str(n.get("NodeID", "")),
+        address=str(n.get("NodeManagerAddress", "")),
+        cpus=float(res.get("CPU", 0)),
+        gpus=float(res.get("GPU", 0)),
+        memory_gb=float(res.get("memory", 0)) / 1024**3,
+        gpu_type=gpu_type or "unlabelled",
+        alive=bool(n.get("Alive", True)),
+    )
+
+
+def snapshot() -> list[NodeInfo]:
+    """Alive nodes of the connected cluster."""
+    import ray
+
+    return [node_from_ray(n) for n in ray.nodes() if n.get("Alive")]
