@@ -10,6 +10,7 @@ import csv
 import html
 import io
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -100,7 +101,10 @@ def to_html(rows: Sequence[Row], link: Callable[[str], str] | None = None) -> st
             if COLUMNS[i] == "network" and link and row.run_ids:
                 text = f'<a href="{html.escape(link(row.run_ids[0]))}">{text}</a>'
             kind = "num" if COLUMNS[i] in numeric else "text"
-            out.append(f'<td class="{kind} col-{COLUMNS[i].split(" ")[0]}">{text}</td>')
+            # The whole error on hover: the cell shows its last line, cut short.
+            tip = (f' title="{html.escape(row.error)}"'
+                   if row.error and COLUMNS[i] == "accuracy (%)" else "")
+            out.append(f'<td class="{kind} col-{_slug(COLUMNS[i])}"{tip}>{text}</td>')
         out.append("</tr>")
     out.append("</tbody></table>")
     out += [f'<p class="footnote">{html.escape(n)}</p>' for n in footnotes(rows)]
@@ -147,6 +151,11 @@ def render(rows: Sequence[Row], fmt: str, job: str = "") -> str:
     if fmt == "json":
         return to_json(rows, job)
     raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+
+
+def _slug(column: str) -> str:
+    """'params check' -> 'params-check', 'accuracy (%)' -> 'accuracy' (CSS classes)."""
+    return re.sub(r"[^a-z0-9]+", "-", column.lower()).strip("-")
 
 
 def _round(x: float | None, digits: int) -> float | None:

@@ -64,6 +64,7 @@ class Row:
     run_ids: tuple[str, ...] = ()
     experiment_id: str = ""
     normalized_to: str | None = None
+    reference_time_s: float | None = None  # published time (on the published GPU)
 
     @property
     def verdict_kind(self) -> str:
@@ -138,6 +139,7 @@ def _row(runs: list[RunRecord], noise_pp: float, sigmas: float, normalize_to: st
         error=next((r.error for r in runs if r.state in BROKEN and r.error), None),
         run_ids=tuple(r.run_id for r in runs), experiment_id=first.experiment_id,
         normalized_to=normalize_to,
+        reference_time_s=parse_duration(first.reference.get("time")),
     )
 
 
@@ -272,6 +274,22 @@ def format_duration(seconds: float | None) -> str:
     if minutes < 60:
         return f"{minutes} min"
     return f"{minutes // 60}h{minutes % 60:02d}"
+
+
+def parse_duration(text: str | None) -> float | None:
+    """The README's times back to seconds: '30 min', '1h40', '10h22', '38 s', '2h'."""
+    import re
+
+    if not text:
+        return None
+    t = text.strip().lower().replace(" ", "")
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)h(\d{1,2})?(?:min|m)?", t)
+    if m:
+        return float(m.group(1)) * 3600 + float(m.group(2) or 0) * 60
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(min|m|s)", t)
+    if m:
+        return float(m.group(1)) * (60 if m.group(2) != "s" else 1)
+    return None
 
 
 def parse_count(v: str | int | None) -> int | None:

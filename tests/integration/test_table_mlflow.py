@@ -3,6 +3,7 @@ recorder writes them (tags, params, per-epoch and final metrics), read back by
 fetch_records with nothing but the tracking URI and the job name. Golden text for md and csv.
 """
 
+# ruff: noqa: E501  (golden tables are compared as exact text, one table row per line)
 from __future__ import annotations
 
 import csv
@@ -189,7 +190,7 @@ def test_experiment_named_otherwise_is_found_by_job_tag(orch_home: Path) -> None
 
 def test_cli_formats_from_the_tracking_uri_alone(store: tuple[str, dict[str, str]],
                                                  orch_home: Path, tmp_path: Path) -> None:
-    uri, ids = store
+    uri, _ = store
     # Another user: no workspace of theirs, no ledger; only ORCH_TRACKING_URI.
     env = {"ORCH_HOME": str(tmp_path / "elsewhere"), "ORCH_TRACKING_URI": uri}
     md = run_orch("table", JOB, "--format", "md", env=env, cwd=tmp_path)

@@ -19,6 +19,7 @@ from orchestrator.report.table import (
     format_params,
     params_check,
     parse_count,
+    parse_duration,
     short_error,
     verdict,
 )
@@ -47,6 +48,10 @@ def test_formatting_like_the_seed_readme() -> None:
     assert format_duration(622 * 60) == "10h22"
     assert format_duration(12.4) == "12 s"
     assert format_duration(None) == "-"
+    for text in ("30 min", "1h40", "10h22", "38 s", "2h", "44 min"):
+        seconds = parse_duration(text)
+        assert seconds is not None and format_duration(seconds) == text.replace("2h", "2h00")
+    assert parse_duration("soon") is None and parse_duration(None) is None
 
 
 def test_one_finished_run() -> None:

@@ -1,0 +1,50 @@
+"""`orch report JOB`: a self-contained HTML report (table, plots, learning curves, run
+links) from the job's MLflow runs, under .orch/reports/<job>/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from orchestrator.cli.render import console
+from orchestrator.config import workspace
+from orchestrator.report.table import DEFAULT_NOISE_PP, DEFAULT_SIGMAS
+
+MAX_CURVES_PER_CELL = 10  # learning curves drawn per grid cell (seeds beyond are left out)
+
+
+def report(
+    job: str = typer.Argument(..., help="Job name or job file."),
+    out: Path = typer.Option(None, "--out", "-o",
+                             help="Directory for index.html and the PNGs "
+                                  "[default: .orch/reports/<job>/]."),
+    normalize_to: str = typer.Option(
+        None, "--normalize-to",
+        help='Convert training time to this hardware (e.g. "GTX 1080 Ti") with measured '
+             "speed ratios."),
+    noise: float = typer.Option(DEFAULT_NOISE_PP, "--noise",
+                                help="Noise band in accuracy points for a single run."),
+    sigmas: float = typer.Option(DEFAULT_SIGMAS, "--sigmas",
+                                 help="With several seeds: reproduced within SIGMAS x std."),
+) -> None:
+    """Write an HTML report of JOB: the table, accuracy plots and learning curves."""
+    from orchestrator.cli.table import check_options, resolve_job_name
+    from orchestrator.report.page import Settings, safe_name, write_report
+    from orchestrator.report.table import build_table
+    from orchestrator.tracking.mlflow_store import MlflowStore
+    from orchestrator.tracking.runs import fetch_records, metric_histories
+
+    check_options(None, noise, sigmas)
+    name, experiment = resolve_job_name(job)
+    ws = workspace()
+    store = MlflowStore(ws.tracking_uri)
+    records = fetch_records(store, name, experiment)
+    rows = build_table(records, noise_pp=noise, sigmas=sigmas, normalize_to=normalize_to)
+    wanted = [run_id for row in rows for run_id in row.run_ids[:MAX_CURVES_PER_CELL]]
+    curves = metric_histories(store, wanted, "val_accuracy")
+    path = write_report(name, rows, records, curves, tracking_uri=ws.tracking_uri,
+                        out_dir=out or ws.reports_dir / safe_name(name),
+                        settings=Settings(noise, sigmas, normalize_to))
+    console.print(f"Report: {path}  ({len(rows)} rows, {len(records)} runs)", highlight=False,
+                  soft_wrap=True)

@@ -1,0 +1,156 @@
+"""The report's figures as PNG bytes (matplotlib, Agg backend: no display needed).
+
+- accuracy against parameters and against training time: one point per grid cell (mean,
+  with the sample std as error bar), the published number as a hollow diamond joined to it;
+- learning curves: val_accuracy per epoch, one panel per architecture, one line per run.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from orchestrator.report.table import Row
+
+VERDICT_COLOURS = {"reproduced": "#2e7d32", "above": "#1565c0", "below": "#e65100",
+                   "": "#616161"}
+_DPI = 110
+_MAX_LABELS = 40  # beyond this many points, labels only clutter
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({
+        "font.size": 9, "axes.titlesize": 10, "axes.titleweight": "bold",
+        "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
+        "grid.alpha": 0.3, "grid.linestyle": "-", "legend.frameon": False,
+        "figure.facecolor": "white",
+    })
+    return plt
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def accuracy_scatter(rows: Sequence[Row], x: str) -> bytes:
+    """x: "params" (count, log scale) or "time" (hours of training, log scale)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    points = [(r, _x(r, x)) for r in rows if r.accuracy is not None]
+    points = [(r, v) for r, v in points if v is not None and v > 0]
+    if not points:
+        _empty(ax, "no finished runs yet")
+        return _png(fig)
+    for r, v in points:
+        colour = VERDICT_COLOURS.get(r.verdict_kind, VERDICT_COLOURS[""])
+        if r.reference is not None:
+            ref_x = _x_ref(r, x) or v
+            ax.plot([v, ref_x], [r.accuracy, r.reference], color=colour, lw=0.8, alpha=0.5,
+                    zorder=1)
+            ax.scatter([ref_x], [r.reference], marker="D", s=34, facecolors="white",
+                       edgecolors=colour, linewidths=1.2, zorder=2)
+        ax.errorbar([v], [r.accuracy], yerr=[r.accuracy_std or 0.0], fmt="o", ms=6,
+                    color=colour, ecolor=colour, elinewidth=1, capsize=2, zorder=3)
+        if len(points) <= _MAX_LABELS:
+            ax.annotate(r.network, (v, r.accuracy), xytext=(5, 4), textcoords="offset points",
+                        fontsize=7.5, color="#263238")
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.margins(x=0.12, y=0.08)
+    # Ticks at 1-2-5 per decade, labelled plainly (62k, 0.5M; 0.5 h, 2 h), no 6x10^4.
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if x == "params":
+        ax.set_xlabel("parameters")
+        ax.xaxis.set_major_formatter(FuncFormatter(_count_label))
+        ax.set_title("Accuracy vs. parameters")
+    else:
+        ax.set_xlabel("training time (hours)")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_title("Accuracy vs. training time")
+    ax.set_ylabel("test accuracy (%)")
+    _legend(ax, plt)
+    return _png(fig)
+
+
+def learning_curves(rows: Sequence[Row],
+                    curves: Mapping[str, Sequence[tuple[int, float]]]) -> bytes:
+    """One panel per grid cell: val_accuracy (%) per epoch of each of its runs."""
+    plt = _pyplot()
+    panels = [r for r in rows if any(curves.get(i) for i in r.run_ids)]
+    if not panels:
+        fig, ax = plt.subplots(figsize=(6.4, 2.4))
+        _empty(ax, "no epochs logged yet")
+        return _png(fig)
+    cols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.3 * cols, 2.9 * nrows), squeeze=False)
+    palette = plt.get_cmap("tab10").colors
+    for ax, row in zip(axes.flat, panels, strict=False):
+        for k, run_id in enumerate(row.run_ids):
+            points = curves.get(run_id) or []
+            if points:
+                ax.plot([s + 1 for s, _ in points], [100 * v for _, v in points], lw=1.3,
+                        color=palette[k % len(palette)], alpha=0.9)
+        if row.reference is not None:
+            ax.axhline(row.reference, color="#37474f", lw=1, ls="--")
+            ax.annotate(f"published {row.reference:.2f}", xy=(0.02, row.reference),
+                        xycoords=("axes fraction", "data"), xytext=(0, 3),
+                        textcoords="offset points", fontsize=7, color="#37474f")
+        state = "" if row.state == "FINISHED" else f" ({row.state.lower()})"
+        ax.set_title(f"{row.network}{state}", loc="left")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("val accuracy (%)")
+        if row.epochs:
+            ax.set_xlim(0, row.epochs + 1)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _x(r: Row, x: str) -> float | None:
+    if x == "params":
+        return float(r.params) if r.params else None
+    return r.train_time_s / 3600 if r.train_time_s else None
+
+
+def _x_ref(r: Row, x: str) -> float | None:
+    if x == "params":
+        return float(r.reference_params) if r.reference_params else None
+    return r.reference_time_s / 3600 if r.reference_time_s else None
+
+
+def _count_label(v: float, _: Any) -> str:
+    if v >= 1e6:
+        return f"{v / 1e6:g}M"
+    return f"{v / 1e3:g}k" if v >= 1e3 else f"{v:g}"
+
+
+def _legend(ax: Any, plt: Any) -> None:
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], marker="o", ls="", color=c, label=k)
+               for k, c in VERDICT_COLOURS.items() if k]
+    handles.append(Line2D([], [], marker="D", ls="", markerfacecolor="white",
+                          markeredgecolor="#37474f", color="#37474f", label="published"))
+    ax.legend(handles=handles, loc="lower right", fontsize=7.5)
+
+
+def _empty(ax: Any, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes,
+            color="#757575")
+    ax.set_axis_off()
