@@ -51,6 +51,10 @@ class DivergedError(OrchestratorError):
         super().__init__(f"diverged at epoch {epoch}: loss={loss}")
 
 
+class JobBusyError(OrchestratorError):
+    """Another live driver is running this job; a second one would duplicate trials."""
+
+
 class LedgerError(OrchestratorError):
     """The ledger database cannot be opened or is inconsistent."""
 

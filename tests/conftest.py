@@ -40,3 +40,30 @@ def run_orch(
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+PG_ADMIN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+
+
+@pytest.fixture
+def pg_url() -> object:
+    """A fresh PostgreSQL database on the local server (dropped afterwards), as a
+    SQLAlchemy URL; skips when no server runs on 127.0.0.1:5432."""
+    import uuid
+
+    try:
+        import psycopg2
+
+        admin = psycopg2.connect(PG_ADMIN)
+    except Exception as e:  # no server, or no driver
+        pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432: {e}")
+    admin.autocommit = True
+    name = f"orch_test_{uuid.uuid4().hex[:10]}"
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()

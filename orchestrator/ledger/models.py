@@ -26,6 +26,11 @@ class JobRow(Base):
     state: Mapped[str] = mapped_column(String(20), default="SUBMITTED")
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
     ray_job_id: Mapped[str | None] = mapped_column(String(100))
+    ray_address: Mapped[str | None] = mapped_column(String(300))
+    spec_text: Mapped[str | None] = mapped_column(Text)  # the job file as submitted
+    # The live driver's lease ("host:pid") and its last heartbeat: one driver per job.
+    owner: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -52,6 +57,10 @@ class TrialRow(Base):
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
     node: Mapped[str | None] = mapped_column(String(200))
     gpu: Mapped[str | None] = mapped_column(String(100))
+    epoch_time_s: Mapped[float | None]  # latest epoch's compute time, for ETAs
+    train_time_s: Mapped[float | None]  # compute time reported so far
+    lost_time_s: Mapped[float] = mapped_column(default=0.0)  # compute lost to failures
+    counted_failures: Mapped[int] = mapped_column(default=0)  # against max_retries
     attempts: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -60,6 +69,18 @@ class TrialRow(Base):
     attempt_rows: Mapped[list[AttemptRow]] = relationship(
         back_populates="trial", order_by="AttemptRow.id", cascade="all, delete-orphan"
     )
+
+
+class SpeedRow(Base):
+    """Measured training speed per GPU type (MAC/s, forward+backward), learned from
+    finished epochs: the cost model's replacement for the prior."""
+
+    __tablename__ = "speeds"
+
+    gpu_type: Mapped[str] = mapped_column(String(100), primary_key=True)
+    macs_per_s: Mapped[float]
+    samples: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class AttemptRow(Base):

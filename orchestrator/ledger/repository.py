@@ -7,18 +7,20 @@ metrics; the ledger never holds a metric MLflow does not also have.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import create_engine, event, or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.errors import LedgerError
-from orchestrator.ledger.models import AttemptRow, Base, JobRow, TrialRow, utcnow
+from orchestrator.errors import JobBusyError, LedgerError
+from orchestrator.ledger.models import AttemptRow, Base, JobRow, SpeedRow, TrialRow, utcnow
 from orchestrator.spec.model import JobSpec
 
 FINISHED = "FINISHED"
@@ -44,6 +46,10 @@ class TrialView:
     error: str | None
     mlflow_run_id: str | None
     updated_at: datetime
+    epoch_time_s: float | None = None
+    train_time_s: float | None = None
+    lost_time_s: float = 0.0
+    counted_failures: int = 0
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,11 @@ class JobView:
     updated_at: datetime
     mlflow_run_id: str | None
     trials: tuple[TrialView, ...]
+    owner: str | None = None
+    heartbeat_at: datetime | None = None
+    ray_job_id: str | None = None
+    ray_address: str | None = None
+    spec_text: str | None = None
 
 
 class Ledger:
@@ -78,8 +89,14 @@ class Ledger:
             yield session
 
     # -- jobs ---------------------------------------------------------------------------
-    def register_job(self, job: JobSpec) -> None:
+    def register_job(self, job: JobSpec, spec_text: str | None = None) -> None:
         """Create or refresh a job and its trials. Existing trials keep their state."""
+        try:
+            self._register(job, spec_text)
+        except IntegrityError:  # another process registered it at the same moment
+            self._register(job, spec_text)
+
+    def _register(self, job: JobSpec, spec_text: str | None) -> None:
         with self.session() as s:
             row = s.scalar(select(JobRow).where(JobRow.name == job.name))
             if row is None:
@@ -87,6 +104,8 @@ class Ledger:
                 s.add(row)
                 s.flush()
             row.spec_path, row.experiment = job.path, job.experiment_name
+            if spec_text is not None:
+                row.spec_text = spec_text
             existing = {t.key: t for t in row.trials}
             for pos, trial in enumerate(job.trials):
                 t = existing.get(trial.key)
@@ -102,6 +121,95 @@ class Ledger:
             row.state = state
             if mlflow_run_id:
                 row.mlflow_run_id = mlflow_run_id
+
+    # -- the driver lease -----------------------------------------------------------------
+    def claim_job(self, name: str, owner: str, ttl_s: float = 90.0) -> str | None:
+        """Become the job's only driver. Returns the previous owner if it took over a dead
+        one (whose trials then need cleaning up), None otherwise. Raises JobBusyError when
+        a live driver holds the job: its heartbeat is fresh and, on this host, its pid runs.
+
+        One conditional UPDATE decides, so two drivers racing cannot both win (SQLite and
+        PostgreSQL alike)."""
+        with self.session() as s:
+            row = self._job(s, name)
+            previous, beat = row.owner, row.heartbeat_at
+        stale = (
+            previous is None
+            or previous == owner
+            or beat is None
+            or beat < utcnow() - timedelta(seconds=ttl_s)
+            or _dead_here(previous)
+        )
+        if not stale:
+            raise JobBusyError(
+                f"job {name!r} is being run by {previous} (heartbeat {beat:%H:%M:%S} UTC). "
+                "Wait for it, follow it with `orch status`, or stop it with `orch cancel`."
+            )
+        with self.session() as s:
+            cond = JobRow.owner.is_(None) if previous is None else JobRow.owner == previous
+            done = s.execute(
+                update(JobRow)
+                .where(JobRow.name == name, or_(cond))
+                .values(owner=owner, heartbeat_at=utcnow(), state="RUNNING")
+            ).rowcount
+        if done != 1:
+            raise JobBusyError(
+                f"job {name!r} was claimed by another driver just now. "
+                "Follow it with `orch status`."
+            )
+        return previous if previous not in (None, owner) else None
+
+    def heartbeat(self, name: str, owner: str) -> bool:
+        with self.session() as s:
+            return (
+                s.execute(
+                    update(JobRow)
+                    .where(JobRow.name == name, JobRow.owner == owner)
+                    .values(heartbeat_at=utcnow())
+                ).rowcount
+                == 1
+            )
+
+    def release_job(self, name: str, owner: str) -> None:
+        with self.session() as s:
+            s.execute(
+                update(JobRow).where(JobRow.name == name, JobRow.owner == owner).values(owner=None)
+            )
+
+    def close_open_attempts(self, name: str, failure_class: str, message: str) -> list[str]:
+        """After a driver died: its open attempts end; their trials become PENDING again.
+        Returns the keys of those trials."""
+        keys = []
+        with self.session() as s:
+            for t in self._job(s, name).trials:
+                open_attempts = [a for a in t.attempt_rows if a.ended_at is None]
+                for a in open_attempts:
+                    a.ended_at, a.outcome = utcnow(), "LOST"
+                    a.failure_class, a.message = failure_class, message
+                if t.state not in TERMINAL:
+                    t.state = "PENDING"
+                    keys.append(t.key)
+        return keys
+
+    def set_ray_job(self, name: str, ray_job_id: str, address: str) -> None:
+        with self.session() as s:
+            row = self._job(s, name)
+            row.ray_job_id, row.ray_address = ray_job_id, address
+
+    # -- learned speeds -----------------------------------------------------------------
+    def record_speed(self, gpu_type: str, macs_per_s: float, weight: float = 0.2) -> None:
+        """Exponential moving average of measured MAC/s on a GPU type."""
+        with self.session() as s:
+            row = s.get(SpeedRow, gpu_type)
+            if row is None:
+                s.add(SpeedRow(gpu_type=gpu_type, macs_per_s=macs_per_s, samples=1))
+            else:
+                row.macs_per_s = (1 - weight) * row.macs_per_s + weight * macs_per_s
+                row.samples += 1
+
+    def speeds(self) -> dict[str, float]:
+        with self.session() as s:
+            return {r.gpu_type: r.macs_per_s for r in s.scalars(select(SpeedRow))}
 
     def job(self, name: str) -> JobView | None:
         with self.session() as s:
@@ -162,6 +270,7 @@ class Ledger:
                     t.state, t.epochs_done, t.error = "PENDING", 0, None
                     t.last_accuracy = t.test_accuracy = None
                     t.mlflow_run_id = None
+                    t.train_time_s, t.lost_time_s, t.counted_failures = None, 0.0, 0
 
     @staticmethod
     def _job(s: Session, name: str) -> JobRow:
@@ -175,6 +284,24 @@ class Ledger:
         if row is None:
             raise LedgerError(f"job {job!r} has no trial with key {key}.")
         return row
+
+
+def driver_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _dead_here(owner: str) -> bool:
+    """True when `owner` is a driver on this host whose process is gone."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
