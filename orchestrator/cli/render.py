@@ -14,8 +14,13 @@ from orchestrator.report.table import COLUMNS, Row, footnotes
 
 console = Console()
 
-_STATE_STYLE = {"RUNNING": "cyan", "PENDING": "dim", "FAILED": "red", "DIVERGED": "red",
-                "PARTIAL": "yellow"}
+_STATE_STYLE = {
+    "RUNNING": "cyan",
+    "PENDING": "dim",
+    "FAILED": "red",
+    "DIVERGED": "red",
+    "PARTIAL": "yellow",
+}
 _VERDICT_STYLE = {"reproduced": "green", "above": "bold green", "below": "yellow"}
 _TEXT = ("network", "GPU", "verdict", "params check")
 _NO_WRAP = ("network", "params", "epochs", "accuracy (%)", "n", "diff")
@@ -54,15 +59,26 @@ def benchmark_table(rows: Sequence[Row], title: str, width: int | None = None) -
 
 def _compact(rows: Sequence[Row], title: str, notes: list[str]) -> Table:
     """A very narrow terminal: the network, then the row's cells as wrapping text."""
-    t = Table(title=title, title_justify="left", caption="\n".join(notes) or None,
-              caption_justify="left", box=box.SIMPLE_HEAD)
+    t = Table(
+        title=title,
+        title_justify="left",
+        caption="\n".join(notes) or None,
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
     t.add_column("network", no_wrap=True)
     t.add_column("result")
     for r in rows:
         cells = dict(zip(COLUMNS, r.cells(), strict=True))
-        parts = [cells["accuracy (%)"], cells["verdict"], cells["GPU"], cells["params"],
-                 f"bs {cells['batch size']}", f"{cells['epochs']} epochs",
-                 cells["training time"]]
+        parts = [
+            cells["accuracy (%)"],
+            cells["verdict"],
+            cells["GPU"],
+            cells["params"],
+            f"bs {cells['batch size']}",
+            f"{cells['epochs']} epochs",
+            cells["training time"],
+        ]
         if cells["reference (%)"]:
             parts.insert(1, f"reference {cells['reference (%)']} ({cells['diff'] or '-'})")
         if cells["params check"] not in ("", "ok"):
@@ -72,8 +88,9 @@ def _compact(rows: Sequence[Row], title: str, notes: list[str]) -> Table:
 
 
 def _said(col: str, text: str) -> str:
-    return {"n": f"n={text}", "reference (%)": f"reference {text}",
-            "diff": f"diff {text}"}.get(col, text)
+    return {"n": f"n={text}", "reference (%)": f"reference {text}", "diff": f"diff {text}"}.get(
+        col, text
+    )
 
 
 def _plan(rows: Sequence[Row], keep: list[int], width: int) -> dict[int, int | None] | None:
@@ -103,17 +120,30 @@ def _plan(rows: Sequence[Row], keep: list[int], width: int) -> dict[int, int | N
     return widths
 
 
-def _table(rows: Sequence[Row], title: str, keep: list[int], widths: dict[int, int | None],
-           notes: list[str]) -> Table:
-    t = Table(title=title, title_justify="left", caption="\n".join(notes) or None,
-              caption_justify="left", box=box.SIMPLE_HEAD)
+def _table(
+    rows: Sequence[Row],
+    title: str,
+    keep: list[int],
+    widths: dict[int, int | None],
+    notes: list[str],
+) -> Table:
+    t = Table(
+        title=title,
+        title_justify="left",
+        caption="\n".join(notes) or None,
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
     for i in keep:
         col = COLUMNS[i]
-        t.add_column(col, justify="left" if col in _TEXT else "right",
-                     no_wrap=col in _NO_WRAP,
-                     overflow="ellipsis" if col == "accuracy (%)" else "fold",
-                     max_width=_ACCURACY_MAX if col == "accuracy (%)" else None,
-                     width=widths.get(i))
+        t.add_column(
+            col,
+            justify="left" if col in _TEXT else "right",
+            no_wrap=col in _NO_WRAP,
+            overflow="ellipsis" if col == "accuracy (%)" else "fold",
+            max_width=_ACCURACY_MAX if col == "accuracy (%)" else None,
+            width=widths.get(i),
+        )
     for r in rows:
         cells = r.cells()
         t.add_row(*(_styled(r, COLUMNS[i], cells[i]) for i in keep))

@@ -16,17 +16,24 @@ MAX_CURVES_PER_CELL = 10  # learning curves drawn per grid cell (seeds beyond ar
 
 def report(
     job: str = typer.Argument(..., help="Job name or job file."),
-    out: Path = typer.Option(None, "--out", "-o",
-                             help="Directory for index.html and the PNGs "
-                                  "[default: .orch/reports/<job>/]."),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Directory for index.html and the PNGs [default: .orch/reports/<job>/].",
+    ),
     normalize_to: str = typer.Option(
-        None, "--normalize-to",
+        None,
+        "--normalize-to",
         help='Convert training time to this hardware (e.g. "GTX 1080 Ti") with measured '
-             "speed ratios."),
-    noise: float = typer.Option(DEFAULT_NOISE_PP, "--noise",
-                                help="Noise band in accuracy points for a single run."),
-    sigmas: float = typer.Option(DEFAULT_SIGMAS, "--sigmas",
-                                 help="With several seeds: reproduced within SIGMAS x std."),
+        "speed ratios.",
+    ),
+    noise: float = typer.Option(
+        DEFAULT_NOISE_PP, "--noise", help="Noise band in accuracy points for a single run."
+    ),
+    sigmas: float = typer.Option(
+        DEFAULT_SIGMAS, "--sigmas", help="With several seeds: reproduced within SIGMAS x std."
+    ),
 ) -> None:
     """Write an HTML report of JOB: the table, accuracy plots and learning curves."""
     from orchestrator.cli.table import check_options, resolve_job_name
@@ -43,8 +50,15 @@ def report(
     rows = build_table(records, noise_pp=noise, sigmas=sigmas, normalize_to=normalize_to)
     wanted = [run_id for row in rows for run_id in row.run_ids[:MAX_CURVES_PER_CELL]]
     curves = metric_histories(store, wanted, "val_accuracy")
-    path = write_report(name, rows, records, curves, tracking_uri=ws.tracking_uri,
-                        out_dir=out or ws.reports_dir / safe_name(name),
-                        settings=Settings(noise, sigmas, normalize_to))
-    console.print(f"Report: {path}  ({len(rows)} rows, {len(records)} runs)", highlight=False,
-                  soft_wrap=True)
+    path = write_report(
+        name,
+        rows,
+        records,
+        curves,
+        tracking_uri=ws.tracking_uri,
+        out_dir=out or ws.reports_dir / safe_name(name),
+        settings=Settings(noise, sigmas, normalize_to),
+    )
+    console.print(
+        f"Report: {path}  ({len(rows)} rows, {len(records)} runs)", highlight=False, soft_wrap=True
+    )

@@ -24,19 +24,30 @@ def resolve_job_name(job: str) -> tuple[str, str | None]:
     return job, None
 
 
-def load_rows(job: str, experiment: str | None = None, *, noise_pp: float = DEFAULT_NOISE_PP,
-              sigmas: float = DEFAULT_SIGMAS, normalize_to: str | None = None) -> list[Row]:
+def load_rows(
+    job: str,
+    experiment: str | None = None,
+    *,
+    noise_pp: float = DEFAULT_NOISE_PP,
+    sigmas: float = DEFAULT_SIGMAS,
+    normalize_to: str | None = None,
+) -> list[Row]:
     from orchestrator.tracking.runs import fetch_records
 
     records = fetch_records(workspace().tracking_uri, job, experiment)
     return build_table(records, noise_pp=noise_pp, sigmas=sigmas, normalize_to=normalize_to)
 
 
-def print_table(job: str, experiment: str | None = None, fmt: str = "rich", *,
-                noise_pp: float = DEFAULT_NOISE_PP, sigmas: float = DEFAULT_SIGMAS,
-                normalize_to: str | None = None) -> None:
-    rows = load_rows(job, experiment, noise_pp=noise_pp, sigmas=sigmas,
-                     normalize_to=normalize_to)
+def print_table(
+    job: str,
+    experiment: str | None = None,
+    fmt: str = "rich",
+    *,
+    noise_pp: float = DEFAULT_NOISE_PP,
+    sigmas: float = DEFAULT_SIGMAS,
+    normalize_to: str | None = None,
+) -> None:
+    rows = load_rows(job, experiment, noise_pp=noise_pp, sigmas=sigmas, normalize_to=normalize_to)
     if fmt == "rich":
         console.print(benchmark_table(rows, title=f"{job}: benchmark (from MLflow)"))
         return
@@ -48,30 +59,39 @@ def print_table(job: str, experiment: str | None = None, fmt: str = "rich", *,
 def check_options(fmt: str | None, noise_pp: float, sigmas: float) -> None:
     if fmt is not None and fmt not in TABLE_FORMATS:
         raise OrchestratorError(
-            f"--format: unknown format {fmt!r}. Use one of {', '.join(TABLE_FORMATS)}.")
+            f"--format: unknown format {fmt!r}. Use one of {', '.join(TABLE_FORMATS)}."
+        )
     if not noise_pp >= 0:
-        raise OrchestratorError(f"--noise: must be >= 0 (points of accuracy). "
-                                f"Received: --noise={noise_pp}")
+        raise OrchestratorError(
+            f"--noise: must be >= 0 (points of accuracy). Received: --noise={noise_pp}"
+        )
     if not sigmas > 0:
         raise OrchestratorError(f"--sigmas: must be > 0. Received: --sigmas={sigmas}")
 
 
 def table(
     job: str = typer.Argument(..., help="Job name or job file."),
-    fmt: str = typer.Option("rich", "--format", "-f",
-                            help="rich (terminal) | md | csv | html | latex | json"),
+    fmt: str = typer.Option(
+        "rich", "--format", "-f", help="rich (terminal) | md | csv | html | latex | json"
+    ),
     normalize_to: str = typer.Option(
-        None, "--normalize-to",
+        None,
+        "--normalize-to",
         help='Convert training time to this hardware (e.g. "GTX 1080 Ti") with speed '
-             "ratios measured from this job's finished runs; times without a ratio are marked."),
+        "ratios measured from this job's finished runs; times without a ratio are marked.",
+    ),
     noise: float = typer.Option(
-        DEFAULT_NOISE_PP, "--noise",
+        DEFAULT_NOISE_PP,
+        "--noise",
         help="Noise band in accuracy points: a single run within it of the reference "
-             "counts as reproduced."),
+        "counts as reproduced.",
+    ),
     sigmas: float = typer.Option(
-        DEFAULT_SIGMAS, "--sigmas",
+        DEFAULT_SIGMAS,
+        "--sigmas",
         help="With several seeds: reproduced if |mean - reference| <= SIGMAS x std "
-             "(or within --noise)."),
+        "(or within --noise).",
+    ),
 ) -> None:
     """Print the benchmark table of JOB, built from its MLflow runs alone."""
     check_options(fmt, noise, sigmas)

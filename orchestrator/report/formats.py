@@ -17,10 +17,32 @@ from typing import Any
 from orchestrator.report.table import COLUMNS, Row, footnotes
 
 FORMATS = ("md", "csv", "html", "latex", "json")
-CSV_FIELDS = ("network", "model", "dataset", "state", "gpu", "mixed_hardware", "params",
-              "batch_size", "epochs", "train_time_s", "training_time", "time_note",
-              "accuracy", "accuracy_std", "n", "runs", "reference", "diff", "verdict",
-              "reference_params", "params_check", "progress", "error", "run_ids")
+CSV_FIELDS = (
+    "network",
+    "model",
+    "dataset",
+    "state",
+    "gpu",
+    "mixed_hardware",
+    "params",
+    "batch_size",
+    "epochs",
+    "train_time_s",
+    "training_time",
+    "time_note",
+    "accuracy",
+    "accuracy_std",
+    "n",
+    "runs",
+    "reference",
+    "diff",
+    "verdict",
+    "reference_params",
+    "params_check",
+    "progress",
+    "error",
+    "run_ids",
+)
 _TEXT = ("network", "GPU", "verdict", "params check")  # left-aligned; the rest are numbers
 _OPTIONAL = ("n", "reference (%)", "diff", "verdict", "params check")
 
@@ -40,8 +62,10 @@ def visible_columns(rows: Sequence[Row]) -> list[int]:
 
 
 def to_markdown(rows: Sequence[Row]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |",
-             "|" + "|".join(":---" if c in _TEXT else "---:" for c in COLUMNS) + "|"]
+    lines = [
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "|".join(":---" if c in _TEXT else "---:" for c in COLUMNS) + "|",
+    ]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r.cells()) + " |" for r in rows]
     notes = footnotes(rows)
     if notes:
@@ -53,15 +77,30 @@ def record(row: Row) -> dict[str, Any]:
     """The numbers behind one row (CSV and JSON)."""
     cells = dict(zip(COLUMNS, row.cells(), strict=True))
     return {
-        "network": row.network, "model": row.model, "dataset": row.dataset,
-        "state": row.state, "gpu": row.gpu, "mixed_hardware": row.mixed_hardware,
-        "params": row.params, "batch_size": row.batch_size, "epochs": row.epochs,
-        "train_time_s": _round(row.train_time_s, 1), "training_time": cells["training time"],
-        "time_note": row.time_note, "accuracy": _round(row.accuracy, 3),
-        "accuracy_std": _round(row.accuracy_std, 3), "n": row.n, "runs": row.runs,
-        "reference": row.reference, "diff": _round(row.diff, 3), "verdict": row.verdict,
-        "reference_params": row.reference_params, "params_check": row.params_check,
-        "progress": row.progress, "error": row.error, "run_ids": list(row.run_ids),
+        "network": row.network,
+        "model": row.model,
+        "dataset": row.dataset,
+        "state": row.state,
+        "gpu": row.gpu,
+        "mixed_hardware": row.mixed_hardware,
+        "params": row.params,
+        "batch_size": row.batch_size,
+        "epochs": row.epochs,
+        "train_time_s": _round(row.train_time_s, 1),
+        "training_time": cells["training time"],
+        "time_note": row.time_note,
+        "accuracy": _round(row.accuracy, 3),
+        "accuracy_std": _round(row.accuracy_std, 3),
+        "n": row.n,
+        "runs": row.runs,
+        "reference": row.reference,
+        "diff": _round(row.diff, 3),
+        "verdict": row.verdict,
+        "reference_params": row.reference_params,
+        "params_check": row.params_check,
+        "progress": row.progress,
+        "error": row.error,
+        "run_ids": list(row.run_ids),
     }
 
 
@@ -76,25 +115,41 @@ def to_csv(rows: Sequence[Row]) -> str:
 
 
 def to_json(rows: Sequence[Row], job: str = "", extra: Mapping[str, Any] | None = None) -> str:
-    doc = {"job": job, "columns": list(COLUMNS), "rows": [record(r) for r in rows],
-           "cells": [dict(zip(COLUMNS, r.cells(), strict=True)) for r in rows],
-           "footnotes": footnotes(rows), **(extra or {})}
+    doc = {
+        "job": job,
+        "columns": list(COLUMNS),
+        "rows": [record(r) for r in rows],
+        "cells": [dict(zip(COLUMNS, r.cells(), strict=True)) for r in rows],
+        "footnotes": footnotes(rows),
+        **(extra or {}),
+    }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
 def to_html(rows: Sequence[Row], link: Callable[[str], str] | None = None) -> str:
     """A <table> (plus footnotes) to embed in a page; `link(run_id)` makes network links."""
     keep = visible_columns(rows)
-    numeric = {"params", "batch size", "epochs", "training time", "accuracy (%)", "n",
-               "reference (%)", "diff"}
+    numeric = {
+        "params",
+        "batch size",
+        "epochs",
+        "training time",
+        "accuracy (%)",
+        "n",
+        "reference (%)",
+        "diff",
+    }
     out = ['<table class="orch-table">', "<thead><tr>"]
-    out += [f'<th class="{"num" if COLUMNS[i] in numeric else "text"}">{html.escape(COLUMNS[i])}'
-            "</th>" for i in keep]
+    out += [
+        f'<th class="{"num" if COLUMNS[i] in numeric else "text"}">{html.escape(COLUMNS[i])}</th>'
+        for i in keep
+    ]
     out.append("</tr></thead>\n<tbody>")
     for row in rows:
         cells = row.cells()
-        css = f"state-{row.state.lower()}" + (f" verdict-{row.verdict_kind}"
-                                              if row.verdict_kind else "")
+        css = f"state-{row.state.lower()}" + (
+            f" verdict-{row.verdict_kind}" if row.verdict_kind else ""
+        )
         out.append(f'<tr class="{css}">')
         for i in keep:
             text = html.escape(cells[i])
@@ -102,8 +157,11 @@ def to_html(rows: Sequence[Row], link: Callable[[str], str] | None = None) -> st
                 text = f'<a href="{html.escape(link(row.run_ids[0]))}">{text}</a>'
             kind = "num" if COLUMNS[i] in numeric else "text"
             # The whole error on hover: the cell shows its last line, cut short.
-            tip = (f' title="{html.escape(row.error)}"'
-                   if row.error and COLUMNS[i] == "accuracy (%)" else "")
+            tip = (
+                f' title="{html.escape(row.error)}"'
+                if row.error and COLUMNS[i] == "accuracy (%)"
+                else ""
+            )
             out.append(f'<td class="{kind} col-{_slug(COLUMNS[i])}"{tip}>{text}</td>')
         out.append("</tr>")
     out.append("</tbody></table>")
@@ -111,10 +169,23 @@ def to_html(rows: Sequence[Row], link: Callable[[str], str] | None = None) -> st
     return "\n".join(out) + "\n"
 
 
-_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-          "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-          "^": r"\textasciicircum{}", "±": r"$\pm$", "σ": r"$\sigma$", "†": r"\dag{}",
-          "…": r"\ldots{}", "→": r"$\to$"}
+_LATEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+    "σ": r"$\sigma$",
+    "†": r"\dag{}",
+    "…": r"\ldots{}",
+    "→": r"$\to$",
+}
 
 
 def latex_escape(text: str) -> str:
@@ -125,9 +196,15 @@ def to_latex(rows: Sequence[Row], caption: str = "") -> str:
     """A booktabs table (needs \\usepackage{booktabs})."""
     keep = visible_columns(rows)
     align = "".join("l" if COLUMNS[i] in _TEXT else "r" for i in keep)
-    lines = [r"\begin{table}[ht]", r"\centering", r"\small", rf"\begin{{tabular}}{{{align}}}",
-             r"\toprule", " & ".join(latex_escape(COLUMNS[i]) for i in keep) + r" \\",
-             r"\midrule"]
+    lines = [
+        r"\begin{table}[ht]",
+        r"\centering",
+        r"\small",
+        rf"\begin{{tabular}}{{{align}}}",
+        r"\toprule",
+        " & ".join(latex_escape(COLUMNS[i]) for i in keep) + r" \\",
+        r"\midrule",
+    ]
     for row in rows:
         cells = row.cells()
         lines.append(" & ".join(latex_escape(cells[i]) for i in keep) + r" \\")

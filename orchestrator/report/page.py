@@ -21,9 +21,11 @@ from orchestrator.report.records import RunRecord
 from orchestrator.report.table import PARAMS_TOLERANCE, Row
 
 TEMPLATE = "report.html.j2"
-FIGURES = (("accuracy_vs_params", "Accuracy vs. parameters"),
-           ("accuracy_vs_time", "Accuracy vs. training time"),
-           ("learning_curves", "Learning curves (val_accuracy per epoch)"))
+FIGURES = (
+    ("accuracy_vs_params", "Accuracy vs. parameters"),
+    ("accuracy_vs_time", "Accuracy vs. training time"),
+    ("learning_curves", "Learning curves (val_accuracy per epoch)"),
+)
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ def templates_dir() -> Path:
     if not (here / TEMPLATE).is_file():
         raise OrchestratorError(
             f"report template {TEMPLATE} not found in {here}. orch report runs from a "
-            "source checkout (pip install -e .), where dashboards/templates/ exists.")
+            "source checkout (pip install -e .), where dashboards/templates/ exists."
+        )
     return here
 
 
@@ -58,9 +61,16 @@ def safe_name(job: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", job).strip("._") or "job"
 
 
-def write_report(job: str, rows: Sequence[Row], records: Sequence[RunRecord],
-                 curves: Mapping[str, Sequence[tuple[int, float]]], *, tracking_uri: str,
-                 out_dir: Path, settings: Settings) -> Path:
+def write_report(
+    job: str,
+    rows: Sequence[Row],
+    records: Sequence[RunRecord],
+    curves: Mapping[str, Sequence[tuple[int, float]]],
+    *,
+    tracking_uri: str,
+    out_dir: Path,
+    settings: Settings,
+) -> Path:
     """Render the plots and the page into out_dir; returns the HTML file."""
     from orchestrator.report import plots
 
@@ -78,29 +88,53 @@ def write_report(job: str, rows: Sequence[Row], records: Sequence[RunRecord],
     return path
 
 
-def render_page(job: str, rows: Sequence[Row], records: Sequence[RunRecord],
-                pngs: Mapping[str, bytes], *, tracking_uri: str, settings: Settings,
-                now: dt.datetime | None = None) -> str:
+def render_page(
+    job: str,
+    rows: Sequence[Row],
+    records: Sequence[RunRecord],
+    pngs: Mapping[str, bytes],
+    *,
+    tracking_uri: str,
+    settings: Settings,
+    now: dt.datetime | None = None,
+) -> str:
     import jinja2
     from markupsafe import Markup
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir()),
-                             autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
     experiments = {r.run_id: r.experiment_id for r in records}
 
     def link(run_id: str) -> str:
         return run_link(tracking_uri, experiments.get(run_id, "0"), run_id)
 
-    figures = [{"name": name, "title": title, "file": f"{name}.png",
-                "data": base64.b64encode(pngs[name]).decode("ascii")}
-               for name, title in FIGURES if name in pngs]
+    figures = [
+        {
+            "name": name,
+            "title": title,
+            "file": f"{name}.png",
+            "data": base64.b64encode(pngs[name]).decode("ascii"),
+        }
+        for name, title in FIGURES
+        if name in pngs
+    ]
     return env.get_template(TEMPLATE).render(
-        job=job, rows=rows, table=Markup(to_html(rows, link)), figures=figures,
-        summary=_summary(rows), runs=_runs(rows, records, link),
-        tracking_uri=tracking_uri, remote=tracking_uri.startswith(("http://", "https://")),
-        settings=settings, params_tolerance=f"{PARAMS_TOLERANCE:.0%}",
+        job=job,
+        rows=rows,
+        table=Markup(to_html(rows, link)),
+        figures=figures,
+        summary=_summary(rows),
+        runs=_runs(rows, records, link),
+        tracking_uri=tracking_uri,
+        remote=tracking_uri.startswith(("http://", "https://")),
+        settings=settings,
+        params_tolerance=f"{PARAMS_TOLERANCE:.0%}",
         generated=(now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M UTC"),
         versions=_versions(),
     )
@@ -108,23 +142,36 @@ def render_page(job: str, rows: Sequence[Row], records: Sequence[RunRecord],
 
 def _summary(rows: Sequence[Row]) -> list[dict[str, Any]]:
     """The counts shown as cards above the table."""
+
     def count(pred: Any) -> int:
         return sum(1 for r in rows if pred(r))
 
     return [
         {"label": "grid cells", "value": len(rows), "kind": "total"},
         {"label": "runs", "value": sum(r.runs for r in rows), "kind": "total"},
-        {"label": "reproduced", "value": count(lambda r: r.verdict_kind == "reproduced"),
-         "kind": "reproduced"},
-        {"label": "above", "value": count(lambda r: r.verdict_kind == "above"),
-         "kind": "above"},
-        {"label": "below", "value": count(lambda r: r.verdict_kind == "below"),
-         "kind": "below"},
-        {"label": "running", "value": count(lambda r: r.state in ("RUNNING", "PENDING")),
-         "kind": "running"},
-        {"label": "failed", "value": count(lambda r: r.state in ("FAILED", "DIVERGED")
-                                           or "failed" in r.progress
-                                           or "diverged" in r.progress), "kind": "failed"},
+        {
+            "label": "reproduced",
+            "value": count(lambda r: r.verdict_kind == "reproduced"),
+            "kind": "reproduced",
+        },
+        {"label": "above", "value": count(lambda r: r.verdict_kind == "above"), "kind": "above"},
+        {"label": "below", "value": count(lambda r: r.verdict_kind == "below"), "kind": "below"},
+        {
+            "label": "running",
+            "value": count(lambda r: r.state in ("RUNNING", "PENDING")),
+            "kind": "running",
+        },
+        {
+            "label": "failed",
+            "value": count(
+                lambda r: (
+                    r.state in ("FAILED", "DIVERGED")
+                    or "failed" in r.progress
+                    or "diverged" in r.progress
+                )
+            ),
+            "kind": "failed",
+        },
     ]
 
 
@@ -137,10 +184,19 @@ def _runs(rows: Sequence[Row], records: Sequence[RunRecord], link: Any) -> list[
             if r is None:
                 continue
             acc = "-" if r.test_accuracy is None else f"{100 * r.test_accuracy:.2f}"
-            out.append({"network": row.network, "name": r.name, "seed": r.seed,
-                        "state": r.state, "gpu": r.gpu or "-", "accuracy": acc,
-                        "epochs": f"{r.epochs_done}/{r.epochs or '?'}", "run_id": run_id,
-                        "link": link(run_id)})
+            out.append(
+                {
+                    "network": row.network,
+                    "name": r.name,
+                    "seed": r.seed,
+                    "state": r.state,
+                    "gpu": r.gpu or "-",
+                    "accuracy": acc,
+                    "epochs": f"{r.epochs_done}/{r.epochs or '?'}",
+                    "run_id": run_id,
+                    "link": link(run_id),
+                }
+            )
     return out
 
 

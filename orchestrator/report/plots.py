@@ -14,8 +14,7 @@ from typing import Any
 
 from orchestrator.report.table import Row
 
-VERDICT_COLOURS = {"reproduced": "#2e7d32", "above": "#1565c0", "below": "#e65100",
-                   "": "#616161"}
+VERDICT_COLOURS = {"reproduced": "#2e7d32", "above": "#1565c0", "below": "#e65100", "": "#616161"}
 _DPI = 110
 _MAX_LABELS = 40  # beyond this many points, labels only clutter
 
@@ -26,12 +25,20 @@ def _pyplot() -> Any:
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({
-        "font.size": 9, "axes.titlesize": 10, "axes.titleweight": "bold",
-        "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
-        "grid.alpha": 0.3, "grid.linestyle": "-", "legend.frameon": False,
-        "figure.facecolor": "white",
-    })
+    plt.rcParams.update(
+        {
+            "font.size": 9,
+            "axes.titlesize": 10,
+            "axes.titleweight": "bold",
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "grid.linestyle": "-",
+            "legend.frameon": False,
+            "figure.facecolor": "white",
+        }
+    )
     return plt
 
 
@@ -57,15 +64,40 @@ def accuracy_scatter(rows: Sequence[Row], x: str) -> bytes:
         colour = VERDICT_COLOURS.get(r.verdict_kind, VERDICT_COLOURS[""])
         if r.reference is not None:
             ref_x = _x_ref(r, x) or v
-            ax.plot([v, ref_x], [r.accuracy, r.reference], color=colour, lw=0.8, alpha=0.5,
-                    zorder=1)
-            ax.scatter([ref_x], [r.reference], marker="D", s=34, facecolors="white",
-                       edgecolors=colour, linewidths=1.2, zorder=2)
-        ax.errorbar([v], [r.accuracy], yerr=[r.accuracy_std or 0.0], fmt="o", ms=6,
-                    color=colour, ecolor=colour, elinewidth=1, capsize=2, zorder=3)
+            ax.plot(
+                [v, ref_x], [r.accuracy, r.reference], color=colour, lw=0.8, alpha=0.5, zorder=1
+            )
+            ax.scatter(
+                [ref_x],
+                [r.reference],
+                marker="D",
+                s=34,
+                facecolors="white",
+                edgecolors=colour,
+                linewidths=1.2,
+                zorder=2,
+            )
+        ax.errorbar(
+            [v],
+            [r.accuracy],
+            yerr=[r.accuracy_std or 0.0],
+            fmt="o",
+            ms=6,
+            color=colour,
+            ecolor=colour,
+            elinewidth=1,
+            capsize=2,
+            zorder=3,
+        )
         if len(points) <= _MAX_LABELS:
-            ax.annotate(r.network, (v, r.accuracy), xytext=(5, 4), textcoords="offset points",
-                        fontsize=7.5, color="#263238")
+            ax.annotate(
+                r.network,
+                (v, r.accuracy),
+                xytext=(5, 4),
+                textcoords="offset points",
+                fontsize=7.5,
+                color="#263238",
+            )
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.set_xscale("log")
@@ -86,8 +118,9 @@ def accuracy_scatter(rows: Sequence[Row], x: str) -> bytes:
     return _png(fig)
 
 
-def learning_curves(rows: Sequence[Row],
-                    curves: Mapping[str, Sequence[tuple[int, float]]]) -> bytes:
+def learning_curves(
+    rows: Sequence[Row], curves: Mapping[str, Sequence[tuple[int, float]]]
+) -> bytes:
     """One panel per grid cell: val_accuracy (%) per epoch of each of its runs."""
     plt = _pyplot()
     panels = [r for r in rows if any(curves.get(i) for i in r.run_ids)]
@@ -103,20 +136,31 @@ def learning_curves(rows: Sequence[Row],
         for k, run_id in enumerate(row.run_ids):
             points = curves.get(run_id) or []
             if points:
-                ax.plot([s + 1 for s, _ in points], [100 * v for _, v in points], lw=1.3,
-                        color=palette[k % len(palette)], alpha=0.9)
+                ax.plot(
+                    [s + 1 for s, _ in points],
+                    [100 * v for _, v in points],
+                    lw=1.3,
+                    color=palette[k % len(palette)],
+                    alpha=0.9,
+                )
         if row.reference is not None:
             ax.axhline(row.reference, color="#37474f", lw=1, ls="--")
-            ax.annotate(f"published {row.reference:.2f}", xy=(0.02, row.reference),
-                        xycoords=("axes fraction", "data"), xytext=(0, 3),
-                        textcoords="offset points", fontsize=7, color="#37474f")
+            ax.annotate(
+                f"published {row.reference:.2f}",
+                xy=(0.02, row.reference),
+                xycoords=("axes fraction", "data"),
+                xytext=(0, 3),
+                textcoords="offset points",
+                fontsize=7,
+                color="#37474f",
+            )
         state = "" if row.state == "FINISHED" else f" ({row.state.lower()})"
         ax.set_title(f"{row.network}{state}", loc="left")
         ax.set_xlabel("epoch")
         ax.set_ylabel("val accuracy (%)")
         if row.epochs:
             ax.set_xlim(0, row.epochs + 1)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     fig.tight_layout()
     return _png(fig)
@@ -143,14 +187,24 @@ def _count_label(v: float, _: Any) -> str:
 def _legend(ax: Any, plt: Any) -> None:
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], marker="o", ls="", color=c, label=k)
-               for k, c in VERDICT_COLOURS.items() if k]
-    handles.append(Line2D([], [], marker="D", ls="", markerfacecolor="white",
-                          markeredgecolor="#37474f", color="#37474f", label="published"))
+    handles = [
+        Line2D([], [], marker="o", ls="", color=c, label=k) for k, c in VERDICT_COLOURS.items() if k
+    ]
+    handles.append(
+        Line2D(
+            [],
+            [],
+            marker="D",
+            ls="",
+            markerfacecolor="white",
+            markeredgecolor="#37474f",
+            color="#37474f",
+            label="published",
+        )
+    )
     ax.legend(handles=handles, loc="lower right", fontsize=7.5)
 
 
 def _empty(ax: Any, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes,
-            color="#757575")
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#757575")
     ax.set_axis_off()

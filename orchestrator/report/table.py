@@ -27,8 +27,20 @@ from statistics import mean, stdev
 from orchestrator.report.records import BROKEN, UNFINISHED, RunRecord
 from orchestrator.report.speed import SpeedTable
 
-COLUMNS = ("network", "GPU", "params", "batch size", "epochs", "training time",
-           "accuracy (%)", "n", "reference (%)", "diff", "verdict", "params check")
+COLUMNS = (
+    "network",
+    "GPU",
+    "params",
+    "batch size",
+    "epochs",
+    "training time",
+    "accuracy (%)",
+    "n",
+    "reference (%)",
+    "diff",
+    "verdict",
+    "params check",
+)
 DEFAULT_NOISE_PP = 0.3  # percentage points of test accuracy; see the module docstring
 DEFAULT_SIGMAS = 2.0
 PARAMS_TOLERANCE = 0.02
@@ -86,16 +98,30 @@ class Row:
                 verdict = f"{verdict}; {self.progress}" if verdict else self.progress
         else:
             accuracy = self.progress or "-"
-        return (self.network, gpu, format_params(self.params), _str(self.batch_size),
-                _str(self.epochs), time, accuracy,
-                str(self.n) if self.n == self.runs else f"{self.n}/{self.runs}",
-                "" if self.reference is None else f"{self.reference:.2f}",
-                "" if self.diff is None else f"{self.diff:+.2f}", verdict, self.params_check)
+        return (
+            self.network,
+            gpu,
+            format_params(self.params),
+            _str(self.batch_size),
+            _str(self.epochs),
+            time,
+            accuracy,
+            str(self.n) if self.n == self.runs else f"{self.n}/{self.runs}",
+            "" if self.reference is None else f"{self.reference:.2f}",
+            "" if self.diff is None else f"{self.diff:+.2f}",
+            verdict,
+            self.params_check,
+        )
 
 
-def build_table(records: Sequence[RunRecord], *, noise_pp: float = DEFAULT_NOISE_PP,
-                sigmas: float = DEFAULT_SIGMAS, normalize_to: str | None = None,
-                speeds: SpeedTable | None = None) -> list[Row]:
+def build_table(
+    records: Sequence[RunRecord],
+    *,
+    noise_pp: float = DEFAULT_NOISE_PP,
+    sigmas: float = DEFAULT_SIGMAS,
+    normalize_to: str | None = None,
+    speeds: SpeedTable | None = None,
+) -> list[Row]:
     """One row per grid cell, in job-file order (orch.position, else first start time)."""
     cells: dict[str, list[RunRecord]] = {}
     for r in records:
@@ -113,8 +139,13 @@ def _order(runs: list[RunRecord]) -> tuple[int, float, int]:
     return (1, 0, min(r.start_time_ms for r in runs))
 
 
-def _row(runs: list[RunRecord], noise_pp: float, sigmas: float, normalize_to: str | None,
-         speeds: SpeedTable | None) -> Row:
+def _row(
+    runs: list[RunRecord],
+    noise_pp: float,
+    sigmas: float,
+    normalize_to: str | None,
+    speeds: SpeedTable | None,
+) -> Row:
     runs = sorted(runs, key=lambda r: (r.seed if r.seed is not None else -1, r.start_time_ms))
     first = runs[0]
     done = [r for r in runs if r.state == "FINISHED" and r.test_accuracy is not None]
@@ -126,25 +157,43 @@ def _row(runs: list[RunRecord], noise_pp: float, sigmas: float, normalize_to: st
     params = next((r.params for r in done + runs if r.params), None)
     time_s, time_note = _time(runs, done, normalize_to, speeds)
     return Row(
-        cell=first.cell, network=first.cell, model=first.model, dataset=first.dataset,
-        state=_state(runs, done), gpu=_hardware(done or runs),
-        mixed_hardware=any(r.mixed_hardware for r in runs), params=params,
-        batch_size=first.batch_size, epochs=first.epochs,
-        train_time_s=time_s, time_note=time_note, accuracy=acc, accuracy_std=std,
-        n=len(accs), runs=len(runs), progress=_progress(runs), reference=ref,
+        cell=first.cell,
+        network=first.cell,
+        model=first.model,
+        dataset=first.dataset,
+        state=_state(runs, done),
+        gpu=_hardware(done or runs),
+        mixed_hardware=any(r.mixed_hardware for r in runs),
+        params=params,
+        batch_size=first.batch_size,
+        epochs=first.epochs,
+        train_time_s=time_s,
+        time_note=time_note,
+        accuracy=acc,
+        accuracy_std=std,
+        n=len(accs),
+        runs=len(runs),
+        progress=_progress(runs),
+        reference=ref,
         reference_params=ref_params,
         diff=None if acc is None or ref is None else acc - ref,
         verdict=verdict(accs, ref, noise_pp=noise_pp, sigmas=sigmas),
         params_check=params_check(params, ref_params),
         error=next((r.error for r in runs if r.state in BROKEN and r.error), None),
-        run_ids=tuple(r.run_id for r in runs), experiment_id=first.experiment_id,
+        run_ids=tuple(r.run_id for r in runs),
+        experiment_id=first.experiment_id,
         normalized_to=normalize_to,
         reference_time_s=parse_duration(first.reference.get("time")),
     )
 
 
-def verdict(accs: Sequence[float], ref: float | None, *, noise_pp: float = DEFAULT_NOISE_PP,
-            sigmas: float = DEFAULT_SIGMAS) -> str:
+def verdict(
+    accs: Sequence[float],
+    ref: float | None,
+    *,
+    noise_pp: float = DEFAULT_NOISE_PP,
+    sigmas: float = DEFAULT_SIGMAS,
+) -> str:
     """accs: test accuracies in percent of the finished runs of one cell."""
     if not accs or ref is None:
         return ""
@@ -186,8 +235,11 @@ def _progress(runs: list[RunRecord]) -> str:
     parts: list[str] = []
     live = [r for r in runs if r.state in UNFINISHED]
     if live:
-        word = "retrying" if all(r.state == "RETRYING" for r in live) else (
-            "pending" if all(r.state == "PENDING" for r in live) else "running")
+        word = (
+            "retrying"
+            if all(r.state == "RETRYING" for r in live)
+            else ("pending" if all(r.state == "PENDING" for r in live) else "running")
+        )
         lo, hi = min(r.epochs_done for r in live), max(r.epochs_done for r in live)
         span = str(lo) if lo == hi else f"{lo}-{hi}"
         count = f"{len(live)} " if len(live) > 1 else ""
@@ -209,8 +261,12 @@ def _hardware(runs: list[RunRecord]) -> str:
     return ", ".join(seen) or "-"
 
 
-def _time(runs: list[RunRecord], done: list[RunRecord], normalize_to: str | None,
-          speeds: SpeedTable | None) -> tuple[float | None, str]:
+def _time(
+    runs: list[RunRecord],
+    done: list[RunRecord],
+    normalize_to: str | None,
+    speeds: SpeedTable | None,
+) -> tuple[float | None, str]:
     if not done:
         times = [r.train_time_s for r in runs if r.train_time_s]
         return (max(times), "so far") if times else (None, "")
@@ -219,9 +275,12 @@ def _time(runs: list[RunRecord], done: list[RunRecord], normalize_to: str | None
         return None, ""
     if not normalize_to or speeds is None:
         return mean(times), ""
-    scaled = [None if r.mixed_hardware or not r.gpu or r.train_time_s is None
-              else speeds.normalise(r.train_time_s, r.model, r.gpu, normalize_to)
-              for r in done]
+    scaled = [
+        None
+        if r.mixed_hardware or not r.gpu or r.train_time_s is None
+        else speeds.normalise(r.train_time_s, r.model, r.gpu, normalize_to)
+        for r in done
+    ]
     if any(s is None for s in scaled):
         return mean(times), "not normalised"
     return mean(s for s in scaled if s is not None), "normalised"
@@ -231,14 +290,18 @@ def footnotes(rows: Sequence[Row]) -> list[str]:
     """The markers used in `rows`, explained."""
     notes = []
     if any(r.mixed_hardware for r in rows):
-        notes.append(f"{MIXED_MARK} ran on more than one GPU type (resumed elsewhere); "
-                     "its training time mixes their speeds.")
+        notes.append(
+            f"{MIXED_MARK} ran on more than one GPU type (resumed elsewhere); "
+            "its training time mixes their speeds."
+        )
     target = next((r.normalized_to for r in rows if r.normalized_to), None)
     if target:
         notes.append(f"Training time normalised to {target} with measured images/s ratios.")
         if any(r.time_note == "not normalised" for r in rows):
-            notes.append(f"{RAW_TIME_MARK} no measured speed ratio to {target} for this "
-                         "model: time as measured on its own hardware.")
+            notes.append(
+                f"{RAW_TIME_MARK} no measured speed ratio to {target} for this "
+                "model: time as measured on its own hardware."
+            )
     return notes
 
 

@@ -19,8 +19,9 @@ PAGE = 1000  # runs per search_runs page (MLflow caps a page at 50,000)
 TAG_GROUP, TAG_POSITION = "orch.group", "orch.position"
 
 
-def fetch_records(store: MlflowStore | str, job: str,
-                  experiment: str | None = None) -> list[RunRecord]:
+def fetch_records(
+    store: MlflowStore | str, job: str, experiment: str | None = None
+) -> list[RunRecord]:
     """Every live trial run of `job`. `store` may be an MlflowStore or a tracking URI.
 
     The experiment defaults to the job's name; when no experiment has that name (the job
@@ -34,9 +35,13 @@ def fetch_records(store: MlflowStore | str, job: str,
     records: list[RunRecord] = []
     token: str | None = None
     while True:
-        page = store.client.search_runs(exp_ids, filter_string=flt, max_results=PAGE,
-                                        order_by=["attributes.start_time ASC"],
-                                        page_token=token)
+        page = store.client.search_runs(
+            exp_ids,
+            filter_string=flt,
+            max_results=PAGE,
+            order_by=["attributes.start_time ASC"],
+            page_token=token,
+        )
         records += [_record(r) for r in page if r.data.tags.get(TAG_JOB) == job]
         token = page.token
         if not token:
@@ -57,8 +62,9 @@ def _experiment_ids(store: MlflowStore, name: str, *, search_all: bool) -> list[
     )
 
 
-def metric_histories(store: MlflowStore | str, run_ids: Iterable[str],
-                     key: str = "val_accuracy") -> dict[str, list[tuple[int, float]]]:
+def metric_histories(
+    store: MlflowStore | str, run_ids: Iterable[str], key: str = "val_accuracy"
+) -> dict[str, list[tuple[int, float]]]:
     """run id -> [(step, value)] of one metric, sorted by step (one query per run)."""
     store = MlflowStore(store) if isinstance(store, str) else store
     out: dict[str, list[tuple[int, float]]] = {}
@@ -86,8 +92,9 @@ def _record(run: Any) -> RunRecord:
         test_accuracy=metrics.get("test_accuracy"),
         seed=_int(params.get("seed")),
         error=tags.get("orch.error"),
-        reference={k.removeprefix("orch.ref."): v for k, v in tags.items()
-                   if k.startswith("orch.ref.")},
+        reference={
+            k.removeprefix("orch.ref."): v for k, v in tags.items() if k.startswith("orch.ref.")
+        },
         start_time_ms=run.info.start_time or 0,
         group=tags.get(TAG_GROUP, ""),
         position=_int(tags.get(TAG_POSITION)),

@@ -26,48 +26,92 @@ JOB = "golden"
 T0 = 1_700_000_000_000  # start times (ms), so the order never depends on the clock
 
 
-def write_trial(client: Any, exp_id: str, parent: str, name: str, *, model: str,
-                state: str, position: int, seed: int = 0, group: str | None = None,
-                hardware: str | None = "GTX 1080 Ti", mixed: bool = False,
-                params: int | None = None, epochs: int = 200, batch_size: int = 128,
-                done: int = 0, curve: tuple[float, ...] = (), final: Mapping[str, float] = (),
-                ref: Mapping[str, Any] = (), error: str | None = None, job: str = JOB,
-                images_per_s: float = 1000.0, epoch_time_s: float = 10.0) -> str:
+def write_trial(
+    client: Any,
+    exp_id: str,
+    parent: str,
+    name: str,
+    *,
+    model: str,
+    state: str,
+    position: int,
+    seed: int = 0,
+    group: str | None = None,
+    hardware: str | None = "GTX 1080 Ti",
+    mixed: bool = False,
+    params: int | None = None,
+    epochs: int = 200,
+    batch_size: int = 128,
+    done: int = 0,
+    curve: tuple[float, ...] = (),
+    final: Mapping[str, float] = (),
+    ref: Mapping[str, Any] = (),
+    error: str | None = None,
+    job: str = JOB,
+    images_per_s: float = 1000.0,
+    epoch_time_s: float = 10.0,
+) -> str:
     """One trial run as the recorder leaves it: returns the run id."""
     from mlflow.entities import Metric, Param, RunTag
 
-    tags = {"orch.role": "trial", "orch.job": job, "orch.trial_key": f"k-{name}",
-            "orch.state": state, "orch.position": str(position),
-            "orch.group": group or name, "mlflow.parentRunId": parent}
+    tags = {
+        "orch.role": "trial",
+        "orch.job": job,
+        "orch.trial_key": f"k-{name}",
+        "orch.state": state,
+        "orch.position": str(position),
+        "orch.group": group or name,
+        "mlflow.parentRunId": parent,
+    }
     tags.update({f"orch.ref.{k}": str(v) for k, v in dict(ref).items()})
     if hardware:
-        tags.update({"orch.hardware": hardware, "orch.mixed_hardware": str(mixed),
-                     "orch.gpu": hardware.split(" + ")[0], "orch.gpu_count": "1"})
+        tags.update(
+            {
+                "orch.hardware": hardware,
+                "orch.mixed_hardware": str(mixed),
+                "orch.gpu": hardware.split(" + ")[0],
+                "orch.gpu_count": "1",
+            }
+        )
     if error:
         tags["orch.error"] = error
     run = client.create_run(exp_id, run_name=name, tags=tags, start_time=T0 + position)
     run_id = run.info.run_id
     metrics = []
     for epoch, acc in enumerate(curve):
-        for key, value in (("val_accuracy", acc), ("accuracy", acc + 0.02),
-                           ("loss", 2.0 - acc), ("epochs_done", epoch + 1),
-                           ("images_per_s", images_per_s),
-                           ("train_time_s", epoch_time_s * (epoch + 1))):
+        for key, value in (
+            ("val_accuracy", acc),
+            ("accuracy", acc + 0.02),
+            ("loss", 2.0 - acc),
+            ("epochs_done", epoch + 1),
+            ("images_per_s", images_per_s),
+            ("train_time_s", epoch_time_s * (epoch + 1)),
+        ):
             metrics.append(Metric(key, float(value), T0 + epoch, epoch))
     if done and not curve:
-        metrics += [Metric("epochs_done", float(done), T0, done - 1),
-                    Metric("images_per_s", images_per_s, T0, done - 1)]
+        metrics += [
+            Metric("epochs_done", float(done), T0, done - 1),
+            Metric("images_per_s", images_per_s, T0, done - 1),
+        ]
     if params is not None:
         metrics.append(Metric("params", float(params), T0, 0))
-    metrics += [Metric(k, float(v), T0 + 10_000, max(done - 1, 0))
-                for k, v in dict(final).items()]
-    client.log_batch(run_id, metrics=metrics, params=[
-        Param("model", model), Param("dataset", "cifar10"), Param("epochs", str(epochs)),
-        Param("batch_size", str(batch_size)), Param("seed", str(seed))],
-        tags=[RunTag("mlflow.runName", name)])
+    metrics += [Metric(k, float(v), T0 + 10_000, max(done - 1, 0)) for k, v in dict(final).items()]
+    client.log_batch(
+        run_id,
+        metrics=metrics,
+        params=[
+            Param("model", model),
+            Param("dataset", "cifar10"),
+            Param("epochs", str(epochs)),
+            Param("batch_size", str(batch_size)),
+            Param("seed", str(seed)),
+        ],
+        tags=[RunTag("mlflow.runName", name)],
+    )
     if state in ("FINISHED", "FAILED", "DIVERGED"):
-        client.set_terminated(run_id, "FINISHED" if state == "FINISHED" else "FAILED",
-                              end_time=T0 + 20_000)
+        client.set_terminated(
+            run_id, "FINISHED" if state == "FINISHED" else "FAILED", end_time=T0 + 20_000
+        )
     return run_id
 
 
@@ -78,43 +122,113 @@ def write_golden_job(uri: str, experiment: str = JOB) -> dict[str, str]:
 
     client = MlflowClient(uri)
     exp = client.create_experiment(experiment)
-    parent = client.create_run(exp, run_name=JOB, tags={"orch.role": "job", "orch.job": JOB},
-                               start_time=T0).info.run_id
+    parent = client.create_run(
+        exp, run_name=JOB, tags={"orch.role": "job", "orch.job": JOB}, start_time=T0
+    ).info.run_id
     ids = {}
     curve = (0.40, 0.62, 0.71, 0.74, 0.76)
     ids["lenet"] = write_trial(
-        client, exp, parent, "LeNet-5", model="lenet5", state="FINISHED", position=0,
-        params=62006, done=200, curve=curve, images_per_s=9000.0,
+        client,
+        exp,
+        parent,
+        "LeNet-5",
+        model="lenet5",
+        state="FINISHED",
+        position=0,
+        params=62006,
+        done=200,
+        curve=curve,
+        images_per_s=9000.0,
         final={"test_accuracy": 0.7651, "train_time_s": 1815.0, "test_loss": 0.7},
-        ref={"accuracy": 76.23, "params": 62006, "time": "30 min"})
+        ref={"accuracy": 76.23, "params": 62006, "time": "30 min"},
+    )
     for seed, acc in enumerate((0.9175, 0.9190, 0.9202)):
         ids[f"resnet20-{seed}"] = write_trial(
-            client, exp, parent, f"ResNet-20 seed={seed}", group="ResNet-20",
-            model="resnet20", state="FINISHED", position=1 + seed, seed=seed,
-            params=274442, done=200, curve=tuple(min(a + 0.15, acc) for a in curve),
+            client,
+            exp,
+            parent,
+            f"ResNet-20 seed={seed}",
+            group="ResNet-20",
+            model="resnet20",
+            state="FINISHED",
+            position=1 + seed,
+            seed=seed,
+            params=274442,
+            done=200,
+            curve=tuple(min(a + 0.15, acc) for a in curve),
             final={"test_accuracy": acc, "train_time_s": 2600.0 + 60 * seed},
-            ref={"accuracy": 91.82, "params": 274442}, images_per_s=4000.0)
+            ref={"accuracy": 91.82, "params": 274442},
+            images_per_s=4000.0,
+        )
     ids["wrn"] = write_trial(
-        client, exp, parent, "WRN-16-8", model="wrn_16_8", state="RUNNING", position=4,
-        params=11_278_234, curve=tuple(0.5 + 0.4 * (1 - 0.95**e) for e in range(57)),
-        epoch_time_s=88.0, images_per_s=600.0,
-        ref={"accuracy": 95.13, "params": "11.3M"})
+        client,
+        exp,
+        parent,
+        "WRN-16-8",
+        model="wrn_16_8",
+        state="RUNNING",
+        position=4,
+        params=11_278_234,
+        curve=tuple(0.5 + 0.4 * (1 - 0.95**e) for e in range(57)),
+        epoch_time_s=88.0,
+        images_per_s=600.0,
+        ref={"accuracy": 95.13, "params": "11.3M"},
+    )
     ids["vgg"] = write_trial(
-        client, exp, parent, "VGG19", model="vgg19", state="FAILED", position=5,
-        hardware="Tesla V100", params=39_002_738, done=3,
+        client,
+        exp,
+        parent,
+        "VGG19",
+        model="vgg19",
+        state="FAILED",
+        position=5,
+        hardware="Tesla V100",
+        params=39_002_738,
+        done=3,
         error="Traceback (most recent call last):\n  File x\n"
-              "ResourceExhaustedError: OOM when allocating tensor with shape [128,64,32,32]",
-        ref={"accuracy": 93.53, "params": "39M"})
+        "ResourceExhaustedError: OOM when allocating tensor with shape [128,64,32,32]",
+        ref={"accuracy": 93.53, "params": "39M"},
+    )
     ids["densenet"] = write_trial(
-        client, exp, parent, "DenseNet-100x12", model="densenet_100_12", state="FINISHED",
-        position=6, hardware="GTX 1080 Ti + Tesla V100", mixed=True, params=769_962,
-        batch_size=64, epochs=250, done=250, curve=curve, images_per_s=700.0,
+        client,
+        exp,
+        parent,
+        "DenseNet-100x12",
+        model="densenet_100_12",
+        state="FINISHED",
+        position=6,
+        hardware="GTX 1080 Ti + Tesla V100",
+        mixed=True,
+        params=769_962,
+        batch_size=64,
+        epochs=250,
+        done=250,
+        curve=curve,
+        images_per_s=700.0,
         final={"test_accuracy": 0.9478, "train_time_s": 62_400.0},
-        ref={"accuracy": 94.91, "params": "0.85M", "time": "17h20"})
-    write_trial(client, exp, parent, "Other job", model="lenet5", state="FINISHED",
-                position=0, job="another", final={"test_accuracy": 0.5})
-    gone = write_trial(client, exp, parent, "LeNet-5 (old)", model="lenet5",
-                       state="FINISHED", position=0, final={"test_accuracy": 0.1})
+        ref={"accuracy": 94.91, "params": "0.85M", "time": "17h20"},
+    )
+    write_trial(
+        client,
+        exp,
+        parent,
+        "Other job",
+        model="lenet5",
+        state="FINISHED",
+        position=0,
+        job="another",
+        final={"test_accuracy": 0.5},
+    )
+    gone = write_trial(
+        client,
+        exp,
+        parent,
+        "LeNet-5 (old)",
+        model="lenet5",
+        state="FINISHED",
+        position=0,
+        final={"test_accuracy": 0.1},
+    )
     client.delete_run(gone)
     return ids
 
@@ -162,16 +276,14 @@ def test_golden_csv(store: tuple[str, dict[str, str]]) -> None:
     text = to_csv(build_table(fetch_records(uri, JOB)))
     assert text == GOLDEN_CSV.format(**ids)
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert [r["state"] for r in rows] == ["FINISHED", "FINISHED", "RUNNING", "FAILED",
-                                          "FINISHED"]
+    assert [r["state"] for r in rows] == ["FINISHED", "FINISHED", "RUNNING", "FAILED", "FINISHED"]
 
 
 def test_records_carry_what_the_recorder_wrote(store: tuple[str, dict[str, str]]) -> None:
     uri, ids = store
     by_id = {r.run_id: r for r in fetch_records(uri, JOB)}
     wrn, dense = by_id[ids["wrn"]], by_id[ids["densenet"]]
-    assert (wrn.state, wrn.epochs_done, wrn.position, wrn.cell) == ("RUNNING", 57, 4,
-                                                                     "WRN-16-8")
+    assert (wrn.state, wrn.epochs_done, wrn.position, wrn.cell) == ("RUNNING", 57, 4, "WRN-16-8")
     assert dense.mixed_hardware and dense.gpu == "GTX 1080 Ti + Tesla V100"
     assert dense.reference["params"] == "0.85M" and dense.dataset == "cifar10"
     assert by_id[ids["resnet20-2"]].seed == 2 and by_id[ids["lenet"]].images_per_s == 9000.0
@@ -188,8 +300,9 @@ def test_experiment_named_otherwise_is_found_by_job_tag(orch_home: Path) -> None
     assert len(fetch_records(uri, JOB, experiment="cifar10-reproduction")) == 7
 
 
-def test_cli_formats_from_the_tracking_uri_alone(store: tuple[str, dict[str, str]],
-                                                 orch_home: Path, tmp_path: Path) -> None:
+def test_cli_formats_from_the_tracking_uri_alone(
+    store: tuple[str, dict[str, str]], orch_home: Path, tmp_path: Path
+) -> None:
     uri, _ = store
     # Another user: no workspace of theirs, no ledger; only ORCH_TRACKING_URI.
     env = {"ORCH_HOME": str(tmp_path / "elsewhere"), "ORCH_TRACKING_URI": uri}
@@ -220,16 +333,31 @@ def test_cli_normalises_time_to_a_measured_gpu(orch_home: Path, tmp_path: Path) 
     client = MlflowClient(uri)
     exp = client.create_experiment("speed")
     parent = client.create_run(exp, tags={"orch.role": "job", "orch.job": "speed"}).info.run_id
-    for pos, (name, model, hw, ips, secs) in enumerate([
+    for pos, (name, model, hw, ips, secs) in enumerate(
+        [
             ("ResNet-20 1080Ti", "resnet20", "GTX 1080 Ti", 2000.0, 3600.0),
             ("ResNet-20 V100", "resnet20", "Tesla V100", 5000.0, 1440.0),
-            ("LeNet-5 V100", "lenet5", "Tesla V100", 9000.0, 600.0)]):
-        write_trial(client, exp, parent, name, model=model, state="FINISHED", position=pos,
-                    job="speed", hardware=hw, images_per_s=ips, done=200,
-                    final={"test_accuracy": 0.9, "train_time_s": secs})
+            ("LeNet-5 V100", "lenet5", "Tesla V100", 9000.0, 600.0),
+        ]
+    ):
+        write_trial(
+            client,
+            exp,
+            parent,
+            name,
+            model=model,
+            state="FINISHED",
+            position=pos,
+            job="speed",
+            hardware=hw,
+            images_per_s=ips,
+            done=200,
+            final={"test_accuracy": 0.9, "train_time_s": secs},
+        )
     env = {"ORCH_HOME": str(tmp_path / "other"), "ORCH_TRACKING_URI": uri}
-    out = run_orch("table", "speed", "-f", "md", "--normalize-to", "GTX 1080 Ti", env=env,
-                   cwd=tmp_path)
+    out = run_orch(
+        "table", "speed", "-f", "md", "--normalize-to", "GTX 1080 Ti", env=env, cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr
     times = [ln.split(" | ")[5] for ln in out.stdout.splitlines()[2:5]]
     assert times == ["1h00", "1h00", "10 min*"]

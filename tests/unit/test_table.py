@@ -26,17 +26,39 @@ from orchestrator.report.table import (
 
 
 def rec(**kw) -> RunRecord:
-    base = dict(run_id="r", trial_key="k", name="ResNet-20", model="resnet20", state="FINISHED",
-                gpu="GTX 1080 Ti", batch_size=128, epochs=200, epochs_done=200, params=274442,
-                train_time_s=2640.0, test_accuracy=0.9182,
-                reference={"accuracy": "91.82", "params": "274442"}, dataset="cifar10")
+    base = dict(
+        run_id="r",
+        trial_key="k",
+        name="ResNet-20",
+        model="resnet20",
+        state="FINISHED",
+        gpu="GTX 1080 Ti",
+        batch_size=128,
+        epochs=200,
+        epochs_done=200,
+        params=274442,
+        train_time_s=2640.0,
+        test_accuracy=0.9182,
+        reference={"accuracy": "91.82", "params": "274442"},
+        dataset="cifar10",
+    )
     base.update(kw)
     return RunRecord(**base)  # type: ignore[arg-type]
 
 
 def seeds(accs: list[float], **kw) -> list[RunRecord]:
-    return [rec(run_id=f"r{i}", seed=i, group="ResNet-20", name=f"ResNet-20 seed={i}",
-                test_accuracy=a, start_time_ms=i, **kw) for i, a in enumerate(accs)]
+    return [
+        rec(
+            run_id=f"r{i}",
+            seed=i,
+            group="ResNet-20",
+            name=f"ResNet-20 seed={i}",
+            test_accuracy=a,
+            start_time_ms=i,
+            **kw,
+        )
+        for i, a in enumerate(accs)
+    ]
 
 
 def test_formatting_like_the_seed_readme() -> None:
@@ -56,15 +78,33 @@ def test_formatting_like_the_seed_readme() -> None:
 
 def test_one_finished_run() -> None:
     (row,) = build_table([rec(test_accuracy=0.9301)])
-    assert row.cells() == ("ResNet-20", "GTX 1080 Ti", "0.27M", "128", "200", "44 min",
-                           "93.01", "1", "91.82", "+1.19", "above (+1.19 pts)", "ok")
+    assert row.cells() == (
+        "ResNet-20",
+        "GTX 1080 Ti",
+        "0.27M",
+        "128",
+        "200",
+        "44 min",
+        "93.01",
+        "1",
+        "91.82",
+        "+1.19",
+        "above (+1.19 pts)",
+        "ok",
+    )
     assert row.state == "FINISHED" and row.n == 1 and row.accuracy_std is None
 
 
-@pytest.mark.parametrize(("acc", "expected"), [
-    (91.82, "reproduced"), (92.12, "reproduced"), (91.52, "reproduced"),
-    (92.13, "above (+0.31 pts)"), (91.50, "below (-0.32 pts)"),
-])
+@pytest.mark.parametrize(
+    ("acc", "expected"),
+    [
+        (91.82, "reproduced"),
+        (92.12, "reproduced"),
+        (91.52, "reproduced"),
+        (92.13, "above (+0.31 pts)"),
+        (91.50, "below (-0.32 pts)"),
+    ],
+)
 def test_single_run_noise_band(acc: float, expected: str) -> None:
     assert verdict([acc], 91.82) == expected
 
@@ -104,22 +144,41 @@ def test_params_check() -> None:
     assert params_check(None, 790_000) == "" and params_check(850_000, None) == ""
     assert parse_count("0.85M") == 850_000 and parse_count("62k") == 62_000
     assert parse_count("769,962") == 769_962 and parse_count("lots") is None
-    (row,) = build_table([rec(reference={"accuracy": "91.82", "params": "0.79M"},
-                              params=850_000)])
+    (row,) = build_table([rec(reference={"accuracy": "91.82", "params": "0.79M"}, params=850_000)])
     assert row.params_check == "params differ: 0.85M vs 0.79M (+8%)"
 
 
 def test_running_and_failed_cells() -> None:
-    done, running, pending, failed, diverged = build_table([
-        rec(test_accuracy=0.9301, start_time_ms=1),
-        rec(name="WRN-16-8", state="RUNNING", epochs_done=3, test_accuracy=None,
-            train_time_s=600.0, reference={}, start_time_ms=2),
-        rec(name="NiN", state="PENDING", epochs_done=0, test_accuracy=None,
-            train_time_s=None, start_time_ms=3),
-        rec(name="VGG19", state="FAILED", test_accuracy=None, start_time_ms=4,
-            error="Traceback (most recent call last):\n  ...\nDatasetError: no cifar10"),
-        rec(name="DenseNet", state="DIVERGED", test_accuracy=None, error=None, start_time_ms=5),
-    ])
+    done, running, pending, failed, diverged = build_table(
+        [
+            rec(test_accuracy=0.9301, start_time_ms=1),
+            rec(
+                name="WRN-16-8",
+                state="RUNNING",
+                epochs_done=3,
+                test_accuracy=None,
+                train_time_s=600.0,
+                reference={},
+                start_time_ms=2,
+            ),
+            rec(
+                name="NiN",
+                state="PENDING",
+                epochs_done=0,
+                test_accuracy=None,
+                train_time_s=None,
+                start_time_ms=3,
+            ),
+            rec(
+                name="VGG19",
+                state="FAILED",
+                test_accuracy=None,
+                start_time_ms=4,
+                error="Traceback (most recent call last):\n  ...\nDatasetError: no cifar10",
+            ),
+            rec(name="DenseNet", state="DIVERGED", test_accuracy=None, error=None, start_time_ms=5),
+        ]
+    )
     assert done.state == "FINISHED"
     c = dict(zip(COLUMNS, running.cells(), strict=True))
     assert running.state == "RUNNING" and c["accuracy (%)"] == "running: epoch 3/200"
@@ -133,10 +192,28 @@ def test_running_and_failed_cells() -> None:
 
 def test_partly_finished_seeds() -> None:
     runs = seeds([0.92, 0.924])
-    runs += [rec(run_id="r2", seed=2, group="ResNet-20", name="ResNet-20 seed=2",
-                 state="RUNNING", epochs_done=50, test_accuracy=None, start_time_ms=3),
-             rec(run_id="r3", seed=3, group="ResNet-20", name="ResNet-20 seed=3",
-                 state="FAILED", error="OOM", test_accuracy=None, start_time_ms=4)]
+    runs += [
+        rec(
+            run_id="r2",
+            seed=2,
+            group="ResNet-20",
+            name="ResNet-20 seed=2",
+            state="RUNNING",
+            epochs_done=50,
+            test_accuracy=None,
+            start_time_ms=3,
+        ),
+        rec(
+            run_id="r3",
+            seed=3,
+            group="ResNet-20",
+            name="ResNet-20 seed=3",
+            state="FAILED",
+            error="OOM",
+            test_accuracy=None,
+            start_time_ms=4,
+        ),
+    ]
     (row,) = build_table(runs)
     c = dict(zip(COLUMNS, row.cells(), strict=True))
     assert row.state == "RUNNING" and c["n"] == "2/4"
@@ -145,16 +222,20 @@ def test_partly_finished_seeds() -> None:
 
 
 def test_retrying_shows_progress() -> None:
-    (row,) = build_table([rec(state="RETRYING", epochs_done=7, test_accuracy=None,
-                              error="node died")])
+    (row,) = build_table(
+        [rec(state="RETRYING", epochs_done=7, test_accuracy=None, error="node died")]
+    )
     assert row.state == "RUNNING" and row.cells()[6] == "retrying: epoch 7/200"
 
 
 def test_order_follows_position_then_start_time() -> None:
-    rows = build_table([
-        rec(name="B", position=1, start_time_ms=1), rec(name="A", position=0, start_time_ms=9),
-        rec(name="C", start_time_ms=0),
-    ])
+    rows = build_table(
+        [
+            rec(name="B", position=1, start_time_ms=1),
+            rec(name="A", position=0, start_time_ms=9),
+            rec(name="C", start_time_ms=0),
+        ]
+    )
     assert [r.network for r in rows] == ["A", "B", "C"]
     rows = build_table([rec(name="Y", start_time_ms=5), rec(name="X", start_time_ms=2)])
     assert [r.network for r in rows] == ["X", "Y"]
@@ -168,18 +249,36 @@ def test_mixed_hardware_is_marked() -> None:
 
 def test_time_normalised_to_a_reference_gpu() -> None:
     runs = [
-        rec(name="ResNet-20", gpu="GTX 1080 Ti", images_per_s=2000.0, train_time_s=3600.0,
-            start_time_ms=1),
-        rec(name="ResNet-20 (V100)", gpu="Tesla V100", images_per_s=4000.0,
-            train_time_s=1800.0, start_time_ms=2),
-        rec(name="LeNet", model="lenet5", gpu="Tesla V100", images_per_s=9000.0,
-            train_time_s=600.0, start_time_ms=3),
+        rec(
+            name="ResNet-20",
+            gpu="GTX 1080 Ti",
+            images_per_s=2000.0,
+            train_time_s=3600.0,
+            start_time_ms=1,
+        ),
+        rec(
+            name="ResNet-20 (V100)",
+            gpu="Tesla V100",
+            images_per_s=4000.0,
+            train_time_s=1800.0,
+            start_time_ms=2,
+        ),
+        rec(
+            name="LeNet",
+            model="lenet5",
+            gpu="Tesla V100",
+            images_per_s=9000.0,
+            train_time_s=600.0,
+            start_time_ms=3,
+        ),
     ]
     speeds = SpeedTable.from_records(runs)
     assert speeds.ratio("resnet20", "GTX 1080 Ti", "Tesla V100") == 2.0
     assert speeds.ratio("lenet5", "Tesla V100", "GTX 1080 Ti") is None
-    assert speeds.to_dict() == {"lenet5": {"Tesla V100": 9000.0},
-                                "resnet20": {"GTX 1080 Ti": 2000.0, "Tesla V100": 4000.0}}
+    assert speeds.to_dict() == {
+        "lenet5": {"Tesla V100": 9000.0},
+        "resnet20": {"GTX 1080 Ti": 2000.0, "Tesla V100": 4000.0},
+    }
     ti, v100, lenet = build_table(runs, normalize_to="GTX 1080 Ti")
     assert ti.cells()[5] == "1h00" and ti.time_note == "normalised"
     assert v100.cells()[5] == "1h00" and v100.cells()[1] == "Tesla V100"
@@ -192,8 +291,10 @@ def test_time_normalised_to_a_reference_gpu() -> None:
 
 
 def test_mixed_runs_give_no_speed_and_stay_unnormalised() -> None:
-    runs = [rec(gpu="A + B", mixed_hardware=True, images_per_s=10.0),
-            rec(name="other", gpu="B", images_per_s=20.0, start_time_ms=1)]
+    runs = [
+        rec(gpu="A + B", mixed_hardware=True, images_per_s=10.0),
+        rec(name="other", gpu="B", images_per_s=20.0, start_time_ms=1),
+    ]
     assert SpeedTable.from_records(runs).throughput == {("resnet20", "B"): 20.0}
     mixed, _ = build_table(runs, normalize_to="B")
     assert mixed.time_note == "not normalised"
@@ -208,10 +309,14 @@ def test_short_error_keeps_the_last_line() -> None:
 def test_markdown() -> None:
     md = to_markdown(build_table([rec()]))
     lines = md.splitlines()
-    assert lines[0] == ("| network | GPU | params | batch size | epochs | training time | "
-                        "accuracy (%) | n | reference (%) | diff | verdict | params check |")
-    assert lines[2] == ("| ResNet-20 | GTX 1080 Ti | 0.27M | 128 | 200 | 44 min | 91.82 | 1 | "
-                        "91.82 | +0.00 | reproduced | ok |")
+    assert lines[0] == (
+        "| network | GPU | params | batch size | epochs | training time | "
+        "accuracy (%) | n | reference (%) | diff | verdict | params check |"
+    )
+    assert lines[2] == (
+        "| ResNet-20 | GTX 1080 Ti | 0.27M | 128 | 200 | 44 min | 91.82 | 1 | "
+        "91.82 | +0.00 | reproduced | ok |"
+    )
     assert len(lines) == 3  # no footnotes without markers
 
 
@@ -224,8 +329,18 @@ def test_csv_carries_numbers() -> None:
 
 
 def test_json_and_latex_and_html() -> None:
-    rows = build_table([rec(), rec(name="VGG19", state="FAILED", error="boom & <bust>",
-                                   test_accuracy=None, start_time_ms=1)])
+    rows = build_table(
+        [
+            rec(),
+            rec(
+                name="VGG19",
+                state="FAILED",
+                error="boom & <bust>",
+                test_accuracy=None,
+                start_time_ms=1,
+            ),
+        ]
+    )
     doc = json.loads(render(rows, "json", "demo"))
     assert doc["job"] == "demo" and doc["rows"][1]["state"] == "FAILED"
     assert doc["cells"][0]["accuracy (%)"] == "91.82"
@@ -233,7 +348,7 @@ def test_json_and_latex_and_html() -> None:
     assert r"\toprule" in tex and r"boom \& <bust>" in tex and r"demo\_job" in tex
     page = render(rows, "html")
     assert "boom &amp; &lt;bust&gt;" in page and 'class="state-failed"' in page
-    assert 'verdict-reproduced' in page
+    assert "verdict-reproduced" in page
     with pytest.raises(ValueError):
         render(rows, "xlsx")
 
@@ -241,5 +356,12 @@ def test_json_and_latex_and_html() -> None:
 def test_visible_columns_hide_empty_comparisons() -> None:
     rows = build_table([rec(reference={})])
     shown = [COLUMNS[i] for i in visible_columns(rows)]
-    assert shown == ["network", "GPU", "params", "batch size", "epochs", "training time",
-                     "accuracy (%)"]
+    assert shown == [
+        "network",
+        "GPU",
+        "params",
+        "batch size",
+        "epochs",
+        "training time",
+        "accuracy (%)",
+    ]
