@@ -20,7 +20,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.errors import JobBusyError, LedgerError
-from orchestrator.ledger.models import AttemptRow, Base, JobRow, SpeedRow, TrialRow, utcnow
+from orchestrator.ledger.migrations import upgrade
+from orchestrator.ledger.models import AttemptRow, JobRow, SpeedRow, TrialRow, utcnow
 from orchestrator.spec.model import JobSpec
 
 FINISHED = "FINISHED"
@@ -78,7 +79,7 @@ class Ledger:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
-            Base.metadata.create_all(self.engine)
+            upgrade(self.engine)  # creates tables; adds columns older databases lack
         except OperationalError as e:
             raise LedgerError(f"cannot open the ledger at {url}: {e.orig}") from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
