@@ -2,15 +2,18 @@
 
 `create_model(name, num_classes=..., input_shape=..., **overrides)` builds a preset
 ("resnet20", "densenet_bc_100_12", ...) or a family ("densenet", depth=..., ...).
-`list_models`, `get_preset`, `check_model` and `resolve_model` import no TensorFlow.
+`list_models`, `get_preset`, `check_model`, `resolve_model` and `estimate_cost` (exact
+params and MACs of any request, from shapes alone) import no TensorFlow.
 """
 
 from orchestrator.zoo.base import ModelInfo
 from orchestrator.zoo.registry import (
+    Cost,
     ModelConfig,
     build_model,
     check_model,
     create_model,
+    estimate_cost,
     family_arguments,
     get_preset,
     list_families,
@@ -19,11 +22,13 @@ from orchestrator.zoo.registry import (
 )
 
 __all__ = [
+    "Cost",
     "ModelConfig",
     "ModelInfo",
     "build_model",
     "check_model",
     "create_model",
+    "estimate_cost",
     "family_arguments",
     "get_preset",
     "list_families",

@@ -50,6 +50,8 @@ class Family:
     `build(inputs, *, num_classes, **kwargs)` returns the softmax output tensor.
     `check(model, input_shape, num_classes, kwargs)` returns every problem found (strings in
     the Keras "Received:" style); `kwargs` holds the complete arguments (defaults filled in).
+    `cost(input_shape, num_classes, kwargs)` returns (params, MACs per image) computed from
+    shapes alone, mirroring `build`, for planning without TensorFlow.
     `arch_keys` are the arguments that change the architecture (and so params and MACs).
     """
 
@@ -57,6 +59,7 @@ class Family:
     description: str
     build: Callable[..., Any]
     check: Callable[[str, tuple[int, ...], int, Mapping[str, Any]], list[str]]
+    cost: Callable[[tuple[int, int, int], int, Mapping[str, Any]], tuple[int, int]]
     arch_keys: frozenset[str]
     defaults: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
@@ -201,3 +204,57 @@ def check_spatial(
         f"width of at least {least}; resize the images or pick a model that downsamples less"
     )
     return [received(model, "input_shape", rule, tuple(input_shape))]
+
+
+# ---------------------------------------------------------------------------- cost
+
+Shape = tuple[int, int, int]
+
+
+@dataclass
+class Tally:
+    """Parameters and MACs of a network counted from shapes alone (no TensorFlow).
+
+    Counts like `model.count_params()` (BN: gamma, beta and both moving statistics) and
+    like `counting.count_macs` (conv and dense multiplies per image). Each family's `cost`
+    walks its architecture through these methods, mirroring its builder.
+    """
+
+    params: int = 0
+    macs: int = 0
+
+    def conv(
+        self,
+        shape: Shape,
+        filters: int,
+        kernel: int,
+        *,
+        strides: int = 1,
+        padding: str = "same",
+        bias: bool = False,
+        groups: int = 1,
+    ) -> Shape:
+        height, width, channels = shape
+        op = ("conv", kernel, strides, padding)
+        out_h, out_w = _apply(height, op), _apply(width, op)
+        assert out_h and out_w, "input too small: check_spatial should have caught it"
+        weights = kernel * kernel * (channels // groups) * filters
+        self.params += weights + (filters if bias else 0)
+        self.macs += out_h * out_w * weights
+        return (out_h, out_w, filters)
+
+    def bn(self, shape: Shape) -> Shape:
+        self.params += 4 * shape[-1]
+        return shape
+
+    def dense(self, features: int, units: int, *, bias: bool = True) -> int:
+        self.params += features * units + (units if bias else 0)
+        self.macs += features * units
+        return units
+
+    @staticmethod
+    def pool(shape: Shape, kernel: int, strides: int, padding: str = "valid") -> Shape:
+        op = ("pool", kernel, strides, padding)
+        out_h, out_w = _apply(shape[0], op), _apply(shape[1], op)
+        assert out_h and out_w, "input too small: check_spatial should have caught it"
+        return (out_h, out_w, shape[2])

@@ -23,6 +23,7 @@ from orchestrator.zoo.base import (
     Family,
     ModelInfo,
     SpatialOp,
+    Tally,
     check_bool,
     check_common,
     check_float,
@@ -217,11 +218,41 @@ def _spatial_ops(blocks: int, stem: str, seed_variant: bool) -> list[SpatialOp]:
     return ops + [("2x2 transition pool", 2, 2, "valid")] * transitions
 
 
+def cost(
+    input_shape: tuple[int, int, int], num_classes: int, kwargs: Mapping[str, Any]
+) -> tuple[int, int]:
+    """(params, MACs per image) without building the model."""
+    k, stem = kwargs["growth_rate"], kwargs["stem"]
+    layout = block_layout(
+        kwargs["depth"], kwargs["bottleneck"], kwargs["num_blocks"],
+        kwargs["layers_per_block"], stem,
+    )  # fmt: skip
+    t = Tally()
+    filters = _init_filters(kwargs["init_filters"], k, kwargs["bottleneck"], stem)
+    if stem == "cifar":
+        shape = t.conv(input_shape, filters, 3)
+    else:
+        shape = t.bn(t.conv(input_shape, filters, 7, strides=2))
+        shape = t.pool(shape, 3, 2, "same")
+    for index, layers in enumerate(layout, start=1):
+        for _ in range(layers):
+            y = t.bn(shape)
+            if kwargs["bottleneck"]:
+                y = t.bn(t.conv(y, 4 * k, 1))
+            shape = (shape[0], shape[1], shape[2] + t.conv(y, k, 3)[2])
+        if index < len(layout) or kwargs["seed_variant"]:
+            shape = t.conv(t.bn(shape), int(shape[2] * kwargs["compression"]), 1)
+            shape = t.pool(shape, 2, 2)
+    t.dense(t.bn(shape)[-1], num_classes)
+    return t.params, t.macs
+
+
 FAMILY = Family(
     name="densenet",
     description="DenseNet / DenseNet-BC, CIFAR (3 blocks) or ImageNet (7x7 stem, 4 blocks)",
     build=densenet,
     check=check,
+    cost=cost,
     arch_keys=frozenset(
         {
             "depth",

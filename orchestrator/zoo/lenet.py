@@ -8,10 +8,18 @@ Dense 120 -> Dense 84 -> Dense classes -> softmax. 62,006 parameters on 32x32x3.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.zoo.base import Family, ModelInfo, SpatialOp, check_common, check_spatial
+from orchestrator.zoo.base import (
+    Family,
+    ModelInfo,
+    SpatialOp,
+    Tally,
+    check_common,
+    check_spatial,
+)
 
 _SPATIAL: tuple[SpatialOp, ...] = (
     ("5x5 valid conv", 5, 1, "valid"),
@@ -50,11 +58,24 @@ def check(
     return check_common(model, kwargs) + check_spatial(model, input_shape, _SPATIAL)
 
 
+def cost(
+    input_shape: tuple[int, int, int], num_classes: int, kwargs: Mapping[str, Any]
+) -> tuple[int, int]:
+    """(params, MACs per image) without building the model."""
+    t = Tally()
+    shape = t.pool(t.conv(input_shape, 6, 5, padding="valid", bias=True), 2, 2)
+    shape = t.pool(t.conv(shape, 16, 5, padding="valid", bias=True), 2, 2)
+    features = t.dense(t.dense(math.prod(shape), 120), 84)
+    t.dense(features, num_classes)
+    return t.params, t.macs
+
+
 FAMILY = Family(
     name="lenet",
     description="LeNet-5 with ReLU and max pooling (seed version)",
     build=lenet,
     check=check,
+    cost=cost,
     arch_keys=frozenset(),
 )
 

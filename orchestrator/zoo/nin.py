@@ -18,6 +18,7 @@ from orchestrator.zoo.base import (
     Family,
     ModelInfo,
     SpatialOp,
+    Tally,
     check_bool,
     check_common,
     check_spatial,
@@ -76,11 +77,27 @@ def check(
     return problems + check_spatial(model, input_shape, _SPATIAL)
 
 
+def cost(
+    input_shape: tuple[int, int, int], num_classes: int, kwargs: Mapping[str, Any]
+) -> tuple[int, int]:
+    """(params, MACs per image) without building the model."""
+    t, shape = Tally(), input_shape
+    last = ((192, 3), (192, 1), (num_classes, 1))
+    for index, convs in enumerate((*_BLOCKS, last)):
+        for filters, kernel in convs:
+            shape = t.conv(shape, filters, kernel, bias=True)
+            shape = t.bn(shape) if kwargs["batch_norm"] else shape
+        if index < 2:
+            shape = t.pool(shape, 3, 2, "same")
+    return t.params, t.macs
+
+
 FAMILY = Family(
     name="nin",
     description="Network in Network (mlpconv blocks, global average pooling)",
     build=nin,
     check=check,
+    cost=cost,
     arch_keys=frozenset({"batch_norm"}),
 )
 

@@ -1,7 +1,8 @@
 """The model registry: preset and family names -> checked arguments -> Keras models.
 
 Importing this module imports no TensorFlow or Keras; only `create_model` does, lazily.
-`list_models`, `get_preset` and `check_model` are pure, for `orch validate` / `orch plan`.
+`list_models`, `get_preset`, `check_model` and `estimate_cost` are pure, for
+`orch validate` / `orch plan`.
 """
 
 from __future__ import annotations
@@ -136,6 +137,31 @@ def _override_problems(
             problems.append(received(name, key, rule, value))
     bad = {p.split(": ")[1] for p in problems}
     return problems, {k: v for k, v in overrides.items() if k not in bad}
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Size and compute of one model request: `model.count_params()` and MACs per image."""
+
+    params: int
+    macs: int
+
+
+def estimate_cost(
+    name: str,
+    *,
+    num_classes: int | None = None,
+    input_shape: Sequence[int] | None = None,
+    **overrides: Any,
+) -> Cost:
+    """Exact params and MACs of what `create_model` would build, from shapes alone (no TF).
+
+    For planning: works for presets with any input shape, class count or seed_variant, and
+    for family configurations. Raises like `create_model`.
+    """
+    config = resolve_model(name, num_classes=num_classes, input_shape=input_shape, **overrides)
+    family = FAMILIES[config.family]
+    return Cost(*family.cost(config.input_shape, config.num_classes, config.kwargs))
 
 
 def create_model(

@@ -18,6 +18,7 @@ from orchestrator.zoo.base import (
     Family,
     ModelInfo,
     SpatialOp,
+    Tally,
     check_common,
     check_int,
     check_spatial,
@@ -80,11 +81,33 @@ def check(
     return problems + check_spatial(model, input_shape, _SPATIAL)
 
 
+def cost(
+    input_shape: tuple[int, int, int], num_classes: int, kwargs: Mapping[str, Any]
+) -> tuple[int, int]:
+    """(params, MACs per image) without building the model."""
+    t, base = Tally(), kwargs["base_filters"]
+    shape = t.conv(input_shape, base, 3, bias=True)
+    for stage in range(3):
+        filters = base * 2**stage
+        for block in range((kwargs["depth"] - 2) // 6):
+            strides = 2 if stage > 0 and block == 0 else 1
+            pre = t.bn(shape)
+            y = t.conv(
+                t.bn(t.conv(pre, filters, 3, strides=strides, bias=True)), filters, 3, bias=True
+            )
+            if strides != 1 or shape[-1] != filters:
+                t.conv(pre, filters, 1, strides=strides, bias=True)
+            shape = y
+    t.dense(t.bn(shape)[-1], num_classes)
+    return t.params, t.macs
+
+
 FAMILY = Family(
     name="resnet",
     description="pre-activation ResNet (v2) for CIFAR, depth 6n+2, basic blocks",
     build=resnet,
     check=check,
+    cost=cost,
     arch_keys=frozenset({"depth", "base_filters"}),
 )
 

@@ -24,6 +24,7 @@ from orchestrator.zoo.base import (
     Family,
     ModelInfo,
     SpatialOp,
+    Tally,
     check_bool,
     check_common,
     check_int,
@@ -121,12 +122,35 @@ def check(
     return problems + check_spatial(model, input_shape, _SPATIAL)
 
 
+def cost(
+    input_shape: tuple[int, int, int], num_classes: int, kwargs: Mapping[str, Any]
+) -> tuple[int, int]:
+    """(params, MACs per image) without building the model."""
+    t, seed, groups = Tally(), kwargs["seed_variant"], kwargs["cardinality"]
+    shape = t.bn(t.conv(input_shape, 64, 3))
+    for stage, planes in enumerate((64, 128, 256)):
+        for block in range((kwargs["depth"] - 2) // 9):
+            strides = 2 if stage > 0 and block == 0 else 1
+            inner, out = planes * kwargs["base_width"] // 64 * groups, _EXPANSION * planes
+            y = t.bn(t.conv(shape, inner, 1))
+            y = t.bn(t.conv(y, inner, 3, strides=strides, groups=groups))
+            y = t.bn(t.conv(y, out, 1))
+            if kwargs["se"]:
+                t.dense(t.dense(out, out // kwargs["se_reduction"], bias=False), out, bias=False)
+            if seed or strides != 1 or shape[-1] != out:
+                t.bn(t.conv(shape, out, 1, strides=strides))
+            shape = y
+    t.dense(shape[-1], num_classes, bias=kwargs["se"])
+    return t.params, t.macs
+
+
 _ARCH = frozenset({"depth", "cardinality", "base_width", "se", "se_reduction"})
 FAMILY = Family(
     name="resnext",
     description="ResNeXt for CIFAR (9n+2, grouped 3x3 bottlenecks); se=True adds SE blocks",
     build=resnext,
     check=check,
+    cost=cost,
     arch_keys=_ARCH,
 )
 SE_FAMILY = Family(
@@ -134,6 +158,7 @@ SE_FAMILY = Family(
     description="SE-ResNeXt for CIFAR: ResNeXt with squeeze-and-excitation (reduction 16)",
     build=resnext,
     check=check,
+    cost=cost,
     arch_keys=_ARCH,
     defaults={"se": True},
 )

@@ -12,6 +12,7 @@ weights into the convs and 'fc2'; no pretrained weights are loaded here (no down
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ from orchestrator.zoo.base import (
     Family,
     ModelInfo,
     SpatialOp,
+    Tally,
     check_common,
     check_int,
     check_spatial,
@@ -85,11 +87,31 @@ def check(
     return problems + check_spatial(model, input_shape, _SPATIAL)
 
 
+def cost(
+    input_shape: tuple[int, int, int], num_classes: int, kwargs: Mapping[str, Any]
+) -> tuple[int, int]:
+    """(params, MACs per image) without building the model."""
+    t, shape = Tally(), input_shape
+    for convs, filters in zip(LAYOUTS[kwargs["depth"]], _FILTERS, strict=True):
+        for _ in range(convs):
+            shape = t.bn(t.conv(shape, filters, 3, bias=True))
+        shape = t.pool(shape, 2, 2)
+    features = math.prod(shape)
+    for _ in range(2):
+        features = t.dense(features, kwargs["fc_units"])
+        t.params += 4 * features  # its BN
+    t.dense(features, num_classes)
+    if kwargs["seed_variant"]:
+        t.params += 4 * num_classes  # the seed's BN on the logits
+    return t.params, t.macs
+
+
 FAMILY = Family(
     name="vgg",
     description="VGG-11/13/16/19 with BN after every conv and in the 4096-unit head",
     build=vgg,
     check=check,
+    cost=cost,
     arch_keys=frozenset({"depth", "fc_units"}),
 )
 

@@ -21,6 +21,7 @@ from orchestrator.zoo.base import (
     Family,
     ModelInfo,
     SpatialOp,
+    Tally,
     check_common,
     check_int,
     check_spatial,
@@ -88,11 +89,32 @@ def check(
     return problems + check_spatial(model, input_shape, _SPATIAL)
 
 
+def cost(
+    input_shape: tuple[int, int, int], num_classes: int, kwargs: Mapping[str, Any]
+) -> tuple[int, int]:
+    """(params, MACs per image) without building the model."""
+    t, seed = Tally(), kwargs["seed_variant"]
+    shape = t.conv(input_shape, 16, 3, bias=seed)
+    for stage in range(3):
+        filters = 16 * kwargs["width"] * 2**stage
+        for block in range((kwargs["depth"] - 4) // 6):
+            strides = 2 if stage > 0 and block == 0 else 1
+            pre = t.bn(shape)
+            y = t.bn(t.conv(pre, filters, 3, strides=strides, bias=seed))
+            y = t.conv(y, filters, 3, bias=seed)
+            if seed or strides != 1 or shape[-1] != filters:
+                t.conv(pre, filters, 1, strides=strides, bias=seed)
+            shape = y
+    t.dense(t.bn(shape)[-1], num_classes, bias=False)
+    return t.params, t.macs
+
+
 FAMILY = Family(
     name="wrn",
     description="Wide ResNet WRN-depth-width (pre-activation, 6n+4)",
     build=wrn,
     check=check,
+    cost=cost,
     arch_keys=frozenset({"depth", "width"}),
 )
 
