@@ -38,8 +38,15 @@ def _check_schedule(t: Mapping[str, Any], where: str, problems: list[str]) -> No
     sched = recipe.get("schedule") if isinstance(recipe, Mapping) else None
     if not isinstance(sched, Mapping) or not sched:
         return
-    from orchestrator.training.schedules import schedule_from_dict
+    from orchestrator.training.schedules import SCHEDULE_KINDS, schedule_from_dict
 
+    kind = sched.get("kind")
+    if not isinstance(kind, str):  # schedule_from_dict assumes a hashable kind
+        shown = "missing" if kind is None else f"Received: kind={kind!r}"
+        problems.append(
+            f"{where}recipe.schedule: kind: must be one of {', '.join(SCHEDULE_KINDS)}; {shown}."
+        )
+        return
     try:
         schedule_from_dict(sched, epochs=t.get("epochs"), lr=recipe.get("lr", Recipe.lr))
     except SpecError as e:

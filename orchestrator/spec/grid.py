@@ -222,7 +222,7 @@ def expand_trial(
     template = t.get("name", "{model}")
     name, problem = render(template, merged)
     if problem:
-        problems.append(f"{twhere}name: {problem}. Received: name={template!r}")
+        problems.append(f"{twhere}name: {s.end(problem)} Received: name={template!r}")
         return None
     table = {k: v for k, v in merged.items() if k not in ("name", *SEED_KEYS)}
     table["seed"] = merged.get("seed", 0)
@@ -375,7 +375,7 @@ def _named(
         template = t.pop("name", default)  # set by a per_model block
         name, problem = render(template, t)
         if problem:
-            problems.append(f"{gwhere}name: {problem}. Received: name={template!r}")
+            problems.append(f"{gwhere}name: {s.end(problem)} Received: name={template!r}")
             return []
         seeds = seeds_of(t)
         table = {k: v for k, v in t.items() if k not in SEED_KEYS}

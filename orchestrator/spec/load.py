@@ -117,7 +117,8 @@ def parse_job(
     g.seeding_problems(defaults, f"{where}defaults.", problems)
     cluster = parse_cluster(raw.get("cluster"), where, problems)
     trusted = not problems  # [defaults] is sound, so cells built on it can be checked
-    cells = _cells(raw, defaults, where, problems, order)
+    # With a broken [defaults] the blocks are still checked, but not expanded on top of it.
+    cells = _cells(raw, defaults if trusted else None, where, problems, order)
     if not cells and not problems:
         problems.append(f"{where}no trials: add at least one [[trial]] or [[grid]] with a model.")
     total = sum(len(c.seeds or (0,)) for c in cells)
@@ -161,7 +162,7 @@ def _huge_numbers(v: Any, where: str, path: str, problems: list[str], depth: int
 
 def _cells(
     raw: Mapping[str, Any],
-    defaults: Mapping[str, Any],
+    defaults: Mapping[str, Any] | None,
     where: str,
     problems: list[str],
     order: list[str] | None,
@@ -188,7 +189,7 @@ def _cells(
 def _trial(
     t: Mapping[str, Any],
     index: int,
-    defaults: Mapping[str, Any],
+    defaults: Mapping[str, Any] | None,
     where: str,
     problems: list[str],
 ) -> g.Cell | None:
@@ -196,7 +197,7 @@ def _trial(
     twhere = f'{where}trial "{label}": '
     before = len(problems)
     s.validate_table(t, TRIAL, twhere, "", problems)
-    if len(problems) > before:
+    if len(problems) > before or defaults is None:
         return None
     return g.expand_trial(t, defaults, where, twhere, problems)
 
@@ -204,12 +205,12 @@ def _trial(
 def _grid(
     block: Mapping[str, Any],
     index: int,
-    defaults: Mapping[str, Any],
+    defaults: Mapping[str, Any] | None,
     where: str,
     problems: list[str],
 ) -> list[g.Cell]:
     name = block.get("name")
-    gwhere = f"{where}grid #{index}" + (f" {name!r}" if isinstance(name, str) else "") + ": "
+    gwhere = f"{where}grid #{index}" + (f' "{name}"' if isinstance(name, str) else "") + ": "
     before = len(problems)
     s.validate_table(block, GRID, gwhere, "", problems)
     g.seeding_problems(block, gwhere, problems)
@@ -221,11 +222,12 @@ def _grid(
             continue
         s.validate_table(sub, PER_MODEL, pwhere, "", problems)
         g.seeding_problems(sub, pwhere, problems)
-    for j, rule in enumerate(block.get("exclude", []) if "exclude" in block else []):
+    rules = block.get("exclude", [])
+    for j, rule in enumerate(rules if isinstance(rules, list) else []):
         if isinstance(rule, Mapping):
             _check_rule(rule, f"{gwhere}exclude[{j}]: ", problems)
     dims = g.grid_dimensions(block, gwhere, problems) if len(problems) == before else []
-    if len(problems) > before:
+    if len(problems) > before or defaults is None:
         return []
     if (size := g.grid_size(dims)) > g.MAX_TRIALS:
         problems.append(f"{gwhere}axes and zip make {size} cells, more than {g.MAX_TRIALS}.")

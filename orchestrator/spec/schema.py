@@ -129,6 +129,11 @@ def is_table(v: Any) -> str | None:
     return None if isinstance(v, Mapping) else f"must be a table, not a {_type_name(v)}"
 
 
+def end(text: str) -> str:
+    """A sentence ends once: "Did you mean: sgd?" takes no extra full stop."""
+    return text if text.endswith((".", "?")) else text + "."
+
+
 def shown(value: Any, limit: int = 120) -> str:
     """repr(value), shortened: a message quotes the bad value, not a whole table."""
     text = repr(value)
@@ -158,9 +163,9 @@ def validate_table(
             continue
         if isinstance(rule, Table):
             if (err := is_table(value)) is not None:
-                problems.append(f"{where}{full}: {err}. Received: {key}={shown(value)}")
+                problems.append(f"{where}{full}: {end(err)} Received: {key}={shown(value)}")
             else:
                 validate_table(value, rule, where, full, problems)
             continue
         if (err := rule(value)) is not None:
-            problems.append(f"{where}{full}: {err}. Received: {key}={shown(value)}")
+            problems.append(f"{where}{full}: {end(err)} Received: {key}={shown(value)}")

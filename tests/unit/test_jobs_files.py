@@ -1,0 +1,204 @@
+"""Every job file in jobs/ validates, expands to the trials it promises, and (where it
+reproduces a published table) carries the published numbers on every trial."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.spec.cost import estimate_cost
+from orchestrator.spec.load import load_job
+from orchestrator.spec.model import JobSpec
+from orchestrator.training.schedules import schedule_from_dict
+from tests.conftest import ROOT, run_orch
+
+JOB_FILES = sorted((ROOT / "jobs").glob("*.toml"))
+# Trials per file, where known; a new file is still validated by the generic tests.
+COUNTS = {
+    "quickstart": 3,
+    "full_table": 13,
+    "lenet_tricks": 4,
+    "lr_schedules": 30,
+    "densenet_paper": 6,
+}
+
+
+def job(stem: str) -> JobSpec:
+    return load_job(ROOT / "jobs" / f"{stem}.toml")
+
+
+@pytest.mark.parametrize("path", JOB_FILES, ids=[p.stem for p in JOB_FILES])
+def test_job_file_validates_and_expands(path: Path) -> None:
+    j = load_job(path)
+    assert j.trials, path
+    if path.stem in COUNTS:
+        assert len(j.trials) == COUNTS[path.stem]
+    assert len({t.name for t in j.trials}) == len(j.trials)
+    assert len({t.key for t in j.trials}) == len(j.trials)
+    assert all(len(t.key) == 16 for t in j.trials)
+    # Seed tables: once one trial quotes a published number, every trial must.
+    if any(t.reference.accuracy is not None for t in j.trials):
+        for t in j.trials:
+            assert t.reference.accuracy is not None and t.reference.source, t.name
+            assert estimate_cost(t) > 0, t.name
+
+
+def test_every_job_file_through_the_cli() -> None:
+    proc = run_orch("validate", *map(str, JOB_FILES))
+    assert proc.returncode == 0, proc.stderr
+    assert f"{len(JOB_FILES)} files" in proc.stdout
+
+
+# ---------------------------------------------------------------- jobs/full_table.toml
+# The README table: network, params, batch size, epochs, time, accuracy.
+README = [
+    ("Lecun-Network", "lenet5", 62_000, 128, 200, "30 min", 76.23),
+    ("Network-in-Network", "nin", 970_000, 128, 200, "1h40", 91.63),
+    ("Vgg19-Network", "vgg19", 39_000_000, 128, 200, "1h53", 93.53),
+    ("Residual-Network20", "resnet20", 270_000, 128, 200, "44 min", 91.82),
+    ("Residual-Network32", "resnet32", 470_000, 128, 200, "1h07", 92.68),
+    ("Residual-Network110", "resnet110", 1_700_000, 128, 200, "3h38", 93.93),
+    ("Wide-resnet 16x8", "wrn_16_8", 11_300_000, 128, 200, "4h55", 95.13),
+    ("Wide-resnet 28x10", "wrn_28_10", 36_500_000, 128, 200, "10h22", 95.78),
+    ("DenseNet-100x12", "densenet_bc_100_12", 850_000, 64, 250, "17h20", 94.91),
+    ("DenseNet-100x24", "densenet_bc_100_24", 3_300_000, 64, 250, "22h27", 95.30),
+    ("DenseNet-160x24", "densenet_bc_160_24", 7_500_000, 64, 250, "50h20", 95.90),
+    ("ResNeXt-4x64d", "resnext29_4x64d", 20_000_000, 120, 250, "21h03", 95.19),
+    ("SENet(ResNeXt-4x64d)", "se_resnext29_4x64d", 20_000_000, 120, 250, "21h57", 95.60),
+]
+
+
+def test_full_table_is_the_readme_table_in_order() -> None:
+    j = job("full_table")
+    got = [
+        (
+            t.name,
+            t.model,
+            t.reference.params,
+            t.batch_size,
+            t.epochs,
+            t.reference.time,
+            t.reference.accuracy,
+        )
+        for t in j.trials
+    ]
+    assert got == README
+    for t in j.trials:
+        assert (t.reference.batch_size, t.reference.epochs) == (t.batch_size, t.epochs)
+        assert t.data.name == "cifar10" and t.recipe.optimizer == "sgd" and t.recipe.nesterov
+        assert t.recipe.schedule_dict["kind"] == "step"
+
+
+def test_full_table_recipes_follow_the_seed_scripts() -> None:
+    t = {x.model: x for x in job("full_table").trials}
+
+    def lr(model: str, epoch: int) -> float:
+        r = t[model].recipe
+        return schedule_from_dict(r.schedule_dict, epochs=t[model].epochs, lr=r.lr).lr_at(epoch)
+
+    # "<" vs "<=" boundaries, as each script wrote them (pitfall A7).
+    assert (lr("resnet20", 80), lr("resnet20", 81), lr("resnet20", 122)) == (0.1, 0.01, 0.001)
+    assert (lr("nin", 80), lr("nin", 81), lr("nin", 141)) == (0.01, 0.005, 0.001)
+    assert (lr("lenet5", 99), lr("lenet5", 100)) == (0.01, 0.005)
+    assert (lr("vgg19", 79), lr("vgg19", 80), lr("vgg19", 160)) == (0.1, 0.01, 0.001)
+    assert [lr("wrn_28_10", e) for e in (59, 60, 120, 160)] == [0.1, 0.02, 0.004, 0.0008]
+    assert [lr("densenet_bc_100_12", e) for e in (75, 76, 150, 151, 211)] == [
+        0.1,
+        0.01,
+        0.01,
+        0.001,
+        0.0005,
+    ]
+    assert (lr("resnext29_4x64d", 149), lr("resnext29_4x64d", 150)) == (0.1, 0.01)
+    # Preprocessing, augmentation and weight decay per script.
+    assert t["vgg19"].recipe.preprocess == "vgg_mean"
+    for m in ("wrn_16_8", "wrn_28_10"):
+        assert t[m].recipe.augment == "standard_reflect" and t[m].recipe.weight_decay == 5e-4
+        assert t[m].recipe.preprocess == "meanstd_rounded"
+    assert t["resnext29_4x64d"].recipe.preprocess == "meanstd_rounded"
+    assert t["se_resnext29_4x64d"].recipe.preprocess == "meanstd"
+    assert t["resnext29_4x64d"].recipe.weight_decay == 5e-4
+    assert t["resnet110"].recipe.weight_decay == 1e-4
+    # The README rows that reflect the seed's code, not the fixed architecture.
+    for m in (
+        "vgg19",
+        "wrn_16_8",
+        "densenet_bc_100_12",
+        "densenet_bc_100_24",
+        "densenet_bc_160_24",
+        "resnext29_4x64d",
+        "se_resnext29_4x64d",
+    ):
+        assert t[m].model_kwargs.get("seed_variant") is True, m
+    assert "seed_variant" not in t["wrn_28_10"].model_kwargs
+    d160 = t["densenet_bc_160_24"]
+    assert d160.resources.gpus == 2 and d160.reference.gpu == "GTX 1080 x 2"
+    assert d160.model_kwargs["bn_momentum"] == 0.99
+    assert all(x.resources.gpus == 1 for m, x in t.items() if m != "densenet_bc_160_24")
+
+
+# ---------------------------------------------------------------- the other seed tables
+
+
+def test_lenet_tricks_add_one_trick_per_row() -> None:
+    rows = [
+        (t.name, t.recipe.preprocess, t.recipe.augment, t.recipe.weight_decay, t.reference.accuracy)
+        for t in job("lenet_tricks").trials
+    ]
+    assert rows == [
+        ("LeNet", "scale", "none", 0.0, 58.48),
+        ("LeNet +DP", "meanstd", "none", 0.0, 60.41),
+        ("LeNet +DP +DA", "meanstd", "standard", 0.0, 75.06),
+        ("LeNet +DP +DA +WD", "meanstd", "standard", 1e-4, 76.23),
+    ]
+
+
+def test_lr_schedules_is_3_schedules_x_2_datasets_x_5_seeds() -> None:
+    j = job("lr_schedules")
+    assert len(j.groups) == 6
+    refs = {}
+    for group, trials in j.groups.items():
+        assert [t.seed for t in trials] == [0, 1, 2, 3, 4]
+        assert len({t.reference.accuracy for t in trials}) == 1
+        t = trials[0]
+        assert t.model == "resnet50" and t.epochs == 200 and t.batch_size == 128
+        refs[(t.recipe.schedule_dict["kind"], t.data.name)] = t.reference.accuracy
+        assert group == f"ResNet-50-{t.recipe.schedule_dict['kind']}-{t.data.name}"
+    assert refs == {
+        ("step", "cifar10"): 93.09,
+        ("cosine", "cifar10"): 93.42,
+        ("htd", "cifar10"): 93.58,
+        ("step", "cifar100"): 70.25,
+        ("cosine", "cifar100"): 70.07,
+        ("htd", "cifar100"): 70.81,
+    }
+    htd = next(t for t in j.trials if t.recipe.schedule_dict["kind"] == "htd")
+    sched = schedule_from_dict(htd.recipe.schedule_dict, epochs=htd.epochs, lr=htd.recipe.lr)
+    # htd/README values: e100 0.0953, e150 0.0182, e199 0.00027.
+    assert [round(sched.lr_at(e), 4) for e in (0, 100, 150)] == [0.1, 0.0953, 0.0182]
+
+
+def test_densenet_paper_rows_and_recipe() -> None:
+    j = job("densenet_paper")
+    got = [(t.model, t.reference.error, round(t.reference.accuracy, 2)) for t in j.trials]
+    assert got == [
+        ("densenet_40_12", 5.24, 94.76),
+        ("densenet_100_12", 4.10, 95.90),
+        ("densenet_100_24", 3.74, 96.26),
+        ("densenet_bc_100_12", 4.51, 95.49),
+        ("densenet_bc_250_24", 3.62, 96.38),
+        ("densenet_bc_190_40", 3.46, 96.54),
+    ]
+    for t in j.trials:
+        r = t.recipe
+        assert (t.epochs, t.batch_size, r.lr, r.momentum, r.nesterov, r.weight_decay) == (
+            300,
+            64,
+            0.1,
+            0.9,
+            True,
+            1e-4,
+        )
+        assert r.schedule_dict["boundaries"] == [150, 225]  # 50% and 75% of 300
+        assert r.augment == "padcrop" and t.model_kwargs.get("dropout", 0.0) == 0.0
