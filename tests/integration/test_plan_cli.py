@@ -1,0 +1,144 @@
+"""`orch plan` through the real CLI in a subprocess, against a real SQLite ledger and real
+checkpoint directories written by CheckpointStore: one row per trial with its state
+(finished / epoch k of N, resumable / new), a total line, and no TensorFlow or Ray."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from orchestrator.config import workspace
+from orchestrator.ledger import Ledger
+from orchestrator.spec.load import load_job
+from orchestrator.training.checkpoint import CheckpointStore, TrainState
+from tests.conftest import ROOT, run_orch
+
+pytestmark = pytest.mark.integration
+
+JOB = """
+[job]
+name = "planned"
+[defaults]
+dataset = "digits"
+epochs = 4
+batch_size = 32
+recipe = { lr = 0.05, schedule = { kind = "cosine" } }
+resources = { cpus = 2 }
+
+[[trial]]
+name = "LeNet"
+model = "lenet5"
+
+[[grid]]
+name = "ResNet-20-{recipe.lr}"
+model = "resnet20"
+resources = { gpus = 0.5, gpu_type = ["GTX 1080 Ti", "RTX 3090"], memory_gb = 8 }
+[grid.axes]
+"recipe.lr" = [0.05, 0.1]
+
+[[trial]]
+name = "DenseNet-BC"
+model = "densenet"
+model_args = { depth = 100, growth_rate = 12, bottleneck = true, compression = 0.5 }
+data = { train_size = 1000, validation_size = 0.1 }
+"""
+
+
+def rows(stdout: str) -> dict[str, str]:
+    """Trial name -> its line of the plan table."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if set(line.replace(" ", "")) == {"-"})
+    out = {}
+    for line in lines[start + 1 :]:
+        if line.startswith("total:"):
+            break
+        out[line.split("  ")[0]] = line
+    return out
+
+
+@pytest.fixture
+def job_file(tmp_path: Path) -> Path:
+    path = tmp_path / "planned.toml"
+    path.write_text(JOB)
+    return path
+
+
+def test_plan_shows_new_finished_and_resumable_trials(orch_home: Path, job_file: Path) -> None:
+    job = load_job(job_file)
+    lenet, r20a, r20b, dense = job.trials
+    ws = workspace()
+    ledger = Ledger(ws.ledger_url)
+    ledger.register_job(job)
+    ledger.update_trial(job.name, lenet.key, state="FINISHED", epochs_done=4)
+    store = CheckpointStore(ws.storage, r20b.key)
+    for epoch in (1, 2):  # two completed epochs: epoch_0001, epoch_0002
+        store.save(TrainState(epoch=epoch, arrays={"model": [np.zeros(3, np.float32)]}))
+    assert store.epochs() == [1, 2]
+
+    proc = run_orch("plan", str(job_file), env={"ORCH_HOME": str(orch_home)})
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.startswith(f"job 'planned' ({job_file}): 4 trials in 4 groups")
+    table = rows(out)
+    assert list(table) == ["LeNet", "ResNet-20-0.05", "ResNet-20-0.1", "DenseNet-BC"]
+    assert table["LeNet"].rstrip().endswith(f"{lenet.key}  finished")
+    assert table["ResNet-20-0.05"].rstrip().endswith(f"{r20a.key}  new")
+    assert table["ResNet-20-0.1"].rstrip().endswith(f"{r20b.key}  epoch 2 of 4, resumable")
+    assert table["DenseNet-BC"].rstrip().endswith(f"{dense.key}  new")
+    # params from the zoo presets (the family request matches densenet_bc_100_12).
+    assert " 62k " in table["LeNet"] and " 274k " in table["ResNet-20-0.1"]
+    assert " 793k " in table["DenseNet-BC"]
+    assert "0.5 GPU (GTX 1080 Ti/RTX 3090), 2 CPU, 8 GB" in table["ResNet-20-0.1"]
+    assert "  2 CPU  " in table["LeNet"]
+    # cost: MACs x images x epochs x 3; digits has 1,437 training images; DenseNet trains
+    # on 1,000 - 10% = 900. The unit is the largest keeping the biggest trial >= 1.
+    assert "cost (TMAC)" in out
+    lenet_tmac = 651_720 * 1_437 * 4 * 3 / 1e12
+    assert f" {lenet_tmac:.4g} " in table["LeNet"]
+    dense_tmac = 287_929_692 * 900 * 4 * 3 / 1e12
+    assert f" {dense_tmac:.4g} " in table["DenseNet-BC"]
+    total = next(line for line in out.splitlines() if line.startswith("total:"))
+    assert total.startswith("total: 4 trials: 1 finished, 1 partly done, 2 new; cost ")
+    assert "TMAC left" in total and "10^12 multiply-accumulates" in out
+
+
+def test_plan_without_a_workspace_creates_none(orch_home: Path, job_file: Path) -> None:
+    proc = run_orch("plan", str(job_file), env={"ORCH_HOME": str(orch_home)})
+    assert proc.returncode == 0, proc.stderr
+    assert all(line.rstrip().endswith("new") for line in rows(proc.stdout).values())
+    assert not orch_home.exists()
+
+
+def test_plan_of_a_bad_file_is_one_clear_error(orch_home: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(JOB.replace('model = "lenet5"', 'model = "lenet6"'))
+    proc = run_orch("plan", str(bad), env={"ORCH_HOME": str(orch_home)})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f'error: {bad}: trial "LeNet": model: unknown model. Did you mean: lenet, lenet5' in (
+        proc.stderr
+    )
+
+
+@pytest.mark.parametrize("command", ["plan", "validate"])
+def test_plan_and_validate_import_no_tensorflow_or_ray(
+    orch_home: Path, job_file: Path, command: str
+) -> None:
+    code = (
+        "import sys\n"
+        "from orchestrator.cli import app\n"
+        f"sys.argv = ['orch', {command!r}, {str(job_file)!r}]\n"
+        "try:\n    app.main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'ray'})\n"
+        "print('HEAVY', heavy)\n"
+    )
+    env = {**os.environ, "ORCH_HOME": str(orch_home)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stdout, proc.stdout
