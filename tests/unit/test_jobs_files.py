@@ -202,3 +202,31 @@ def test_densenet_paper_rows_and_recipe() -> None:
         )
         assert r.schedule_dict["boundaries"] == [150, 225]  # 50% and 75% of 300
         assert r.augment == "padcrop" and t.model_kwargs.get("dropout", 0.0) == 0.0
+
+
+# ---------------------------------------------------------------- docs/job_files.md
+DOC = ROOT / "docs" / "job_files.md"
+# Every complete example (a ```toml block starting with [job]) and its number of trials.
+DOC_EXAMPLES = {
+    "my_job": 3,
+    "two_trials": 2,
+    "axes_demo": 4,
+    "zip_demo": 4,
+    "per_model_demo": 2,
+    "exclude_demo": 3,
+    "seeds_demo": 4,
+    "cluster_demo": 2,
+}
+
+
+def test_the_guides_examples_are_valid_job_files(tmp_path: Path) -> None:
+    import re
+
+    blocks = re.findall(r"```toml\n(\[job\]\n.*?)```", DOC.read_text(), re.DOTALL)
+    counts = {}
+    for i, text in enumerate(blocks):
+        path = tmp_path / f"example{i}.toml"
+        path.write_text(text)
+        j = load_job(path)
+        counts[j.name] = len(j.trials)
+    assert counts == DOC_EXAMPLES
