@@ -9,6 +9,7 @@ import typer
 from orchestrator.cli.render import console
 from orchestrator.config import workspace
 from orchestrator.spec.load import load_job
+from orchestrator.spec.model import JobSpec
 
 
 def submit(
@@ -19,9 +20,15 @@ def submit(
     ),
 ) -> None:
     """Submit a job: train its unfinished trials on Ray, track them in MLflow."""
+    job = load_job(job_file)
+    run_job(job, job_file.read_text(encoding="utf-8"), force=force, address=address)
+
+
+def run_job(job: JobSpec, spec_text: str | None, *, force: bool = False,
+            address: str | None = None) -> None:
+    """Run a loaded job with the live display, then print its table (submit and resume)."""
     from orchestrator.cli.table import print_table
 
-    job = load_job(job_file)
     ws = workspace()
     from orchestrator.ledger import Ledger
 
@@ -38,10 +45,11 @@ def submit(
         from orchestrator.cli.live import LiveDisplay
 
         with LiveDisplay(job, skipped=done) as display:
-            outcome = run_submit(job, ws, force=force, address=address, sinks=[display])
+            outcome = run_submit(job, ws, force=force, address=address, sinks=[display],
+                                 spec_text=spec_text)
         console.print()
     else:
-        outcome = run_submit(job, ws, force=False, address=address)
+        outcome = run_submit(job, ws, force=False, address=address, spec_text=spec_text)
     print_table(job.name, job.experiment_name)
     if not outcome.ok:
         console.print(

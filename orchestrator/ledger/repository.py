@@ -263,6 +263,24 @@ class Ledger:
                 a.ended_at, a.outcome = utcnow(), outcome
                 a.failure_class, a.message = failure_class, message
 
+    def note_attempt(self, job: str, key: str, *, node: str | None, start_epoch: int) -> None:
+        """What the running attempt reported first: where it runs, where it resumed."""
+        with self.session() as s:
+            t = self._trial(s, job, key)
+            for a in t.attempt_rows:
+                if a.ended_at is None:
+                    a.node, a.start_epoch = node, start_epoch
+            if node:
+                t.node = node
+
+    def attempts(self, job: str, key: str) -> list[dict[str, object]]:
+        with self.session() as s:
+            return [
+                {"node": a.node, "start_epoch": a.start_epoch, "outcome": a.outcome,
+                 "failure_class": a.failure_class, "message": a.message}
+                for a in self._trial(s, job, key).attempt_rows
+            ]
+
     def reset_trials(self, job: str, keys: set[str]) -> None:
         """For --force: forget progress so the trials train again from scratch."""
         with self.session() as s:

@@ -14,9 +14,15 @@ from orchestrator.spec.model import NodeType, Resources, TrialSpec
 def nodes_from_types(types: Iterable[NodeType]) -> list[NodeInfo]:
     """Node types from the job's [cluster] section, as nodes an autoscaler could add."""
     return [
-        NodeInfo(node_id=f"type:{t.name}", address=t.name, cpus=t.cpus, gpus=t.gpus,
-                 memory_gb=t.memory_gb or float("inf"),
-                 gpu_type=slug(t.gpu_type) if t.gpu_type else "cpu", source="autoscaler")
+        NodeInfo(
+            node_id=f"type:{t.name}",
+            address=t.name,
+            cpus=t.cpus,
+            gpus=t.gpus,
+            memory_gb=t.memory_gb or float("inf"),
+            gpu_type=slug(t.gpu_type) if t.gpu_type else "cpu",
+            source="autoscaler",
+        )
         for t in types
     ]
 
@@ -57,11 +63,14 @@ def largest_by_type(nodes: Sequence[NodeInfo]) -> str:
         cur = best.get(n.gpu_type)
         if cur is None or (n.gpus, n.cpus, n.memory_gb) > (cur.gpus, cur.cpus, cur.memory_gb):
             best[n.gpu_type] = n
-    return "; ".join(
-        f"{t}: {n.gpus:g} GPU, {n.cpus:g} CPU, {n.memory_gb:.0f} GB"
-        + (" (autoscaler)" if n.source == "autoscaler" else "")
-        for t, n in sorted(best.items())
-    ) or "no nodes"
+    return (
+        "; ".join(
+            f"{t}: {n.gpus:g} GPU, {n.cpus:g} CPU, {n.memory_gb:.0f} GB"
+            + (" (autoscaler)" if n.source == "autoscaler" else "")
+            for t, n in sorted(best.items())
+        )
+        or "no nodes"
+    )
 
 
 def infeasible(trials: Sequence[TrialSpec], nodes: Sequence[NodeInfo]) -> list[TrialSpec]:
@@ -73,9 +82,13 @@ def check_feasible(trials: Sequence[TrialSpec], nodes: Sequence[NodeInfo]) -> No
     bad = infeasible(trials, nodes)
     if not bad:
         return
-    lines = [f'trial "{t.name}" asks for {describe_request(t.resources)}: no node can hold it.'
-             for t in bad]
-    lines.append(f"Largest node of each type: {largest_by_type(nodes)}. "
-                 "Lower the request, add such a node, or declare a [cluster] node type "
-                 "the autoscaler can start.")
+    lines = [
+        f'trial "{t.name}" asks for {describe_request(t.resources)}: no node can hold it.'
+        for t in bad
+    ]
+    lines.append(
+        f"Largest node of each type: {largest_by_type(nodes)}. "
+        "Lower the request, add such a node, or declare a [cluster] node type "
+        "the autoscaler can start."
+    )
     raise InfeasibleError("\n".join(lines))

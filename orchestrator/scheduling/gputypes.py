@@ -17,9 +17,21 @@ CPU = "cpu"  # the type of a node without GPUs
 # Rough dense FP32 throughput in TFLOP/s: only the prior of the cost model, replaced by
 # speeds measured on finished epochs as soon as there are any.
 PRIOR_TFLOPS = {
-    "cpu": 0.2, "gtx-1080": 8.9, "gtx-1080-ti": 11.3, "rtx-2080-ti": 13.4, "titan-v": 14.9,
-    "v100": 15.7, "t4": 8.1, "rtx-3090": 35.6, "a10": 31.2, "a100": 19.5, "l4": 30.3,
-    "l40s": 91.6, "rtx-4090": 82.6, "h100": 66.9, "h200": 66.9,
+    "cpu": 0.2,
+    "gtx-1080": 8.9,
+    "gtx-1080-ti": 11.3,
+    "rtx-2080-ti": 13.4,
+    "titan-v": 14.9,
+    "v100": 15.7,
+    "t4": 8.1,
+    "rtx-3090": 35.6,
+    "a10": 31.2,
+    "a100": 19.5,
+    "l4": 30.3,
+    "l40s": 91.6,
+    "rtx-4090": 82.6,
+    "h100": 66.9,
+    "h200": 66.9,
 }
 DEFAULT_TFLOPS = 10.0
 

@@ -6,8 +6,12 @@ together). Memory is in bytes for Ray.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from orchestrator.scheduling.cluster import NodeInfo
+from orchestrator.scheduling.feasibility import accepted_types, type_matches
+from orchestrator.scheduling.gputypes import LABEL
 from orchestrator.spec.model import Resources
 
 
@@ -20,7 +24,24 @@ def bundle(res: Resources) -> dict[str, float]:
     return b
 
 
-def placement_group_factory(res: Resources) -> Any:
+def label_selector(res: Resources, nodes: Sequence[NodeInfo]) -> dict[str, str] | None:
+    """Ray label selector for the trial's acceptable GPU types, or None for any type.
+
+    Node labels may carry a detected full name ('a100-sxm4-80gb') where the user wrote
+    'A100': the selector lists every label value in the cluster that the request accepts.
+    Ray cannot express an order of preference; every listed type is equally acceptable,
+    and the order only feeds the cost model."""
+    accepted = accepted_types(res)
+    if not res.gpus or accepted is None:
+        return None
+    values = sorted({n.gpu_type for n in nodes if type_matches(n.gpu_type, accepted)} | accepted)
+    return {LABEL: values[0] if len(values) == 1 else f"in({','.join(values)})"}
+
+
+def placement_group_factory(res: Resources, nodes: Sequence[NodeInfo] = ()) -> Any:
     from ray.tune import PlacementGroupFactory
 
-    return PlacementGroupFactory([bundle(res)])
+    selector = label_selector(res, nodes)
+    if selector is None:
+        return PlacementGroupFactory([bundle(res)])
+    return PlacementGroupFactory([bundle(res)], bundle_label_selector=[selector])

@@ -1,19 +1,30 @@
 """`orch submit`: register the job, skip what is finished, run the rest on Ray.
 
 Idempotent by content key: a trial whose key the ledger has FINISHED is skipped; an
-unfinished one continues from its own last checkpoint. `force` forgets all of that.
+unfinished one continues from its own last checkpoint (whatever Tune's experiment snapshot
+says). One live driver per job: the ledger holds a lease with a heartbeat, so a second
+submit of a running job is refused, and a submit after a dead driver takes over.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from orchestrator.config import Workspace
-from orchestrator.ledger import FINISHED, Ledger
+from orchestrator.ledger import FINISHED, Ledger, driver_id
+from orchestrator.scheduling.control import Control
 from orchestrator.scheduling.events import TrialSink
+from orchestrator.scheduling.failures import DRIVER_LOST
 from orchestrator.spec.model import JobSpec
 from orchestrator.training.checkpoint import CheckpointStore
+
+LEASE_TTL_S = float(os.environ.get("ORCH_LEASE_TTL_S", "90"))
+HEARTBEAT_S = LEASE_TTL_S / 6
+INFEASIBLE_GRACE_S = float(os.environ.get("ORCH_INFEASIBLE_GRACE_S", "120"))
 
 
 @dataclass(frozen=True)
@@ -21,27 +32,52 @@ class SubmitOutcome:
     job: str
     skipped: tuple[str, ...]  # trial names already finished
     ran: tuple[str, ...]
-    unfinished: tuple[str, ...]  # ran but did not finish (failed, diverged)
+    unfinished: tuple[str, ...]  # ran but did not finish (failed, diverged, cancelled)
 
     @property
     def ok(self) -> bool:
         return not self.unfinished
 
 
-def submit(
-    job: JobSpec,
-    ws: Workspace,
-    *,
-    force: bool = False,
-    address: str | None = None,
-    sinks: Sequence[TrialSink] = (),
-) -> SubmitOutcome:
+class _Heartbeat(threading.Thread):
+    """Keeps the driver's lease on the job fresh while Tune runs."""
+
+    def __init__(self, ledger: Ledger, job: str, owner: str) -> None:
+        super().__init__(daemon=True, name="orch-heartbeat")
+        self.ledger, self.job, self.owner = ledger, job, owner
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(HEARTBEAT_S):
+            # a database hiccup must not kill the driver; the next beat retries
+            with contextlib.suppress(Exception):
+                self.ledger.heartbeat(self.job, self.owner)
+
+
+def submit(job: JobSpec, ws: Workspace, *, force: bool = False, address: str | None = None,
+           sinks: Sequence[TrialSink] = (), spec_text: str | None = None) -> SubmitOutcome:
+    ledger = Ledger(ws.ledger_url)
+    ledger.register_job(job, spec_text)
+    owner = driver_id()
+    previous = ledger.claim_job(job.name, owner, ttl_s=LEASE_TTL_S)
+    heartbeat = _Heartbeat(ledger, job.name, owner)
+    heartbeat.start()
+    try:
+        if previous is not None:  # its open attempts died with it; their trials resume
+            ledger.close_open_attempts(job.name, DRIVER_LOST, f"driver {previous} died")
+        return _run(job, ws, ledger, force=force, address=address, sinks=sinks)
+    finally:
+        heartbeat.done.set()
+        ledger.release_job(job.name, owner)
+
+
+def _run(job: JobSpec, ws: Workspace, ledger: Ledger, *, force: bool, address: str | None,
+         sinks: Sequence[TrialSink]) -> SubmitOutcome:
     from orchestrator.tracking.mlflow_store import MlflowStore
     from orchestrator.tracking.recorder import Recorder
 
-    ledger = Ledger(ws.ledger_url)
-    ledger.register_job(job)
     store = MlflowStore(ws.tracking_uri, ws.artifact_root)
+    control = Control(ws.storage)
     if force:
         keys = {t.key for t in job.trials}
         for key in keys:
@@ -54,17 +90,34 @@ def submit(
     pending = [t for t in job.trials if t.key not in done]
     skipped = tuple(t.name for t in job.trials if t.key in done)
     if not pending:
+        ledger.set_job_state(job.name, FINISHED)
         return SubmitOutcome(job.name, skipped, (), ())
 
-    recorder = Recorder(job, store, ledger)
-    for trial in job.trials:  # runs exist up front, in file order: the table shows them all
-        recorder.run_id(trial.key)
+    from orchestrator.scheduling.cluster import snapshot
+    from orchestrator.scheduling.feasibility import check_feasible, nodes_from_types
+    from orchestrator.scheduling.order import longest_first
     from orchestrator.scheduling.runtime import connect
-    from orchestrator.scheduling.tuner import run_trials
 
     connect(address or ws.ray_address)
+    autoscalable = nodes_from_types(job.cluster)
+
+    def cluster_nodes() -> list:
+        return [*snapshot(), *autoscalable]
+
+    nodes = cluster_nodes()
+    check_feasible(pending, nodes)  # refuse an impossible job before anything runs
+    pending = longest_first(pending, nodes, ledger.speeds())
+    for t in pending:
+        control.clear(t.key)  # a cancel or give-up from an earlier submit no longer holds
+
+    recorder = Recorder(job, store, ledger, control)
+    for trial in job.trials:  # runs exist up front, in file order: the table shows them all
+        recorder.run_id(trial.key)
+    from orchestrator.scheduling.tuner import run_trials
+
     try:
-        run_trials(job, pending, ws.storage, [recorder, *sinks])
+        run_trials(job, pending, ws.storage, [recorder, *sinks], cluster_nodes=cluster_nodes,
+                   infeasible_grace_s=INFEASIBLE_GRACE_S)
     finally:
         finished = ledger.finished_keys(job.name)
         unfinished = tuple(t.name for t in pending if t.key not in finished)

@@ -5,27 +5,65 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from orchestrator.scheduling.cluster import NodeInfo
+from orchestrator.scheduling.control import Control
 from orchestrator.scheduling.events import TrialSink, TuneEvents
+from orchestrator.scheduling.failures import CODE_ERROR
 from orchestrator.scheduling.resources import placement_group_factory
+from orchestrator.scheduling.watchdog import InfeasibleWatchdog
 from orchestrator.spec.model import JobSpec, TrialSpec
+
+
+# Exceptions that say something about the machine, not the trial: Tune retries them.
+def _infrastructure_errors() -> tuple[type[BaseException], ...]:
+    import tensorflow as tf
+
+    return (
+        OSError,
+        MemoryError,
+        tf.errors.ResourceExhaustedError,
+        tf.errors.UnavailableError,
+        tf.errors.InternalError,
+    )
 
 
 def _trainable(config: dict[str, Any], specs: dict[str, TrialSpec], storage: str) -> None:
     """Body of every Tune trial: a fresh process (reuse_actors=False) that trains one spec.
 
     It resumes from the trial's own keyed checkpoint, so a retry after a node loss or a
-    resubmit after a driver crash continues where the last checkpoint left off.
+    resubmit after a driver crash continues where the last checkpoint left off. A
+    deterministic error (bad data path, a bug) is reported once as a final result and
+    not raised: Tune would retry it into the ground. Machine trouble is raised, and Tune
+    retries it on any suitable node.
     """
+    import ray
     from ray import tune
 
     from orchestrator.training.loop import run_trial
 
     trial = specs[config["trial_key"]]
-    run_trial(trial, storage=storage, report=lambda m: tune.report(m))
+    node_id = ray.get_runtime_context().get_node_id()
+    control = Control(storage)
+    if (stop := control.stop_request(trial.key)) is not None:
+        tune.report({"stopped": 1, **stop})
+        return
+    try:
+        run_trial(
+            trial,
+            storage=storage,
+            report=lambda m: tune.report({**m, "node_id": node_id}),
+            should_stop=lambda: control.stop_request(trial.key),
+        )
+    except _infrastructure_errors():
+        raise
+    except Exception as e:
+        tune.report(
+            {"failed": 1, "failure_class": CODE_ERROR, "message": f"{type(e).__name__}: {e}"[:2000]}
+        )
 
 
 def safe_name(name: str) -> str:
@@ -33,8 +71,15 @@ def safe_name(name: str) -> str:
 
 
 def run_trials(
-    job: JobSpec, trials: Sequence[TrialSpec], storage: str, sinks: Sequence[TrialSink]
+    job: JobSpec,
+    trials: Sequence[TrialSpec],
+    storage: str,
+    sinks: Sequence[TrialSink],
+    *,
+    cluster_nodes: Callable[[], list[NodeInfo]],
+    infeasible_grace_s: float = 120.0,
 ) -> None:
+    """Run `trials` in the given order (the caller sorts them) and block until all end."""
     # Tune's own console output would fight orch's live display; with the legacy
     # reporter and verbose=0 it prints nothing.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -42,11 +87,15 @@ def run_trials(
 
     specs = {t.key: t for t in trials}
     trainable = tune.with_parameters(_trainable, specs=specs, storage=storage)
+    nodes = cluster_nodes()
     trainable = tune.with_resources(
-        trainable, resources=lambda cfg: placement_group_factory(specs[cfg["trial_key"]].resources)
+        trainable,
+        resources=lambda cfg: placement_group_factory(specs[cfg["trial_key"]].resources, nodes),
     )
     names = {t.key: safe_name(t.name) for t in trials}
-    retries = max(t.resources.max_retries for t in trials)
+    watchdog = InfeasibleWatchdog(
+        specs, Control(storage), sinks, cluster_nodes, grace_s=infeasible_grace_s
+    )
     tuner = tune.Tuner(
         trainable,
         # Order of the grid = order of launch; the planner sorts `trials` beforehand.
@@ -64,9 +113,12 @@ def run_trials(
             storage_path=str(Path(storage, "tune").absolute())
             if "://" not in storage
             else f"{storage.rstrip('/')}/tune",
-            callbacks=[TuneEvents(sinks)],
+            callbacks=[TuneEvents(sinks), watchdog],
+            stop=watchdog,
             verbose=0,
-            failure_config=tune.FailureConfig(max_failures=retries),
+            # Tune retries every failure; the recorder enforces each trial's own budget
+            # (infrastructure failures excluded) through stop requests.
+            failure_config=tune.FailureConfig(max_failures=-1),
         ),
     )
     tuner.fit()

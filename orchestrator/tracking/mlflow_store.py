@@ -26,7 +26,9 @@ EPOCH_METRICS = (
     "train_time_s",
     "epochs_done",
 )
-FINAL_METRICS = ("test_loss", "test_accuracy", "train_time_s", "lost_time_s", "params")
+# train_time_s is an epoch metric (its last value is the total); lost_time_s is logged by
+# the recorder at each failure. Each metric has one value per step, never two.
+FINAL_METRICS = ("test_loss", "test_accuracy", "params")
 TAG_KEY, TAG_JOB, TAG_ROLE, TAG_STATE = "orch.trial_key", "orch.job", "orch.role", "orch.state"
 
 
@@ -78,7 +80,9 @@ class MlflowStore:
         )
         return run.info.run_id
 
-    def trial_run(self, exp_id: str, parent_id: str, job: str, trial: TrialSpec) -> str:
+    def trial_run(
+        self, exp_id: str, parent_id: str, job: str, trial: TrialSpec, position: int = 0
+    ) -> str:
         """The trial's single run: found by key, or created with its params and tags."""
         run = self._find(exp_id, **{TAG_ROLE: "trial", TAG_KEY: trial.key})
         if run is not None:
@@ -91,6 +95,8 @@ class MlflowStore:
             TAG_JOB: job,
             TAG_STATE: "PENDING",
             "mlflow.parentRunId": parent_id,
+            "orch.group": trial.group,
+            "orch.position": str(position),
         }
         tags.update(
             {f"orch.ref.{k}": str(v) for k, v in asdict(trial.reference).items() if v is not None}
@@ -132,6 +138,11 @@ class MlflowStore:
         step = int(result.get("epoch", 0))
         metrics = [Metric(k, float(result[k]), ts, step) for k in FINAL_METRICS if k in result]
         self.client.log_batch(run_id, metrics=metrics)
+
+    def log_metric(self, run_id: str, key: str, value: float, step: int) -> None:
+        from mlflow.entities import Metric
+
+        self.client.log_batch(run_id, metrics=[Metric(key, float(value), _now_ms(), step)])
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag

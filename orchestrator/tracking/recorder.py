@@ -4,14 +4,26 @@ The scheduler turns Ray Tune's callbacks into these events (see scheduling/event
 this code is independent of Tune and easy to test. Per-epoch results become MLflow metrics
 at step=epoch (each step once, even when a retried trial reports an epoch again) and
 ledger progress; the last epoch's result carries test metrics.
+
+Failures: a trial's process reports deterministic problems itself (`failed` / `diverged`
+/ `stopped` results) and is not retried; what reaches Tune as an error is classified here,
+counted against the trial's `max_retries` unless it is infrastructure (a lost node), and a
+trial over budget gets a stop request so its next attempt ends at once.
+
+Lost time: compute that a failure threw away — epochs reported but not checkpointed, and
+the epoch in progress — goes to `lost_time_s`; `train_time_s` stays compute that counts.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.ledger import Ledger
+from orchestrator.scheduling.control import Control
+from orchestrator.scheduling.failures import CANCELLED, DIVERGED, classify, counts_against_budget
+from orchestrator.scheduling.gputypes import slug
 from orchestrator.spec.model import JobSpec, TrialSpec
 from orchestrator.tracking.mlflow_store import TAG_STATE, MlflowStore
 
@@ -19,27 +31,35 @@ _HW_TAGS = {
     "gpu_name": "orch.gpu",
     "gpu_count": "orch.gpu_count",
     "precision": "orch.precision",
-    "node_ip": "orch.node",
+    "node_id": "orch.node",
     "val_on_test": "orch.val_on_test",
 }
+# Attempts after which even infrastructure failures stop being retried: a node that dies
+# every time is not bad luck.
+MAX_ATTEMPTS = 20
 
 
 class Recorder:
-    def __init__(self, job: JobSpec, store: MlflowStore, ledger: Ledger) -> None:
-        self.job, self.store, self.ledger = job, store, ledger
+    def __init__(self, job: JobSpec, store: MlflowStore, ledger: Ledger,
+                 control: Control | None = None) -> None:
+        self.job, self.store, self.ledger, self.control = job, store, ledger, control
         self.trials = {t.key: t for t in job.trials}
+        self.position = {t.key: i for i, t in enumerate(job.trials)}
         self.exp_id = store.experiment_id(job.experiment_name)
         assert self.exp_id is not None
         self.parent_id = store.job_run(self.exp_id, job.name, job.description)
         ledger.set_job_state(job.name, "RUNNING", mlflow_run_id=self.parent_id)
         self._run_ids: dict[str, str] = {}
         self._tagged: set[str] = set()
-        self._gpus: dict[str, set[str]] = {}
+        self._final: dict[str, str] = {}  # key -> terminal state decided before completion
+        self._attempt: dict[str, dict[str, Any]] = {}  # per running attempt: times, progress
+        self._macs: dict[str, int | None] = {}
 
     def run_id(self, key: str) -> str:
         if key not in self._run_ids:
             trial: TrialSpec = self.trials[key]
-            run_id = self.store.trial_run(self.exp_id, self.parent_id, self.job.name, trial)
+            run_id = self.store.trial_run(self.exp_id, self.parent_id, self.job.name, trial,
+                                          position=self.position[key])
             self._run_ids[key] = run_id
             self.ledger.update_trial(self.job.name, key, mlflow_run_id=run_id)
         return self._run_ids[key]
@@ -47,6 +67,8 @@ class Recorder:
     # -- events -------------------------------------------------------------------------
     def trial_started(self, key: str) -> None:
         self._tagged.discard(key)  # a new attempt may run on other hardware: tag again
+        self._final.pop(key, None)
+        self._attempt[key] = {"started": time.monotonic(), "last_ckpt": None, "first": True}
         self.ledger.start_attempt(self.job.name, key, node=None, start_epoch=0)
         self.store.set_tags(self.run_id(key), {TAG_STATE: "RUNNING"})
 
@@ -54,66 +76,147 @@ class Recorder:
         run_id = self.run_id(key)
         if key not in self._tagged:
             self._tag_hardware(key, run_id, result)
-        if result.get("diverged"):
-            return  # trial_completed turns it into DIVERGED with the message
+        if result.get("diverged") or result.get("failed") or result.get("stopped"):
+            return  # trial_completed turns these into the terminal state with the message
+        attempt = self._attempt.setdefault(key, {"started": time.monotonic(), "first": True})
+        if attempt.pop("first", False):
+            self.ledger.note_attempt(self.job.name, key, node=_node(result),
+                                     start_epoch=int(result.get("resumed_from", 0)))
+            if "epoch_time_s" in result:
+                self._count_replayed_work(key, run_id, result)
         if "accuracy" in result:
             self.store.log_epoch(run_id, int(result["epoch"]), result)
+            self._learn_speed(key, result)
         if "test_accuracy" in result:
             self.store.log_final(run_id, result)
+        if result.get("checkpointed", True):
+            attempt["last_ckpt"] = time.monotonic()
         self.ledger.update_trial(
-            self.job.name,
-            key,
+            self.job.name, key,
             epochs_done=int(result.get("epochs_done", 0)),
             last_accuracy=result.get("val_accuracy"),
             test_accuracy=result.get("test_accuracy"),
-            node=result.get("node_ip"),
-            gpu=_gpu_label(result),
+            epoch_time_s=result.get("epoch_time_s"),
+            train_time_s=result.get("train_time_s"),
+            node=_node(result), gpu=_gpu_label(result),
         )
 
     def trial_completed(self, key: str, last: Mapping[str, Any]) -> None:
         run_id = self.run_id(key)
-        if last.get("diverged"):
-            msg = str(last.get("message", "diverged"))
-            self.ledger.end_attempt(
-                self.job.name, key, outcome="DIVERGED", failure_class="diverged", message=msg
-            )
-            self.store.set_tags(run_id, {TAG_STATE: "DIVERGED", "orch.error": msg})
-            self.store.end_run(run_id, "FAILED")
+        self._attempt.pop(key, None)
+        if key in self._final:  # already failed by the driver (infeasible): keep that
             return
-        self.ledger.end_attempt(self.job.name, key, outcome="FINISHED")
-        self.store.set_tags(run_id, {TAG_STATE: "FINISHED"})
-        self.store.end_run(run_id, "FINISHED")
+        if last.get("diverged"):
+            self._end(key, run_id, "DIVERGED", DIVERGED, str(last.get("message", "diverged")))
+        elif last.get("failed"):
+            self._end(key, run_id, "FAILED", str(last.get("failure_class", "error")),
+                      str(last.get("message", "failed")))
+        elif last.get("stopped"):
+            cls = str(last.get("failure_class", CANCELLED))
+            state = "CANCELLED" if cls == CANCELLED else "FAILED"
+            self._end(key, run_id, state, cls, str(last.get("reason", "stopped")))
+        else:
+            self.ledger.end_attempt(self.job.name, key, outcome="FINISHED")
+            self.store.set_tags(run_id, {TAG_STATE: "FINISHED"})
+            self.store.end_run(run_id, "FINISHED")
 
-    def trial_failed(
-        self, key: str, message: str, *, will_retry: bool, failure_class: str = "error"
-    ) -> None:
+    def trial_failed(self, key: str, message: str, *, will_retry: bool,
+                     failure_class: str | None = None) -> None:
         run_id = self.run_id(key)
-        outcome = "RETRYING" if will_retry else "FAILED"
-        self.ledger.end_attempt(
-            self.job.name, key, outcome=outcome, failure_class=failure_class, message=message
-        )
-        self.store.set_tags(run_id, {TAG_STATE: outcome, "orch.error": message[:4000]})
+        cls = failure_class or classify(message)
+        self._count_lost_attempt(key, run_id)
         if not will_retry:
-            self.store.end_run(run_id, "FAILED")
+            self._final[key] = "FAILED"
+            self._end(key, run_id, "FAILED", cls, message)
+            return
+        view = self._trial_view(key)
+        counted = view.counted_failures + (1 if counts_against_budget(cls) else 0)
+        budget = self.trials[key].resources.max_retries
+        self.ledger.update_trial(self.job.name, key, counted_failures=counted)
+        self.ledger.end_attempt(self.job.name, key, outcome="RETRYING", failure_class=cls,
+                                message=message)
+        self.store.set_tags(run_id, {TAG_STATE: "RETRYING", "orch.error": message[:4000],
+                                     "orch.failure_class": cls})
+        if self.control is not None and (counted > budget or view.attempts >= MAX_ATTEMPTS):
+            # Tune retries everything; the next attempt reads this and ends at once.
+            self.control.request_stop(key, failure_class=cls, reason=(
+                f"{cls}: gave up after {view.attempts} attempts ({counted} counted against "
+                f"max_retries={budget}): {message}"))
 
     def job_finished(self, state: str) -> None:
         self.ledger.set_job_state(self.job.name, state)
         self.store.end_run(self.parent_id, "FINISHED" if state == "FINISHED" else "FAILED")
 
+    # -- helpers --------------------------------------------------------------------------
+    def _end(self, key: str, run_id: str, state: str, cls: str, message: str) -> None:
+        self.ledger.end_attempt(self.job.name, key, outcome=state, failure_class=cls,
+                                message=message)
+        self.store.set_tags(run_id, {TAG_STATE: state, "orch.error": message[:4000],
+                                     "orch.failure_class": cls})
+        self.store.end_run(run_id, "KILLED" if state == "CANCELLED" else "FAILED")
+
+    def _trial_view(self, key: str) -> Any:
+        job = self.ledger.job(self.job.name)
+        assert job is not None
+        return next(t for t in job.trials if t.key == key)
+
+    def _add_lost(self, key: str, run_id: str, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        view = self._trial_view(key)
+        lost = view.lost_time_s + seconds
+        self.ledger.update_trial(self.job.name, key, lost_time_s=lost)
+        # step = attempt number: one value per attempt, so no step is logged twice
+        self.store.log_metric(run_id, "lost_time_s", lost, step=view.attempts)
+
+    def _count_lost_attempt(self, key: str, run_id: str) -> None:
+        """A failed attempt lost everything since its last checkpoint (or its start)."""
+        attempt = self._attempt.pop(key, None)
+        if attempt is not None:
+            since = attempt.get("last_ckpt") or attempt["started"]
+            self._add_lost(key, run_id, time.monotonic() - since)
+
+    def _count_replayed_work(self, key: str, run_id: str, result: Mapping[str, Any]) -> None:
+        """First epoch of an attempt: compute reported before but not checkpointed (e.g.
+        after a driver crash, which no failure event announced) is lost work."""
+        base = float(result["train_time_s"]) - float(result["epoch_time_s"])
+        reported = self._trial_view(key).train_time_s
+        if reported is not None and reported > base + 1e-6:
+            self._add_lost(key, run_id, reported - base)
+
+    def _learn_speed(self, key: str, result: Mapping[str, Any]) -> None:
+        name = result.get("gpu_name")
+        if not name or not result.get("images_per_s"):
+            return
+        if key not in self._macs:
+            from orchestrator.spec.cost import model_counts
+
+            counts = model_counts(self.trials[key])
+            self._macs[key] = counts.macs if counts else None
+        macs = self._macs[key]
+        if macs:
+            devices = max(1, int(result.get("gpu_count") or 1))
+            # forward + backward ~ 3 forward passes; per device
+            self.ledger.record_speed(slug(str(name)),
+                                     3 * macs * float(result["images_per_s"]) / devices)
+
     def _tag_hardware(self, key: str, run_id: str, result: Mapping[str, Any]) -> None:
-        tags = {tag: result[k] for k, tag in _HW_TAGS.items() if k in result}
+        tags: dict[str, Any] = {tag: result[k] for k, tag in _HW_TAGS.items() if k in result}
         label = _gpu_label(result)
         if label:
             # A trial resumed on another GPU type ran on mixed hardware: say so.
-            seen = self._gpus.setdefault(key, set())
             prior = self.store.client.get_run(run_id).data.tags.get("orch.hardware")
-            seen.update(x for x in (prior or "").split(" + ") if x)
-            seen.add(label)
+            seen = {x for x in (prior or "").split(" + ") if x} | {label}
             tags["orch.hardware"] = " + ".join(sorted(seen))
             tags["orch.mixed_hardware"] = len(seen) > 1
         if tags:
             self.store.set_tags(run_id, tags)
         self._tagged.add(key)
+
+
+def _node(result: Mapping[str, Any]) -> str | None:
+    """Node id (unique even when nodes share an IP), else the IP Tune adds."""
+    return result.get("node_id") or result.get("node_ip")
 
 
 def _gpu_label(result: Mapping[str, Any]) -> str | None:

@@ -28,6 +28,7 @@ class LoopResult:
     resumed_from: int  # epochs already done when this process started
     diverged: bool
     final: dict[str, Any]  # the last report
+    stopped: bool = False  # ended early on a stop request (cancel, budget, infeasible)
 
 
 def run_trial(
@@ -39,11 +40,14 @@ def run_trial(
     stop_after: int | None = None,
     data_dir: str | None = None,
     mirror_devices: list[str] | None = None,
+    should_stop: Callable[[], dict[str, Any] | None] | None = None,
 ) -> LoopResult:
     """Train `trial` to its last epoch (or `stop_after` epochs), resuming from its newest
     checkpoint under `storage`. Returns after a NaN loss with `diverged=True`: retrying a
     deterministic divergence would only diverge again. `mirror_devices` forces a
-    MirroredStrategy over those devices (by default: over the trial's GPUs, if several)."""
+    MirroredStrategy over those devices (by default: over the trial's GPUs, if several).
+    `should_stop` is asked after every epoch; a request (a dict with failure_class and
+    reason) ends the trial after checkpointing, with one last report `stopped=1`."""
     hw = setup_tensorflow(
         cpus=cpus or trial.resources.cpus, precision=trial.recipe.precision, seed=trial.seed
     )
@@ -142,12 +146,17 @@ def run_trial(
                 return_dict=True,
             )
             last.update(test_loss=float(test["loss"]), test_accuracy=float(test["accuracy"]))
-        if _due(trial, epoch, end, last_save):
+        stop = should_stop() if should_stop else None
+        last["checkpointed"] = _due(trial, epoch, end, last_save) or stop is not None
+        if last["checkpointed"]:
             if hasattr(schedule, "state"):
                 meta["schedule"] = schedule.state()
             store.save(TrainState(epoch + 1, _snapshot(model, optimizer), dict(meta)))
             last_save = time.monotonic()
         report(last)
+        if stop is not None and epoch + 1 < trial.epochs:
+            report({**static, "epochs_done": epoch + 1, "stopped": 1, **stop})
+            return LoopResult(epoch + 1, start, False, last, stopped=True)
     if start >= trial.epochs:  # restarted after the last checkpoint: only the test is left
         test = model.evaluate(
             make_eval_pipeline(data.test, batch_size=trial.batch_size, **prep),

@@ -1,0 +1,36 @@
+"""Failure classes, and which of them count against a trial's retry budget (pure)."""
+
+from __future__ import annotations
+
+import re
+
+NODE_LOST = "node_lost"  # infrastructure: never counts against the budget
+OOM = "oom"
+DIVERGED = "diverged"  # deterministic: never retried
+CODE_ERROR = "code_error"  # deterministic: reported once, never retried
+INFEASIBLE = "infeasible"  # no node can hold it
+CANCELLED = "cancelled"
+DRIVER_LOST = "driver_lost"  # infrastructure
+ERROR = "error"  # anything else that escaped the trial: retried within the budget
+
+INFRASTRUCTURE = frozenset({NODE_LOST, DRIVER_LOST})
+
+_NODE_LOST = re.compile(
+    r"NodeDiedError|ActorDiedError|RayActorError|WorkerCrashedError|ActorUnavailableError|"
+    r"node .* (died|dead|was terminated)|The actor died|owner has exited|connection .* lost",
+    re.IGNORECASE,
+)
+_OOM = re.compile(r"OutOfMemoryError|ResourceExhaustedError|out of memory|OOM", re.IGNORECASE)
+
+
+def classify(message: str) -> str:
+    """Class of a failure that reached Tune, from its error text."""
+    if _OOM.search(message):
+        return OOM
+    if _NODE_LOST.search(message):
+        return NODE_LOST
+    return ERROR
+
+
+def counts_against_budget(failure_class: str) -> bool:
+    return failure_class not in INFRASTRUCTURE
