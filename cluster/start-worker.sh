@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Joins this node to an orch Ray cluster, labelled with its GPU type.
+#
+#   cluster/start-worker.sh [--dry-run] --address HEAD:PORT [-- EXTRA RAY START ARGS]
+#
+# The address defaults to $RAY_HEAD_ADDRESS. The node gets the label orch/gpu-type=<slug>,
+# --num-gpus N and the custom resource {"gpu_type:<slug>": N} (see gpu-type.sh); a node
+# without GPUs is labelled "cpu" and gets no GPU resources. --dry-run prints the
+# `ray start` command instead of running it. Metrics for Prometheus on $ORCH_METRICS_PORT
+# (8080). Environment: RAY, NVIDIA_SMI, ORCH_GPU_TYPE, ORCH_NUM_GPUS, ORCH_METRICS_PORT.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=gpu-type.sh
+source "$here/gpu-type.sh"
+
+address="${RAY_HEAD_ADDRESS:-}"
+RAY_ARGS=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --dry-run) ORCH_DRY_RUN=1 ;;
+    --address) address="$2"; shift ;;
+    --address=*) address="${1#--address=}" ;;
+    --) shift; break ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "start-worker.sh: unknown argument '$1' (ray start arguments go after --)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [[ -z "$address" ]]; then
+  echo "start-worker.sh: no head address: pass --address HEAD:6379 or set RAY_HEAD_ADDRESS" >&2
+  exit 2
+fi
+
+orch_detect_gpus
+RAY_ARGS+=(--address "$address" --metrics-export-port "${ORCH_METRICS_PORT:-8080}")
+orch_type_args
+RAY_ARGS+=("$@")
+orch_ray_start
