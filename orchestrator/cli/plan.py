@@ -73,8 +73,8 @@ def plan(
     typer.echo(total_line(rows, unit))
     power = len(str(int(unit[1]))) - 1
     typer.echo(
-        "params: the zoo preset's count (~: the closest preset, for seed_variant or another "
-        "class count). cost: MACs/image x training images x epochs x 3 (forward + backward), "
+        "params: model.count_params() of what the trial builds (the zoo's shape walk). "
+        "cost: MACs/image x training images x epochs x 3 (forward + backward), "
         f"in {unit[0]} = 10^{power} multiply-accumulates (1 MAC = 2 FLOP)."
     )
 

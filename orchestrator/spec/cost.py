@@ -4,10 +4,9 @@
 
 in multiply-accumulates (MAC; 1 MAC = 2 FLOP). The factor 3 counts the forward pass once
 and the backward pass twice (gradients for activations and for weights). MACs per image
-are the zoo preset's stored count (Conv2D incl. groups, Dense; at 32x32 and the preset's
-class count). A family request (`model = "densenet"` + model_args) is matched to the
-preset with the same architecture; arguments that change the network slightly
-(seed_variant, another class count) keep the preset's counts but mark them approximate.
+(Conv2D incl. groups, Dense) and parameters come from the zoo's `estimate_cost`, a pure
+walk over the shapes of exactly what `create_model` builds for the trial: its model
+arguments (seed_variant included) and its dataset's classes and image size.
 """
 
 from __future__ import annotations
@@ -25,44 +24,30 @@ TRAIN_IMAGES: dict[str, int] = {
     "synthetic": 5_000,  # generated: train_size images when set
     "synthetic100": 5_000,
 }
-# Arguments that change neither parameter nor MAC counts.
-_COUNT_NEUTRAL = frozenset(
-    {"weight_decay", "kernel_initializer", "bn_momentum", "bn_epsilon", "dropout"}
-)
 
 
 @dataclass(frozen=True)
 class ModelCounts:
-    params: int
+    params: int  # model.count_params() of what the trial builds (its dataset's classes)
     macs: int  # per image, forward
-    exact: bool  # False: taken from the closest preset (seed_variant, other class count)
-    preset: str
+    exact: bool = True  # kept for callers; the zoo's shape walk is exact
+    preset: str = ""  # the model name the counts are for
 
 
 def model_counts(trial: TrialSpec) -> ModelCounts | None:
-    """Parameters and MACs of the trial's model from the zoo's presets, or None."""
+    """Parameters and MACs per image of the trial's model, from the zoo's pure shape walk
+    (presets, seed variants and family requests alike); None if the zoo cannot size it."""
     from orchestrator.data import DATASETS
     from orchestrator.errors import OrchestratorError
-    from orchestrator.zoo import registry
+    from orchestrator.zoo import estimate_cost as zoo_cost
 
     info = DATASETS.get(trial.data.name)
-    classes = info.num_classes if info else None
+    shape = {"num_classes": info.num_classes, "input_shape": info.input_shape} if info else {}
     try:
-        want = registry.resolve_model(trial.model, num_classes=classes, **trial.model_kwargs)
-    except (OrchestratorError, TypeError):
+        cost = zoo_cost(trial.model, **shape, **trial.model_kwargs)
+    except (OrchestratorError, TypeError, ValueError):
         return None
-    family = registry.FAMILIES[want.family]
-    arch = family.arch_keys
-    for preset in registry.PRESETS.values():
-        if preset.family != want.family or preset.default_input_shape != want.input_shape:
-            continue
-        have = registry.resolve_model(preset.name)
-        if all(have.kwargs.get(k) == want.kwargs.get(k) for k in arch):
-            extra = {k for k in want.kwargs if k not in arch and k not in _COUNT_NEUTRAL}
-            same = all(want.kwargs.get(k) == have.kwargs.get(k) for k in extra)
-            exact = same and want.num_classes == preset.default_num_classes
-            return ModelCounts(preset.params, preset.macs, exact, preset.name)
-    return None
+    return ModelCounts(int(cost.params), int(cost.macs), True, trial.model)
 
 
 def training_images(data: DataSpec) -> int | None:

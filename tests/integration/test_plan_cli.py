@@ -90,7 +90,7 @@ def test_plan_shows_new_finished_and_resumable_trials(orch_home: Path, job_file:
     assert table["ResNet-20-0.05"].rstrip().endswith(f"{r20a.key}  new")
     assert table["ResNet-20-0.1"].rstrip().endswith(f"{r20b.key}  epoch 2 of 4, resumable")
     assert table["DenseNet-BC"].rstrip().endswith(f"{dense.key}  new")
-    # params from the zoo presets (the family request matches densenet_bc_100_12).
+    # params from the zoo's shape walk: the family request builds densenet_bc_100_12.
     assert " 62k " in table["LeNet"] and " 274k " in table["ResNet-20-0.1"]
     assert " 793k " in table["DenseNet-BC"]
     assert "0.5 GPU (GTX 1080 Ti/RTX 3090), 2 CPU, 8 GB" in table["ResNet-20-0.1"]

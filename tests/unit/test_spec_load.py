@@ -110,8 +110,10 @@ def test_no_trials() -> None:
 @pytest.mark.parametrize(
     "edit, expected",
     [
-        (lambda t: t.replace('model = "lenet5"', 'model = "lenet5"\nepoch = 3'),
-         "epoch: unknown key. Did you mean: epochs?"),
+        (
+            lambda t: t.replace('model = "lenet5"', 'model = "lenet5"\nepoch = 3'),
+            "epoch: unknown key. Did you mean: epochs?",
+        ),
         (lambda t: t.replace("epochs = 2", 'epochs = "two"'), "epochs: must be an integer"),
         (lambda t: t.replace('dataset = "digits"\n', ""), "dataset: missing"),
     ],
