@@ -95,43 +95,73 @@ def check_request(
         )
     if not nodes:
         return
-    declared = sorted({n.gpu_type for n in nodes if n.gpu_type})
-    for t in types:
-        if t not in declared:
-            hint = did_you_mean(t, declared) or (
-                f" Declared: {', '.join(declared)}." if declared else " No node type has GPUs."
-            )
-            problems.append(
-                f"{where}resources.gpu_type: no node type in [cluster] has GPU type {t!r}."
-                f"{hint} Received: gpu_type={t!r}"
-            )
-    ok = [n for n in nodes if (not types or n.gpu_type in types) and (n.gpus > 0 or not gpus)]
+    unknown = _unknown_types(types, nodes, where, problems)
+    ok = [
+        n
+        for n in nodes
+        if (not types or any(_same_type(n.gpu_type, t) for t in types)) and (n.gpus > 0 or not gpus)
+    ]
     what = "of an acceptable GPU type " if types else ("with GPUs " if gpus else "")
-    if not ok:
-        if gpus and not [t for t in types if t not in declared]:
-            problems.append(
-                f"{where}resources.gpus: no node type {what}in [cluster]. Received: gpus={gpus!r}"
-            )
-        return
-    wants = {"gpus": gpus, "cpus": cpus, "memory_gb": memory_gb}
+    if ok:
+        _capacity({"gpus": gpus, "cpus": cpus, "memory_gb": memory_gb}, ok, what, where, problems)
+    elif gpus and not unknown:
+        problems.append(
+            f"{where}resources.gpus: no node type {what}in [cluster]. Received: gpus={gpus!r}"
+        )
+
+
+def _unknown_types(
+    types: Sequence[str], nodes: Sequence[NodeType], where: str, problems: list[str]
+) -> list[str]:
+    declared = sorted({n.gpu_type for n in nodes if n.gpu_type})
+    unknown = [t for t in types if not any(_same_type(n, t) for n in declared)]
+    for t in unknown:
+        hint = did_you_mean(t, declared) or (
+            f" Declared: {', '.join(declared)}." if declared else " No node type has GPUs."
+        )
+        problems.append(
+            f"{where}resources.gpu_type: no node type in [cluster] has GPU type {t!r}."
+            f"{hint} Received: gpu_type={t!r}"
+        )
+    return unknown
+
+
+def _capacity(
+    wants: dict[str, float | None],
+    ok: Sequence[NodeType],
+    what: str,
+    where: str,
+    problems: list[str],
+) -> None:
+    """Each amount against the largest acceptable node, then all of them on one node."""
     short = False
     for key, need in wants.items():
         have = [getattr(n, key) for n in ok]
         if not need or None in have:
             continue
-        best = max(have)
-        if need > best:
+        if need > (best := max(have)):
             short = True
             problems.append(
                 f"{where}resources.{key}: asks for {need:g} but the largest node type {what}"
                 f"in [cluster] has {best:g}. Received: {key}={need!r}"
             )
-    if not short and not any(_fits(n, gpus, cpus, memory_gb) for n in ok):
+    if not short and not any(_fits(n, **wants) for n in ok):  # type: ignore[arg-type]
         asked = ", ".join(f"{k}={v!r}" for k, v in wants.items() if v)
         problems.append(
             f"{where}resources: no single node type {what}in [cluster] has all of "
             f"{asked} (one trial runs on one node). Received: {asked}"
         )
+
+
+def _same_type(node_type: str | None, wanted: str) -> bool:
+    """As the scheduler places trials: "GTX 1080 Ti" == "gtx-1080-ti", and "A100" accepts
+    a node declared "A100-SXM4-80GB" (compared as slugs)."""
+    if not node_type:
+        return False
+    from orchestrator.scheduling.gputypes import slug  # pure: names only
+
+    have, want = slug(node_type), slug(wanted)
+    return have == want or have.startswith(want + "-")
 
 
 def _fits(n: NodeType, gpus: float, cpus: float, memory_gb: float | None) -> bool:

@@ -346,6 +346,7 @@ def test_cluster_contradictions(tmp_path: Path, label: str, body: str, expected:
         "{ gpus = 2, cpus = 8, memory_gb = 32 }",  # exactly the box
         '{ gpus = 1, cpus = 60, gpu_type = ["GTX 1080 Ti", "RTX 3090"] }',  # the wide node
         '{ gpus = 0.5, gpu_type = "any" }',
+        '{ gpus = 1, cpus = 60, gpu_type = "rtx-3090" }',  # the scheduler's slug of the type
     ],
 )
 def test_requests_that_fit_the_cluster(tmp_path: Path, resources: str) -> None:
@@ -386,3 +387,17 @@ model = ["resnet20"]
         'grid #2 "{model}": seeds: must not repeat a seed',
     ):
         assert sum(want in m for m in got) == 1, (want, got)
+
+
+def test_a_gpu_type_accepts_its_detailed_variants(tmp_path: Path) -> None:
+    """As the scheduler matches labels: "A100" accepts a node type "A100-SXM4-80GB"."""
+    path = tmp_path / "ok.toml"
+    cluster = '[[cluster.node_type]]\nname = "dgx"\ngpu_type = "NVIDIA A100-SXM4-80GB"\n'
+    path.write_text(
+        HEAD
+        + cluster
+        + "gpus = 8\ncpus = 128\n"
+        + LENET
+        + 'resources = { gpus = 8, gpu_type = "A100" }\n'
+    )
+    assert load_job(path).trials[0].resources.gpu_type == ("A100",)
