@@ -1,0 +1,172 @@
+"""What a cluster offers per GPU type, and whether every node can reach orch's storage.
+
+`summarize` is pure (NodeInfo in, one TypeSummary per GPU type out). `check_storage`
+writes a probe file from the driver and asks a tiny Ray task pinned to each alive node to
+read it back: multi-node trials need a storage path every node shares (NFS or an object
+store), or a trial resumed on another node would not find its checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.scheduling.cluster import NodeInfo
+from orchestrator.scheduling.gputypes import CPU
+
+PROBE_DIR = ".orch-probe"
+
+
+@dataclass(frozen=True)
+class TypeSummary:
+    gpu_type: str
+    nodes: int
+    gpus: float
+    cpus: float
+    memory_gb: float
+    largest: NodeInfo  # most GPUs, then CPUs, then memory: the biggest single trial fits here
+
+
+def summarize(nodes: Sequence[NodeInfo]) -> list[TypeSummary]:
+    """One summary per GPU type over the alive nodes: GPU types by total GPUs (most
+    first), then 'unlabelled', then 'cpu'."""
+    by_type: dict[str, list[NodeInfo]] = {}
+    for n in nodes:
+        if n.alive:
+            by_type.setdefault(n.gpu_type, []).append(n)
+    out = [
+        TypeSummary(
+            gpu_type=t,
+            nodes=len(ns),
+            gpus=sum(n.gpus for n in ns),
+            cpus=sum(n.cpus for n in ns),
+            memory_gb=sum(n.memory_gb for n in ns),
+            largest=max(ns, key=lambda n: (n.gpus, n.cpus, n.memory_gb)),
+        )
+        for t, ns in by_type.items()
+    ]
+    rank = {CPU: 2, "unlabelled": 1}
+    return sorted(out, key=lambda s: (rank.get(s.gpu_type, 0), -s.gpus, s.gpu_type))
+
+
+@dataclass(frozen=True)
+class NodeProbe:
+    node: NodeInfo
+    hostname: str
+    readable: bool
+    detail: str = ""  # why not, when not readable
+
+
+@dataclass(frozen=True)
+class StorageReport:
+    storage: str
+    uri: bool  # an object-store URI (s3://, gs://, ...): shared by construction
+    ok: bool  # every node can read it (or the URI opens)
+    detail: str
+    probes: tuple[NodeProbe, ...] = ()
+
+    @property
+    def unreadable(self) -> list[NodeProbe]:
+        return [p for p in self.probes if not p.readable]
+
+
+def is_uri(storage: str) -> bool:
+    return "://" in storage and not storage.startswith("file://")
+
+
+def local_path(storage: str) -> Path:
+    return Path(storage.removeprefix("file://")).absolute()
+
+
+def check_storage(
+    storage: str, nodes: Sequence[NodeInfo], *, timeout_s: float = 60.0
+) -> StorageReport:
+    """Is `storage` shared by every node of the connected Ray cluster?"""
+    if is_uri(storage):
+        return _check_uri(storage)
+    root = local_path(storage)
+    token = uuid.uuid4().hex
+    probe = root / PROBE_DIR / f"{socket.gethostname()}-{os.getpid()}-{token[:8]}.txt"
+    try:
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_text(token)
+    except OSError as e:
+        return StorageReport(storage, False, False, f"the driver cannot write it: {e}")
+    try:
+        probes = probe_nodes(str(probe), token, nodes, timeout_s=timeout_s)
+    finally:
+        probe.unlink(missing_ok=True)
+    bad = [p for p in probes if not p.readable]
+    detail = (
+        f"all {len(probes)} node(s) read the driver's probe file"
+        if not bad
+        else f"{len(bad)} of {len(probes)} nodes cannot read the driver's probe file"
+    )
+    return StorageReport(storage, False, not bad, detail, tuple(probes))
+
+
+def probe_nodes(
+    path: str, token: str, nodes: Sequence[NodeInfo], *, timeout_s: float = 60.0
+) -> list[NodeProbe]:
+    """Runs `_read_probe` on each alive node (hard node affinity) and collects the answers.
+    A node that does not answer within `timeout_s` counts as unreadable."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    # num_cpus=0: the probe runs even on a node whose CPUs are all busy with trials.
+    task = ray.remote(num_cpus=0, max_retries=0)(_read_probe)
+    alive = [n for n in nodes if n.alive]
+    refs = [
+        task.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(n.node_id, soft=False)
+        ).remote(path, token)
+        for n in alive
+    ]
+    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+    done = set(ready)
+    out = []
+    for n, ref in zip(alive, refs, strict=True):
+        if ref not in done:
+            ray.cancel(ref, force=True)
+            out.append(NodeProbe(n, "?", False, f"no answer within {timeout_s:.0f} s"))
+            continue
+        try:
+            readable, host, detail = ray.get(ref)
+        except Exception as e:  # the node died, or the task could not run there
+            readable, host, detail = False, "?", f"{type(e).__name__}: {e}"
+        out.append(NodeProbe(n, host, readable, detail))
+    return out
+
+
+def _read_probe(path: str, token: str) -> tuple[bool, str, str]:
+    """On a node: can it read the driver's probe file, with the driver's content?"""
+    host = socket.gethostname()
+    try:
+        content = Path(path).read_text()
+    except OSError as e:
+        return False, host, f"{type(e).__name__}: {e.strerror or e}"
+    if content != token:
+        return False, host, "a different file at that path (a local disk, not shared)"
+    return True, host, ""
+
+
+def _check_uri(storage: str) -> StorageReport:
+    """An object store is shared by construction; check that it opens from here."""
+    try:
+        import pyarrow.fs as pafs
+
+        fs, path = pafs.FileSystem.from_uri(storage)
+        info = fs.get_file_info(path)
+    except Exception as e:  # unknown scheme, no credentials, no network
+        return StorageReport(storage, True, False, f"pyarrow.fs cannot open it: {e}")
+    what = {
+        pafs.FileType.Directory: "exists",
+        pafs.FileType.NotFound: "opens (path not created yet)",
+    }.get(info.type, f"opens ({info.type.name})")
+    return StorageReport(
+        storage, True, True, f"{fs.type_name} URI {what}: shared by every node by construction"
+    )
