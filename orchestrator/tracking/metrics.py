@@ -1,0 +1,247 @@
+"""Prometheus metrics of a running job, exported through Ray's metrics agent.
+
+MetricsSink is a TrialSink (scheduling/events.py): the driver feeds it the same trial
+events as the MLflow recorder, and it keeps gauges and counters (ray.util.metrics) that
+every Ray node's agent serves on its metrics export port, next to Ray's own series. Ray
+exports an application metric `orch_x` as `ray_orch_x`, a counter with a `_total` suffix
+(see `exported_name`), and adds the labels Component, NodeAddress, SessionName, Version
+and WorkerId. dashboards/grafana/orch.json queries the exported names; its test checks
+each against METRICS.
+
+Recording needs a connected Ray (ray.init); before that, and without Ray, the sink only
+keeps its state, so it is safe to construct anywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.scheduling.failures import CANCELLED, DIVERGED, classify
+from orchestrator.scheduling.gputypes import slug
+from orchestrator.spec.model import JobSpec
+
+STATES = ("PENDING", "RUNNING", "RETRYING", "FINISHED", "FAILED", "DIVERGED", "CANCELLED")
+TRIAL_TAGS = ("job", "trial", "model")
+WORK_TAGS = ("job", "model", "gpu_type")
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    kind: str  # "gauge" | "counter"
+    description: str
+    tags: tuple[str, ...]
+
+
+METRICS: dict[str, MetricDef] = {
+    "orch_trials": MetricDef(
+        "gauge", "Trials of a job by state (" + ", ".join(STATES) + ").", ("job", "state")
+    ),
+    "orch_trial_epochs_done": MetricDef("gauge", "Epochs a trial has completed.", TRIAL_TAGS),
+    "orch_trial_epochs_planned": MetricDef("gauge", "Epochs a trial trains in all.", TRIAL_TAGS),
+    "orch_trial_epochs_per_second": MetricDef(
+        "gauge",
+        "A trial's speed at its last epoch: 1 / epoch time (fit + validation).",
+        TRIAL_TAGS,
+    ),
+    "orch_trial_images_per_second": MetricDef(
+        "gauge", "Training images per second in a trial's last epoch (fit only).", TRIAL_TAGS
+    ),
+    "orch_trial_val_accuracy": MetricDef(
+        "gauge", "A trial's validation accuracy after its last epoch (0-1).", TRIAL_TAGS
+    ),
+    "orch_trial_eta_seconds": MetricDef(
+        "gauge", "Seconds a running trial still needs at its last epoch's speed.", TRIAL_TAGS
+    ),
+    "orch_job_eta_seconds": MetricDef(
+        "gauge",
+        "Seconds until the job's last trial finishes: the planner's estimate when it sets "
+        "one, else remaining epochs at measured speeds over the running trials.",
+        ("job",),
+    ),
+    "orch_epochs": MetricDef(
+        "counter", "Epochs trained (replayed epochs after a failure count again).", WORK_TAGS
+    ),
+    "orch_images": MetricDef("counter", "Training images processed.", WORK_TAGS),
+    "orch_trial_failures": MetricDef(
+        "counter",
+        "Trial failures by class (node_lost, oom, diverged, code_error, infeasible, "
+        "cancelled, driver_lost, error), retried or final.",
+        ("job", "model", "failure_class"),
+    ),
+}
+
+
+def exported_name(name: str) -> str:
+    """The series name Prometheus scrapes for METRICS[name]: 'orch_epochs' ->
+    'ray_orch_epochs_total'."""
+    return f"ray_{name}" + ("_total" if METRICS[name].kind == "counter" else "")
+
+
+class MetricsSink:
+    """Trial events -> orch_* metrics for one job. `finished`: keys of trials that submit
+    skipped because they were already finished (they count as FINISHED)."""
+
+    def __init__(self, job: JobSpec, *, finished: Iterable[str] = ()) -> None:
+        self.job = job
+        self.trials = {t.key: t for t in job.trials}
+        done = set(finished)
+        self.state = {k: "FINISHED" if k in done else "PENDING" for k in self.trials}
+        self.epochs_done = {k: (t.epochs if k in done else 0) for k, t in self.trials.items()}
+        self.epoch_time_s: dict[str, float] = {}
+        self._eta_override: float | None = None
+        self._metrics: dict[str, Any] | None = None
+        self._publish_states()
+
+    # -- TrialSink --------------------------------------------------------------------------
+    def trial_started(self, key: str) -> None:
+        self.state[key] = "RUNNING"
+        self._publish_states()
+
+    def trial_result(self, key: str, result: Mapping[str, Any]) -> None:
+        if result.get("diverged") or result.get("failed") or result.get("stopped"):
+            return  # trial_completed ends the trial with its class
+        trial = self.trials[key]
+        self.epochs_done[key] = int(result.get("epochs_done", self.epochs_done[key]))
+        tags = self._trial_tags(key)
+        self._set("orch_trial_epochs_done", self.epochs_done[key], tags)
+        self._set("orch_trial_epochs_planned", trial.epochs, tags)
+        if result.get("val_accuracy") is not None:
+            self._set("orch_trial_val_accuracy", float(result["val_accuracy"]), tags)
+        epoch_s = result.get("epoch_time_s")
+        if epoch_s:
+            self.epoch_time_s[key] = float(epoch_s)
+            self._set("orch_trial_epochs_per_second", 1.0 / float(epoch_s), tags)
+            work = {
+                "job": self.job.name,
+                "model": trial.model,
+                "gpu_type": slug(str(result.get("gpu_name") or "cpu")),
+            }
+            self._inc("orch_epochs", 1, work)
+            ips = result.get("images_per_s")
+            if ips:
+                self._set("orch_trial_images_per_second", float(ips), tags)
+                # images of this epoch = speed x fit time; fit time ~ epoch time
+                self._inc("orch_images", float(ips) * float(epoch_s), work)
+        self._publish_eta(key)
+
+    def trial_completed(self, key: str, last: Mapping[str, Any]) -> None:
+        if self.state.get(key) in ("FAILED", "CANCELLED", "DIVERGED"):
+            return  # the driver already ended it (e.g. infeasible)
+        if last.get("diverged"):
+            self._end(key, "DIVERGED", DIVERGED)
+        elif last.get("failed"):
+            self._end(key, "FAILED", str(last.get("failure_class") or "error"))
+        elif last.get("stopped"):
+            cls = str(last.get("failure_class") or CANCELLED)
+            self._end(key, "CANCELLED" if cls == CANCELLED else "FAILED", cls)
+        else:
+            self.epochs_done[key] = self.trials[key].epochs
+            self.state[key] = "FINISHED"
+            self._set("orch_trial_eta_seconds", 0.0, self._trial_tags(key))
+            self._publish_states()
+
+    def trial_failed(
+        self, key: str, message: str, *, will_retry: bool, failure_class: str | None = None
+    ) -> None:
+        cls = failure_class or classify(message)
+        if will_retry:
+            self._count_failure(key, cls)
+            self.state[key] = "RETRYING"
+            self._publish_states()
+        else:
+            self._end(key, "FAILED", cls)
+
+    # -- hooks -----------------------------------------------------------------------------
+    def set_eta(self, seconds: float | None) -> None:
+        """The planner's estimate of the job's remaining time; None returns to the sink's
+        own estimate."""
+        self._eta_override = seconds
+        self._publish_job_eta()
+
+    def job_eta_s(self) -> float | None:
+        """Remaining epochs of unfinished trials at their measured epoch times (a trial
+        without one yet: the mean of the others), spread over the running trials."""
+        if self._eta_override is not None:
+            return self._eta_override
+        if not self.epoch_time_s:
+            return None
+        mean = sum(self.epoch_time_s.values()) / len(self.epoch_time_s)
+        work = sum(
+            (t.epochs - self.epochs_done[k]) * self.epoch_time_s.get(k, mean)
+            for k, t in self.trials.items()
+            if self.state[k] in ("PENDING", "RUNNING", "RETRYING")
+        )
+        running = sum(1 for s in self.state.values() if s == "RUNNING")
+        return work / max(1, running)
+
+    # -- recording ---------------------------------------------------------------------------
+    def _end(self, key: str, state: str, cls: str) -> None:
+        self._count_failure(key, cls)
+        self.state[key] = state
+        self._set("orch_trial_eta_seconds", 0.0, self._trial_tags(key))
+        self._publish_states()
+
+    def _count_failure(self, key: str, cls: str) -> None:
+        model = self.trials[key].model
+        self._inc(
+            "orch_trial_failures", 1, {"job": self.job.name, "model": model, "failure_class": cls}
+        )
+
+    def _publish_states(self) -> None:
+        for state in STATES:  # zeros too: a state a trial left must drop, not linger
+            n = sum(1 for s in self.state.values() if s == state)
+            self._set("orch_trials", n, {"job": self.job.name, "state": state})
+        self._publish_job_eta()
+
+    def _publish_eta(self, key: str) -> None:
+        epoch_s = self.epoch_time_s.get(key)
+        if epoch_s is not None:
+            left = max(0, self.trials[key].epochs - self.epochs_done[key]) * epoch_s
+            self._set("orch_trial_eta_seconds", left, self._trial_tags(key))
+        self._publish_job_eta()
+
+    def _publish_job_eta(self) -> None:
+        eta = self.job_eta_s()
+        if eta is not None:
+            self._set("orch_job_eta_seconds", eta, {"job": self.job.name})
+
+    def _trial_tags(self, key: str) -> dict[str, str]:
+        t = self.trials[key]
+        return {"job": self.job.name, "trial": t.name, "model": t.model}
+
+    def _set(self, name: str, value: float, tags: dict[str, str]) -> None:
+        metric = self._metric(name)
+        if metric is not None:
+            with contextlib.suppress(Exception):  # metrics must never break a job
+                metric.set(value, tags=tags)
+
+    def _inc(self, name: str, value: float, tags: dict[str, str]) -> None:
+        metric = self._metric(name)
+        if metric is not None and value > 0:
+            with contextlib.suppress(Exception):
+                metric.inc(value, tags=tags)
+
+    def _metric(self, name: str) -> Any:
+        if self._metrics is None:
+            try:
+                import ray
+            except ImportError:
+                return None
+            if not ray.is_initialized():
+                return None  # created on the first event after ray.init
+            self._metrics = _create_metrics()
+        return self._metrics.get(name)
+
+
+def _create_metrics() -> dict[str, Any]:
+    from ray.util.metrics import Counter, Gauge
+
+    kinds = {"gauge": Gauge, "counter": Counter}
+    out: dict[str, Any] = {}
+    for name, d in METRICS.items():
+        with contextlib.suppress(Exception):  # metrics must never break a job
+            out[name] = kinds[d.kind](name, description=d.description, tag_keys=d.tags)
+    return out
