@@ -9,10 +9,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.errors import SpecError
+from orchestrator.spec import schema as s
 from orchestrator.spec.cluster import check_request, gpu_types
 from orchestrator.spec.fields import REQUIRED_TRIAL_KEYS
 from orchestrator.spec.grid import Cell
 from orchestrator.spec.model import NodeType, Recipe, Resources
+
+# Arguments create_model receives from elsewhere; in model_args they would collide.
+_NOT_MODEL_ARGS = {
+    "name": "not a model argument; the model is the trial's `model`",
+    "num_classes": "comes from the dataset; not a model argument",
+    "input_shape": "comes from the dataset; not a model argument",
+}
 
 
 def check_cell(cell: Cell, cluster: tuple[NodeType, ...], problems: list[str]) -> bool:
@@ -60,6 +68,11 @@ def _check_model(t: Mapping[str, Any], where: str, problems: list[str]) -> None:
 
     info = DATASETS[t["dataset"]]
     args = dict(t.get("model_args", {}))
+    for key, why in _NOT_MODEL_ARGS.items():
+        if key in args:
+            problems.append(
+                f"{where}model_args.{key}: {why}. Received: {key}={s.shown(args.pop(key))}"
+            )
     if "weight_decay" in args:
         problems.append(
             f"{where}model_args.weight_decay: set recipe.weight_decay instead; the recipe "

@@ -27,7 +27,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -62,7 +62,7 @@ class Cell:
     where: str  # message prefix: 'jobs/x.toml: grid #1 "{model}": trial "resnet20": '
     group: str  # the trial name without the seed
     table: dict[str, Any]  # merged trial keys, without name and seeding keys
-    seeds: tuple[int, ...] | None  # None: one trial named `group` with the table's seed
+    seeds: Sequence[int] | None  # None: one trial named `group` with the table's seed
 
 
 @dataclass(frozen=True)
@@ -130,12 +130,13 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
-def seeds_of(table: Mapping[str, Any]) -> tuple[int, ...] | None:
-    """The seeds axis of a merged (checked) table, or None without one."""
+def seeds_of(table: Mapping[str, Any]) -> Sequence[int] | None:
+    """The seeds axis of a merged (checked) table, or None without one. `repeats` stays a
+    range, so a huge count is refused by the trial limit before any list is built."""
     if "seeds" in table:
         return tuple(table["seeds"])
     if "repeats" in table:
-        return tuple(range(table["repeats"]))
+        return range(table["repeats"])
     return None
 
 

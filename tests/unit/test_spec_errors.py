@@ -187,6 +187,14 @@ CORPUS: list[tuple[str, str, list[str]]] = [
         ["model_args.weight_decay: set recipe.weight_decay instead"],
     ),
     (
+        "reserved model argument",
+        LENET + "model_args = { num_classes = 100 }\n",
+        [
+            "model_args.num_classes: comes from the dataset; not a model argument. "
+            "Received: num_classes=100"
+        ],
+    ),
+    (
         "unknown schedule",
         LENET + 'recipe = { schedule = { kind = "stepp" } }\n',
         [

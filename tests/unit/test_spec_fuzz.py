@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -215,3 +216,22 @@ def test_the_mutation_base_is_valid() -> None:
     # 2 seeds of the trial; the grid's 2 models x 2 LRs x 2 zip positions, less the 2
     # lenet5 cells at LR 0.05.
     assert len(job.trials) == 2 + 8 - 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a = " + "[" * 50_000 + "]" * 50_000,  # deeper than the TOML parser's recursion
+        "a = " + "{ b = " * 3_000 + "1" + " }" * 3_000,
+        "x." * 5_000 + "y = 1",  # a dotted key 5,000 tables deep
+        "[[trial]]\nrepeats = 9223372036854775807\nmodel = 'lenet5'\n",
+        "[defaults]\nepochs = 1e400\n",
+        "\x00\x01",
+    ],
+    ids=["arrays", "inline-tables", "dotted-key", "int64-repeats", "inf", "control"],
+)
+def test_pathological_inputs(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "job.toml"
+    path.write_text(text)
+    with pytest.raises(SpecError):
+        load_job(path)
