@@ -55,11 +55,21 @@ def list_families() -> list[str]:
 
 
 def get_preset(name: str) -> ModelInfo:
-    """The preset called `name`; UnknownModelError (with suggestions) if there is none."""
+    """The preset called `name`; UnknownModelError (with suggestions) if there is none.
+
+    Family names ("densenet") are not presets: `estimate_cost` sizes any request.
+    """
     try:
         return PRESETS[name]
     except KeyError:
-        raise UnknownModelError(name, [*PRESETS, *FAMILIES]) from None
+        error = UnknownModelError(name, PRESETS)
+        if name in FAMILIES:
+            examples = ", ".join(list_models(name + "*")[:3])
+            error.args = (
+                f"{name!r} is a model family, not a preset: it has no fixed size; use "
+                f"estimate_cost({name!r}, ...) or a preset such as {examples}",
+            )
+        raise error from None
 
 
 def family_arguments(family: str) -> dict[str, Any]:

@@ -11,8 +11,10 @@ import pytest
 
 from orchestrator.errors import SpecError, UnknownModelError
 from orchestrator.zoo import (
+    Cost,
     check_model,
     create_model,
+    estimate_cost,
     family_arguments,
     get_preset,
     list_families,
@@ -225,3 +227,49 @@ def test_smallest_input() -> None:
     assert smallest_input([("pool", 2, 2, "valid")] * 5) == 32
     assert smallest_input([("conv", 5, 1, "valid"), ("pool", 2, 2, "valid")] * 2) == 16
     assert smallest_input([("stride", 1, 2, "same")] * 2) == 1
+
+
+# ------------------------------------------------------------------ cost without TensorFlow
+
+
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_estimate_cost_reproduces_preset_constants(name: str) -> None:
+    info = get_preset(name)
+    assert estimate_cost(name) == Cost(info.params, info.macs)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("resnext29_4x64d", 20_365_248),
+        ("resnext29_8x64d", 37_251_008),
+        ("se_resnext29_4x64d", 20_881_354),
+        ("wrn_16_8", 11_318_016),
+        ("vgg19", 39_002_738),
+        ("densenet_bc_100_12", 850_606),
+        ("densenet_bc_100_24", 3_300_358),
+        ("densenet_bc_160_24", 7_549_738),
+    ],
+)
+def test_seed_variant_counts_match_the_reference(name: str, expected: int) -> None:
+    assert estimate_cost(name, seed_variant=True).params == expected
+
+
+def test_estimate_cost_follows_classes_shape_and_family_arguments() -> None:
+    base = get_preset("resnet20")
+    assert estimate_cost("resnet20", num_classes=100).params == base.params + 64 * 90 + 90
+    assert estimate_cost("resnet20", input_shape=(64, 64, 3)).macs == 4 * base.macs - 3 * (
+        64 * 10
+    )  # convs scale with the area, the dense head does not
+    small_bc = estimate_cost("densenet", depth=40, growth_rate=12, bottleneck=True, compression=0.5)
+    assert small_bc.params == 181_210
+    assert estimate_cost("densenet", depth=121, stem="imagenet", growth_rate=32, bottleneck=True,
+                         compression=0.5, bn_epsilon=1.001e-5, num_classes=1000,
+                         input_shape=(224, 224, 3)) == estimate_cost("densenet121")  # fmt: skip
+    with pytest.raises(SpecError, match="input_shape"):
+        estimate_cost("vgg19", input_shape=(16, 16, 3))
+
+
+def test_get_preset_on_a_family_name_explains() -> None:
+    with pytest.raises(UnknownModelError, match="is a model family, not a preset"):
+        get_preset("densenet")
