@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.errors import UnknownModelError, did_you_mean
 from orchestrator.zoo import get_preset, list_families, list_models
 
 
@@ -61,6 +62,11 @@ def models(
 ) -> None:
     """List the model presets: params, MACs per image, published params and their source."""
     if not list_models(pattern):
-        typer.echo(f"no preset matches {pattern!r}; try 'orch models' for all of them")
-        raise typer.Exit(1)
+        presets = list_models()
+        error = UnknownModelError(pattern, presets)  # exits 2 with one line, as user errors do
+        error.args = (
+            f"no preset matches {pattern!r}.{did_you_mean(pattern, presets)} "
+            "Run `orch models` to list them all.",
+        )
+        raise error
     Console().print(models_table(pattern))

@@ -147,8 +147,11 @@ def test_cli_models_table() -> None:
     assert result.exit_code == 0, result.output
     assert "resnet110" in result.output and "1,742,762" in result.output
     assert "densenet" not in result.output.split("Families")[0]
-    missing = CliRunner().invoke(app, ["nope*"])
-    assert missing.exit_code == 1 and "no preset matches" in missing.output
+    missing = CliRunner().invoke(app, ["resnet21"])
+    assert isinstance(missing.exception, UnknownModelError)
+    message = str(missing.exception)
+    assert message.startswith("no preset matches 'resnet21'. Did you mean:")
+    assert "resnet20" in message
 
 
 # ------------------------------------------------------------------ argument problems
