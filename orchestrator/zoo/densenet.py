@@ -205,9 +205,24 @@ def check(
     except ValueError as err:
         arg, rule = str(err).split("|")
         return [received(model, arg, rule, kwargs[arg])]
-    return check_spatial(
+    problems = _check_transitions(model, layout, kwargs)
+    return problems + check_spatial(
         model, input_shape, _spatial_ops(len(layout), stem, kwargs["seed_variant"])
     )
+
+
+def _check_transitions(model: str, layout: tuple[int, ...], kwargs: Mapping[str, Any]) -> list[str]:
+    """A transition must keep at least one channel: int(channels * compression) >= 1."""
+    k, compression = kwargs["growth_rate"], kwargs["compression"]
+    channels = _init_filters(kwargs["init_filters"], k, kwargs["bottleneck"], kwargs["stem"])
+    for index, layers in enumerate(layout, start=1):
+        channels += layers * k
+        if index < len(layout) or kwargs["seed_variant"]:
+            channels = int(channels * compression)
+            if channels < 1:
+                rule = f"leaves transition {index} with no channels; use a larger value"
+                return [received(model, "compression", rule, compression)]
+    return []
 
 
 def _spatial_ops(blocks: int, stem: str, seed_variant: bool) -> list[SpatialOp]:

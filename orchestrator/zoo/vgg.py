@@ -81,7 +81,8 @@ def check(
     model: str, input_shape: tuple[int, ...], num_classes: int, kwargs: Mapping[str, Any]
 ) -> list[str]:
     problems = check_common(model, kwargs) + check_int(model, "fc_units", kwargs["fc_units"])
-    if kwargs["depth"] not in LAYOUTS:
+    depth = kwargs["depth"]
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth not in LAYOUTS:
         rule = f"must be one of {sorted(LAYOUTS)}"
         problems.append(received(model, "depth", rule, kwargs["depth"]))
     return problems + check_spatial(model, input_shape, _SPATIAL)

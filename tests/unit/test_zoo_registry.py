@@ -276,3 +276,14 @@ def test_estimate_cost_follows_classes_shape_and_family_arguments() -> None:
 def test_get_preset_on_a_family_name_explains() -> None:
     with pytest.raises(UnknownModelError, match="is a model family, not a preset"):
         get_preset("densenet")
+
+
+@pytest.mark.parametrize("family", list_families())
+def test_odd_values_give_problems_not_exceptions(family: str) -> None:
+    """`orch validate` feeds raw TOML values: every argument, any type, only messages."""
+    odd = [None, "x", -1, 0, 1.5, [1], {"a": 1}, True, (6, 12), float("nan")]
+    for arg in [*family_arguments(family), "num_classes", "input_shape"]:
+        for value in odd:
+            problems = check_model(family, **{arg: value})
+            assert isinstance(problems, list)
+            assert all(isinstance(p, str) and p.startswith(f"{family}: ") for p in problems)
