@@ -79,9 +79,12 @@ def _check_model(t: Mapping[str, Any], where: str, problems: list[str]) -> None:
             "decides where weight decay goes (L2 on kernels or decoupled). "
             f"Received: weight_decay={args.pop('weight_decay')!r}"
         )
-    found = check_model(
-        t["model"], num_classes=info.num_classes, input_shape=info.input_shape, **args
-    )
+    try:
+        found = check_model(
+            t["model"], num_classes=info.num_classes, input_shape=info.input_shape, **args
+        )
+    except (TypeError, ValueError) as e:  # a value of a type the zoo's check did not expect
+        found = [f"{t['model']}: arguments of the wrong type ({e}). Received: {s.shown(args)}"]
     problems.extend(f"{where}model_args: {p}" for p in found)
 
 

@@ -235,3 +235,27 @@ def test_pathological_inputs(tmp_path: Path, text: str) -> None:
     path.write_text(text)
     with pytest.raises(SpecError):
         load_job(path)
+
+
+def _model_requests() -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
+    """A preset or family name with random values for its real argument names."""
+    from orchestrator.zoo import registry
+
+    names = sorted([*registry.PRESETS, *registry.FAMILIES])
+
+    @st.composite
+    def request(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+        name = draw(st.sampled_from(names))
+        preset = registry.PRESETS.get(name)
+        arguments = sorted(registry.family_arguments(preset.family if preset else name))
+        return name, draw(st.dictionaries(st.sampled_from(arguments), VALUES, max_size=3))
+
+    return request()
+
+
+@SETTINGS
+@given(_model_requests(), st.sampled_from(["digits", "cifar100"]))
+def test_random_model_arguments(request: tuple[str, dict[str, Any]], dataset: str) -> None:
+    model, args = request
+    raw = {"trial": [{"model": model, "model_args": args, "dataset": dataset, "epochs": 1}]}
+    outcome(lambda: parse_job(raw, "fuzz.toml"))
