@@ -358,7 +358,16 @@ def _job_view(row: JobRow) -> JobView:
                 error=t.error,
                 mlflow_run_id=t.mlflow_run_id,
                 updated_at=t.updated_at,
+                epoch_time_s=t.epoch_time_s,
+                train_time_s=t.train_time_s,
+                lost_time_s=t.lost_time_s or 0.0,
+                counted_failures=t.counted_failures or 0,
             )
             for t in row.trials
         ),
+        owner=row.owner,
+        heartbeat_at=row.heartbeat_at,
+        ray_job_id=row.ray_job_id,
+        ray_address=row.ray_address,
+        spec_text=row.spec_text,
     )

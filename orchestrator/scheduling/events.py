@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 from ray.tune import Callback
 
+from orchestrator.scheduling.failures import classify
+
 
 class TrialSink(Protocol):
     def trial_started(self, key: str) -> None: ...
@@ -58,18 +60,38 @@ class TuneEvents(Callback):
         self._failed(trial, will_retry=False)
 
     def _failed(self, trial: Any, *, will_retry: bool) -> None:
-        message = error_summary(trial)
+        text = error_text(trial)
+        message, failure_class = error_summary(text), classify(text)
         for s in self.sinks:
-            s.trial_failed(self._key(trial), message, will_retry=will_retry)
+            s.trial_failed(
+                self._key(trial), message, will_retry=will_retry, failure_class=failure_class
+            )
 
 
-def error_summary(trial: Any) -> str:
-    """The last meaningful line of the trial's traceback, e.g. 'DatasetError: ...'."""
+def error_text(trial: Any) -> str:
+    """The trial's latest failure as Tune recorded it (traceback or actor-death text).
+
+    Tune appends each failure to a local error file at once and syncs it to storage
+    later, so the local file is read first."""
     text = ""
-    with contextlib.suppress(Exception):  # the error file may be gone with its node
-        text = str(trial.get_error() or "")
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    with contextlib.suppress(Exception):
+        if trial.error_file:
+            with open(trial.error_file) as f:
+                text = f.read()
+    if not text:
+        with contextlib.suppress(Exception):  # the storage copy may be gone with its node
+            text = str(trial.get_error() or "")
+    # The file holds every failure so far; keep the last one.
+    marker = text.rfind("Failure # ")
+    return text[marker:] if marker >= 0 else text
+
+
+def error_summary(text: str) -> str:
+    """The last meaningful line of a traceback, e.g. 'DatasetError: ...'."""
+    lines = [
+        ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("Failure # ")
+    ]
     for line in reversed(lines):
         if ("Error" in line or "Exception" in line) and not line.startswith("File "):
-            return line
-    return lines[-1] if lines else "trial failed (no error recorded)"
+            return line[:2000]
+    return lines[-1][:2000] if lines else "trial failed (no error recorded)"
