@@ -22,7 +22,9 @@ def cluster(
     storage: str = typer.Option(
         None, "--storage", help="Storage path or URI to check; default: the workspace's."
     ),
-    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for each node."),
+    timeout: float = typer.Option(
+        60.0, "--timeout", help="Seconds to wait for the nodes to answer the storage probe."
+    ),
 ) -> None:
     """Inspect the Ray cluster: GPU types, nodes, GPUs, CPUs, memory; shared storage."""
     if action not in ACTIONS:
