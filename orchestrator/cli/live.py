@@ -68,8 +68,17 @@ class LiveDisplay:
         )
 
     def trial_completed(self, key: str, last: dict[str, Any]) -> None:
+        if self.rows[key]["state"] == "FAILED":  # already failed by the driver (infeasible)
+            return
         if last.get("diverged"):
             self._update(key, state="DIVERGED", msg=str(last.get("message", "")))
+        elif last.get("failed"):
+            self._update(key, state="FAILED", msg=str(last.get("message", "")))
+        elif last.get("stopped"):
+            cancelled = last.get("failure_class") == "cancelled"
+            self._update(
+                key, state="CANCELLED" if cancelled else "FAILED", msg=str(last.get("reason", ""))
+            )
         else:
             self._update(key, state="FINISHED")
 

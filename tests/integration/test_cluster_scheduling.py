@@ -202,3 +202,26 @@ def test_driver_killed_then_resubmitted(cluster: object, tmp_path: Path) -> None
     assert attempts[0]["failure_class"] == "driver_lost"
     assert attempts[-1]["start_epoch"] >= saved >= 2  # nothing retrained before it
     assert mlflow_steps(tmp_path, trial.mlflow_run_id) == list(range(epochs))
+
+
+def test_trial_that_became_infeasible_fails_after_bounded_wait(
+    cluster: object, tmp_path: Path
+) -> None:
+    epochs = 6
+    job = job_file(tmp_path, SLOW_TRIAL.format(epochs=epochs), epochs=epochs, name="gone")
+    env = {**os.environ, **env_for(tmp_path, cluster), "ORCH_DASHBOARD": "0",
+           "ORCH_INFEASIBLE_GRACE_S": "3"}
+    driver = subprocess.Popen([ORCH, "submit", str(job)], cwd=tmp_path, env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        running_trial(tmp_path, "gone", min_epochs=1)
+        for name in ("a1", "a2"):  # every A100 node goes away
+            cluster.remove_node(cluster.nodes_by_name[name])  # type: ignore[attr-defined]
+        out, _ = driver.communicate(timeout=300)
+    finally:
+        driver.kill()
+    assert driver.returncode == 1, out[-3000:]
+    trial = ledger(tmp_path).job("gone").trials[0]  # type: ignore[union-attr]
+    assert trial.state == "FAILED" and "infeasible" in (trial.error or "")
+    assert "no node left can hold 1 GPU (A100)" in trial.error  # type: ignore[operator]
+    assert "did not finish" in out
