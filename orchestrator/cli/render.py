@@ -39,19 +39,19 @@ def benchmark_table(rows: Sequence[Row], title: str, width: int | None = None) -
     """
     width = width or console.width
     keep = visible_columns(rows)
+    cells = [r.cells() for r in rows]
     moved: list[int] = []
     for stage in ((), *_MOVABLE):
         moved += [i for i in keep if COLUMNS[i] in stage]
         shown = [i for i in keep if i not in moved]
-        widths = _plan(rows, shown, width)
+        widths = _plan(cells, shown, width)
         if widths is not None:
             break
     else:
         return _compact(rows, title, footnotes(rows))
     lines = []
-    for r in rows:
-        cells = r.cells()
-        said = "; ".join(_said(COLUMNS[i], cells[i]) for i in moved if cells[i])
+    for r, row_cells in zip(rows, cells, strict=True):
+        said = "; ".join(_said(COLUMNS[i], row_cells[i]) for i in moved if row_cells[i])
         if said:
             lines.append(f"{r.network}: {said}")
     return _table(rows, title, shown, widths or {}, lines + footnotes(rows))
@@ -93,12 +93,14 @@ def _said(col: str, text: str) -> str:
     )
 
 
-def _plan(rows: Sequence[Row], keep: list[int], width: int) -> dict[int, int | None] | None:
+def _plan(
+    cells: Sequence[tuple[str, ...]], keep: list[int], width: int
+) -> dict[int, int | None] | None:
     """Column widths that fit `width`, or None; {i: None} = rich's natural width."""
     natural, least = {}, {}
     for i in keep:
         col = COLUMNS[i]
-        texts = [col, *(r.cells()[i] for r in rows)]
+        texts = [col, *(c[i] for c in cells)]
         full = max(len(t) for t in texts)
         natural[i] = min(full, _ACCURACY_MAX) if col == "accuracy (%)" else full
         words = max(len(w) for t in texts for w in t.split() or [""])

@@ -36,7 +36,8 @@ def report(
     ),
 ) -> None:
     """Write an HTML report of JOB: the table, accuracy plots and learning curves."""
-    from orchestrator.cli.table import check_options, resolve_job_name
+    from orchestrator.cli.table import check_options, no_runs, resolve_job_name
+    from orchestrator.report import plots
     from orchestrator.report.page import Settings, safe_name, write_report
     from orchestrator.report.table import build_table
     from orchestrator.tracking.mlflow_store import MlflowStore
@@ -47,8 +48,11 @@ def report(
     ws = workspace()
     store = MlflowStore(ws.tracking_uri)
     records = fetch_records(store, name, experiment)
+    if not records:
+        raise no_runs(name, ws.tracking_uri)
     rows = build_table(records, noise_pp=noise, sigmas=sigmas, normalize_to=normalize_to)
-    wanted = [run_id for row in rows for run_id in row.run_ids[:MAX_CURVES_PER_CELL]]
+    # Metric histories are one query per run: only for the curves that will be drawn.
+    wanted = [i for row in rows[: plots.MAX_PANELS] for i in row.run_ids[:MAX_CURVES_PER_CELL]]
     curves = metric_histories(store, wanted, "val_accuracy")
     path = write_report(
         name,

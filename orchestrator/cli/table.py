@@ -31,11 +31,22 @@ def load_rows(
     noise_pp: float = DEFAULT_NOISE_PP,
     sigmas: float = DEFAULT_SIGMAS,
     normalize_to: str | None = None,
+    require_runs: bool = False,
 ) -> list[Row]:
     from orchestrator.tracking.runs import fetch_records
 
-    records = fetch_records(workspace().tracking_uri, job, experiment)
+    uri = workspace().tracking_uri
+    records = fetch_records(uri, job, experiment)
+    if require_runs and not records:
+        raise no_runs(job, uri)
     return build_table(records, noise_pp=noise_pp, sigmas=sigmas, normalize_to=normalize_to)
+
+
+def no_runs(job: str, uri: str) -> OrchestratorError:
+    return OrchestratorError(
+        f"no trial runs of job {job!r} in MLflow at {uri}. Submit it first "
+        "(orch submit JOB.toml), or point ORCH_TRACKING_URI at the store it was tracked in."
+    )
 
 
 def print_table(
@@ -46,8 +57,16 @@ def print_table(
     noise_pp: float = DEFAULT_NOISE_PP,
     sigmas: float = DEFAULT_SIGMAS,
     normalize_to: str | None = None,
+    require_runs: bool = False,
 ) -> None:
-    rows = load_rows(job, experiment, noise_pp=noise_pp, sigmas=sigmas, normalize_to=normalize_to)
+    rows = load_rows(
+        job,
+        experiment,
+        noise_pp=noise_pp,
+        sigmas=sigmas,
+        normalize_to=normalize_to,
+        require_runs=require_runs,
+    )
     if fmt == "rich":
         console.print(benchmark_table(rows, title=f"{job}: benchmark (from MLflow)"))
         return
@@ -96,4 +115,12 @@ def table(
     """Print the benchmark table of JOB, built from its MLflow runs alone."""
     check_options(fmt, noise, sigmas)
     name, experiment = resolve_job_name(job)
-    print_table(name, experiment, fmt, noise_pp=noise, sigmas=sigmas, normalize_to=normalize_to)
+    print_table(
+        name,
+        experiment,
+        fmt,
+        noise_pp=noise,
+        sigmas=sigmas,
+        normalize_to=normalize_to,
+        require_runs=True,
+    )

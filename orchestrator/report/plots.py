@@ -17,6 +17,7 @@ from orchestrator.report.table import Row
 VERDICT_COLOURS = {"reproduced": "#2e7d32", "above": "#1565c0", "below": "#e65100", "": "#616161"}
 _DPI = 110
 _MAX_LABELS = 40  # beyond this many points, labels only clutter
+MAX_PANELS = 30  # learning-curve panels: the first grid cells in job order
 
 
 def _pyplot() -> Any:
@@ -123,7 +124,7 @@ def learning_curves(
 ) -> bytes:
     """One panel per grid cell: val_accuracy (%) per epoch of each of its runs."""
     plt = _pyplot()
-    panels = [r for r in rows if any(curves.get(i) for i in r.run_ids)]
+    panels = [r for r in rows if any(curves.get(i) for i in r.run_ids)][:MAX_PANELS]
     if not panels:
         fig, ax = plt.subplots(figsize=(6.4, 2.4))
         _empty(ax, "no epochs logged yet")
@@ -162,6 +163,14 @@ def learning_curves(
             ax.set_xlim(0, row.epochs + 1)
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
+    if len(rows) > MAX_PANELS:
+        fig.suptitle(
+            f"the first {MAX_PANELS} of {len(rows)} grid cells",
+            x=0.01,
+            ha="left",
+            fontsize=9,
+            color="#616161",
+        )
     fig.tight_layout()
     return _png(fig)
 

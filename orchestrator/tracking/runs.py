@@ -1,14 +1,27 @@
 """Reads a job's trial runs back from MLflow as RunRecords (for the table and report).
 
 Needs only the tracking URI and the job name: another user pointing at the same server gets
-the same table, without orch's ledger. One paged search_runs returns every run with its
-tags, params and latest metric values, so the table never queries run by run and never
-reads metric histories (those are for the report's learning curves: `metric_histories`).
+the same table, without orch's ledger. The table never reads metric histories (those are
+for the report's learning curves: `metric_histories`), only each run's tags, params and
+latest metric values, in bulk:
+
+- through MLflow's client: one paged search_runs (any tracking URI, http(s) included);
+- directly from the tables of a database-backed store (sqlite, postgresql, mysql, mssql URIs),
+  4 queries in all. MLflow's SQL store builds an ORM object per tag, param and metric of
+  every run, ~50 per run; for 2,000 runs that is ~5 s of a 2-core machine, against ~0.5 s
+  for the plain rows. It reads MLflow's tables (runs, tags, params, latest_metrics), whose
+  layout has not changed since MLflow 1.x; a test checks that both ways give the same
+  records, and any database error falls back to the client.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import gc
+import logging
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import OrchestratorError
@@ -16,19 +29,46 @@ from orchestrator.report.records import RunRecord
 from orchestrator.tracking.mlflow_store import TAG_JOB, TAG_KEY, TAG_ROLE, TAG_STATE, MlflowStore
 
 PAGE = 1000  # runs per search_runs page (MLflow caps a page at 50,000)
+SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")  # database-backed MLflow stores
+log = logging.getLogger(__name__)
 TAG_GROUP, TAG_POSITION = "orch.group", "orch.position"
 
 
 def fetch_records(
-    store: MlflowStore | str, job: str, experiment: str | None = None
+    store: MlflowStore | str,
+    job: str,
+    experiment: str | None = None,
+    *,
+    direct_sql: bool | None = None,
 ) -> list[RunRecord]:
     """Every live trial run of `job`. `store` may be an MlflowStore or a tracking URI.
 
     The experiment defaults to the job's name; when no experiment has that name (the job
     file set `experiment = ...`), every experiment is searched for runs tagged with the job.
+    direct_sql: read a database-backed store's tables directly (default: when the URI is
+    one; then MLflow is not even imported); False always goes through MLflow's client.
     """
-    store = MlflowStore(store) if isinstance(store, str) else store
-    exp_ids = _experiment_ids(store, experiment or job, search_all=experiment is None)
+    uri = store if isinstance(store, str) else store.tracking_uri
+    if direct_sql is None:
+        direct_sql = uri.split(":", 1)[0].split("+", 1)[0] in SQL_SCHEMES
+    with _gc_paused():
+        if direct_sql:
+            import sqlalchemy.exc
+
+            try:
+                return _fetch_sql(uri, job, experiment)
+            except (sqlalchemy.exc.SQLAlchemyError, _UseClient) as e:
+                log.info("not reading MLflow's tables directly (%s): using its client", e)
+        store = MlflowStore(store) if isinstance(store, str) else store
+        exp_ids = _experiment_ids(store, experiment or job, search_all=experiment is None)
+        return _fetch_client(store, exp_ids, job)
+
+
+class _UseClient(Exception):
+    """The direct read cannot answer as MLflow's client would: ask the client."""
+
+
+def _fetch_client(store: MlflowStore, exp_ids: list[str], job: str) -> list[RunRecord]:
     flt = f"tags.`{TAG_ROLE}` = 'trial'"
     if "'" not in job:  # MLflow's filter grammar has no escape for quotes: filter below
         flt += f" and tags.`{TAG_JOB}` = '{job}'"
@@ -42,10 +82,107 @@ def fetch_records(
             order_by=["attributes.start_time ASC"],
             page_token=token,
         )
-        records += [_record(r) for r in page if r.data.tags.get(TAG_JOB) == job]
+        for run in page:
+            if run.data.tags.get(TAG_JOB) == job:
+                info = run.info
+                records.append(
+                    _record(
+                        info.run_id,
+                        info.run_name,
+                        info.status,
+                        info.start_time,
+                        info.experiment_id,
+                        run.data.tags,
+                        run.data.params,
+                        run.data.metrics,
+                    )
+                )
         token = page.token
         if not token:
             return records
+
+
+# The job's live trial runs, as a filter on MLflow's `runs` table (alias r).
+_RUNS_OF_JOB = """
+    r.experiment_id IN :exp_ids AND r.lifecycle_stage = 'active'
+    AND r.run_uuid IN (SELECT run_uuid FROM tags WHERE key = :role_key AND value = 'trial')
+    AND r.run_uuid IN (SELECT run_uuid FROM tags WHERE key = :job_key AND value = :job)
+"""
+
+
+def _fetch_sql(uri: str, job: str, experiment: str | None) -> list[RunRecord]:
+    import sqlalchemy as sa
+
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise _UseClient("no such SQLite file")  # connecting would create an empty one
+    engine = sa.create_engine(uri)
+    try:
+        with engine.connect() as conn:
+            exp_ids = _sql_experiment_ids(conn, experiment or job, experiment is None)
+            args = {"exp_ids": exp_ids, "role_key": TAG_ROLE, "job_key": TAG_JOB, "job": job}
+
+            def query(sql: str) -> Any:
+                stmt = sa.text(sql).bindparams(sa.bindparam("exp_ids", expanding=True))
+                return conn.execute(stmt, args).all()
+
+            runs = query(
+                "SELECT r.run_uuid, r.name, r.status, r.start_time, r.experiment_id FROM runs r"
+                f" WHERE {_RUNS_OF_JOB} ORDER BY r.start_time, r.run_uuid"
+            )
+            found: dict[str, list[dict[str, Any]]] = {}
+            for table, columns in _VALUES.items():
+                by_run: dict[str, dict[str, Any]] = {r[0]: {} for r in runs}
+                for row in query(
+                    f"SELECT x.run_uuid, x.key, {columns} FROM {table} x"
+                    f" JOIN runs r ON r.run_uuid = x.run_uuid WHERE {_RUNS_OF_JOB}"
+                ):
+                    # MLflow keeps a NaN metric as value 0 with is_nan set.
+                    by_run[row[0]][row[1]] = (
+                        row[2] if table != "latest_metrics" else math.nan if row[3] else row[2]
+                    )
+                found[table] = [by_run[r[0]] for r in runs]
+    finally:
+        engine.dispose()
+    return [
+        _record(r[0], r[1], r[2], r[3], str(r[4]), tags, params, metrics)
+        for r, tags, params, metrics in zip(
+            runs, found["tags"], found["params"], found["latest_metrics"], strict=True
+        )
+    ]
+
+
+_VALUES = {"tags": "x.value", "params": "x.value", "latest_metrics": "x.value, x.is_nan"}
+
+
+def _sql_experiment_ids(conn: Any, name: str, search_all: bool) -> list[int]:
+    """As the client resolves them: the live experiment of that name, else (search_all)
+    every live experiment. Several MLflow workspaces are the client's business."""
+    import sqlalchemy as sa
+
+    live = "SELECT experiment_id, workspace FROM experiments WHERE lifecycle_stage = 'active'"
+    rows = conn.execute(sa.text(live + " AND name = :name"), {"name": name}).all()
+    if not rows and search_all:
+        rows = conn.execute(sa.text(live)).all()
+    if not rows:
+        raise _UseClient(f"no experiment {name!r}")  # the client says so, in its words
+    if len({w for _, w in rows}) > 1:
+        raise _UseClient("experiments in several MLflow workspaces")
+    return [int(e) for e, _ in rows]
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """MLflow's SQL store builds an ORM object per tag, param and metric of every run
+    (~50 per run). The cyclic GC, triggered by those allocations, scans them over and
+    over: on 2,000 runs it was 3/4 of fetch_records' time (10 s -> 2.5 s without it).
+    Nothing here makes reference cycles worth collecting mid-way."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _experiment_ids(store: MlflowStore, name: str, *, search_all: bool) -> list[str]:
@@ -75,14 +212,22 @@ def metric_histories(
     return out
 
 
-def _record(run: Any) -> RunRecord:
-    tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
+def _record(
+    run_id: str,
+    run_name: str | None,
+    status: str,
+    start_time: int | None,
+    experiment_id: str,
+    tags: Mapping[str, str],
+    params: Mapping[str, str],
+    metrics: Mapping[str, float],
+) -> RunRecord:
     return RunRecord(
-        run_id=run.info.run_id,
+        run_id=run_id,
         trial_key=tags.get(TAG_KEY, ""),
-        name=run.info.run_name or tags.get("mlflow.runName", ""),
+        name=run_name or tags.get("mlflow.runName", ""),
         model=params.get("model", ""),
-        state=tags.get(TAG_STATE, run.info.status),
+        state=tags.get(TAG_STATE, status),
         gpu=_hardware(tags),
         batch_size=_int(params.get("batch_size")),
         epochs=_int(params.get("epochs")),
@@ -95,17 +240,17 @@ def _record(run: Any) -> RunRecord:
         reference={
             k.removeprefix("orch.ref."): v for k, v in tags.items() if k.startswith("orch.ref.")
         },
-        start_time_ms=run.info.start_time or 0,
+        start_time_ms=start_time or 0,
         group=tags.get(TAG_GROUP, ""),
         position=_int(tags.get(TAG_POSITION)),
         dataset=params.get("dataset", ""),
         mixed_hardware=tags.get("orch.mixed_hardware", "").lower() == "true",
         images_per_s=metrics.get("images_per_s"),
-        experiment_id=run.info.experiment_id,
+        experiment_id=experiment_id,
     )
 
 
-def _hardware(tags: dict[str, str]) -> str | None:
+def _hardware(tags: Mapping[str, str]) -> str | None:
     """orch.hardware, else the GPU name and count tags the recorder also writes."""
     if tags.get("orch.hardware"):
         return tags["orch.hardware"]
