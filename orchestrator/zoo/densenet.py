@@ -3,7 +3,9 @@
 CIFAR (stem="cifar"): Conv3x3 stem (16 channels, or 2k for bottleneck nets; no BN), three
 dense blocks of (depth-4)/3 layers ((depth-4)/6 with bottlenecks) and a transition after
 each block but the last. ImageNet (stem="imagenet"): Conv7x7 s2 -> BN -> ReLU -> MaxPool 3x3
-s2, four blocks (121/161/169/201 layouts), exactly keras.applications.DenseNet121/169/201.
+s2, four blocks (121/161/169/201 layouts): the params and MACs of keras.applications'
+DenseNet121/169/201 (which pads 3 then convolves 'valid'; 'same' here gives the same shapes),
+and BN 0.99 / 1.001e-5 like them in the presets. No pretrained weights are loaded.
 Layer: BN-ReLU-[Conv1x1(4k)-BN-ReLU]-Conv3x3(k) -> concatenate([old, new]).
 Transition: BN-ReLU-Conv1x1(int(c * compression))-AvgPool 2x2. Head: BN-ReLU-GAP-Dense.
 Convs have no bias; he_normal; L2 1e-4 on every conv and dense kernel (the paper decays them
