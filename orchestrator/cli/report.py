@@ -36,9 +36,10 @@ def report(
     ),
 ) -> None:
     """Write an HTML report of JOB: the table, accuracy plots and learning curves."""
-    from orchestrator.cli.table import check_options, no_runs, resolve_job_name
+    from orchestrator.cli.table import check_options, hardware_label, no_runs, resolve_job_name
     from orchestrator.report import plots
     from orchestrator.report.page import Settings, safe_name, write_report
+    from orchestrator.report.speed import SpeedTable
     from orchestrator.report.table import build_table
     from orchestrator.tracking.mlflow_store import MlflowStore
     from orchestrator.tracking.runs import fetch_records, metric_histories
@@ -50,7 +51,12 @@ def report(
     records = fetch_records(store, name, experiment)
     if not records:
         raise no_runs(name, ws.tracking_uri)
-    rows = build_table(records, noise_pp=noise, sigmas=sigmas, normalize_to=normalize_to)
+    speeds = SpeedTable.from_records(records)
+    if normalize_to:
+        normalize_to = hardware_label(normalize_to, speeds.hardware())
+    rows = build_table(
+        records, noise_pp=noise, sigmas=sigmas, normalize_to=normalize_to, speeds=speeds
+    )
     # Metric histories are one query per run: only for the curves that will be drawn.
     wanted = [i for row in rows[: plots.MAX_PANELS] for i in row.run_ids[:MAX_CURVES_PER_CELL]]
     curves = metric_histories(store, wanted, "val_accuracy")

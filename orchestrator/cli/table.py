@@ -39,7 +39,32 @@ def load_rows(
     records = fetch_records(uri, job, experiment)
     if require_runs and not records:
         raise no_runs(job, uri)
-    return build_table(records, noise_pp=noise_pp, sigmas=sigmas, normalize_to=normalize_to)
+    speeds = None
+    if normalize_to:
+        from orchestrator.report.speed import SpeedTable
+
+        speeds = SpeedTable.from_records(records)
+        normalize_to = hardware_label(normalize_to, speeds.hardware())
+    return build_table(
+        records, noise_pp=noise_pp, sigmas=sigmas, normalize_to=normalize_to, speeds=speeds
+    )
+
+
+def hardware_label(wanted: str, measured: list[str]) -> str:
+    """--normalize-to as the runs spell it ("gtx 1080 ti" -> "GTX 1080 Ti"), or an error
+    naming the hardware this job has measured speeds on."""
+    import difflib
+
+    exact = {m.lower(): m for m in measured}
+    if wanted.lower() in exact:
+        return exact[wanted.lower()]
+    close = difflib.get_close_matches(wanted, measured, n=1)
+    hint = f' Did you mean "{close[0]}"?' if close else ""
+    listed = ", ".join(f'"{m}"' for m in measured) or "none (no finished run reports images/s)"
+    raise OrchestratorError(
+        f'--normalize-to: no finished run of this job on "{wanted}", so no speed to '
+        f"convert to. Measured on: {listed}.{hint} Received: --normalize-to={wanted!r}"
+    )
 
 
 def no_runs(job: str, uri: str) -> OrchestratorError:

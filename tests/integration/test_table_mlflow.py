@@ -378,3 +378,9 @@ def test_cli_normalises_time_to_a_measured_gpu(orch_home: Path, tmp_path: Path) 
     times = [ln.split(" | ")[5] for ln in out.stdout.splitlines()[2:5]]
     assert times == ["1h00", "1h00", "10 min*"]
     assert "* no measured speed ratio to GTX 1080 Ti" in out.stdout
+    lower = run_orch(
+        "table", "speed", "-f", "md", "--normalize-to", "gtx 1080 ti", env=env, cwd=tmp_path
+    )
+    assert lower.returncode == 0 and lower.stdout == out.stdout
+    typo = run_orch("table", "speed", "--normalize-to", "GTX 1080", env=env, cwd=tmp_path)
+    assert typo.returncode == 2 and 'Did you mean "GTX 1080 Ti"?' in typo.stderr

@@ -365,3 +365,15 @@ def test_visible_columns_hide_empty_comparisons() -> None:
         "training time",
         "accuracy (%)",
     ]
+
+
+def test_normalize_to_label_is_checked() -> None:
+    from orchestrator.cli.table import hardware_label
+    from orchestrator.errors import OrchestratorError
+
+    measured = ["GTX 1080 Ti", "Tesla V100"]
+    assert hardware_label("gtx 1080 TI", measured) == "GTX 1080 Ti"
+    with pytest.raises(OrchestratorError, match='Did you mean "Tesla V100"'):
+        hardware_label("Tesla V10", measured)
+    with pytest.raises(OrchestratorError, match="Measured on: none"):
+        hardware_label("A100", [])
