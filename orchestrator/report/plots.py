@@ -55,7 +55,7 @@ def _png(fig: Any) -> bytes:
 def accuracy_scatter(rows: Sequence[Row], x: str) -> bytes:
     """x: "params" (count, log scale) or "time" (hours of training, log scale)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = plt.subplots(figsize=(7.2, 4.8))
     points = [(r, _x(r, x)) for r in rows if r.accuracy is not None]
     points = [(r, v) for r, v in points if v is not None and v > 0]
     if not points:
@@ -90,15 +90,6 @@ def accuracy_scatter(rows: Sequence[Row], x: str) -> bytes:
             capsize=2,
             zorder=3,
         )
-        if len(points) <= _MAX_LABELS:
-            ax.annotate(
-                r.network,
-                (v, r.accuracy),
-                xytext=(5, 4),
-                textcoords="offset points",
-                fontsize=7.5,
-                color="#263238",
-            )
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.set_xscale("log")
@@ -116,6 +107,9 @@ def accuracy_scatter(rows: Sequence[Row], x: str) -> bytes:
         ax.set_title("Accuracy vs. training time")
     ax.set_ylabel("test accuracy (%)")
     _legend(ax, plt)
+    if len(points) <= _MAX_LABELS:
+        refs = [("", _x_ref(r, x) or v, r.reference) for r, v in points if r.reference]
+        _place_labels(fig, ax, [(r.network, v, r.accuracy) for r, v in points], refs)
     return _png(fig)
 
 
@@ -173,6 +167,83 @@ def learning_curves(
         )
     fig.tight_layout()
     return _png(fig)
+
+
+# Where a label may go around its point (offset in points, horizontal alignment), nearest
+# first: right, left, above, below, then the diagonals further out (with a leader line).
+_SPOTS = [
+    ((6, 3), "left"),
+    ((6, -10), "left"),
+    ((-6, 3), "right"),
+    ((-6, -10), "right"),
+    ((0, 8), "center"),
+    ((0, -16), "center"),
+] + [
+    ((dx * r, dy * r), "left" if dx > 0 else "right")
+    for r in (14, 24, 36, 50)
+    for dx, dy in ((1, 1), (1, -1.4), (-1, 1), (-1, -1.4))
+]
+
+
+def _place_labels(
+    fig: Any,
+    ax: Any,
+    items: list[tuple[str, float, float]],
+    extra: Sequence[tuple[str, float, float]] = (),
+) -> None:
+    """Label each point where its text overlaps no other label, no point, nor the legend,
+    and stays inside the axes: the first free spot of _SPOTS, else the least crowded one.
+    `extra`: other markers to keep clear of (the published values)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    legend = ax.get_legend()
+    taken = [legend.get_window_extent(renderer)] if legend else []
+    for _, x, y in [*items, *extra]:  # the markers themselves, ~10 px boxes
+        px, py = ax.transData.transform((x, y))
+        taken.append(_box(px - 5, py - 5, px + 5, py + 5))
+    for text, x, y in sorted(items, key=lambda t: -t[2]):
+        best, best_cost = None, math.inf
+        for (dx, dy), ha in _SPOTS:
+            far = abs(dx) > 10
+            label = ax.annotate(
+                text,
+                (x, y),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha=ha,
+                fontsize=7.5,
+                color="#263238",
+                arrowprops={"arrowstyle": "-", "color": "#90a4ae", "lw": 0.6} if far else None,
+            )
+            box = label.get_window_extent(renderer)
+            cost = sum(_overlap(box, t) for t in taken) + 1e4 * (not _inside(box, frame))
+            if cost < best_cost:
+                if best is not None:
+                    best.remove()
+                best, best_cost = label, cost
+            else:
+                label.remove()
+            if cost == 0:
+                break
+        if best is not None:
+            taken.append(best.get_window_extent(renderer))
+
+
+def _box(x0: float, y0: float, x1: float, y1: float) -> Any:
+    from matplotlib.transforms import Bbox
+
+    return Bbox([[x0, y0], [x1, y1]])
+
+
+def _overlap(a: Any, b: Any) -> float:
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+def _inside(box: Any, frame: Any) -> bool:
+    return box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0 and box.y1 <= frame.y1
 
 
 def _x(r: Row, x: str) -> float | None:

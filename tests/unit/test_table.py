@@ -101,6 +101,7 @@ def test_one_finished_run() -> None:
         (91.82, "reproduced"),
         (92.12, "reproduced"),
         (91.52, "reproduced"),
+        (92.124, "reproduced"),  # printed as +0.30: within the band
         (92.13, "above (+0.31 pts)"),
         (91.50, "below (-0.32 pts)"),
     ],
@@ -186,6 +187,7 @@ def test_running_and_failed_cells() -> None:
     assert c["n"] == "0/1"
     assert pending.cells()[6] == "pending: epoch 0/200"
     assert failed.state == "FAILED" and failed.cells()[6] == "failed: DatasetError: no cifar10"
+    assert failed.cells()[5] == "44 min at failure"
     assert failed.error is not None and failed.error.startswith("Traceback")
     assert diverged.state == "DIVERGED" and diverged.cells()[6] == "diverged: see MLflow"
 
