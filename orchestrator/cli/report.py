@@ -20,7 +20,7 @@ def report(
         None,
         "--out",
         "-o",
-        help="Directory for index.html and the PNGs [default: .orch/reports/<job>/].",
+        help="Directory for index.html and the PNGs (default: .orch/reports/JOB/).",
     ),
     normalize_to: str = typer.Option(
         None,
