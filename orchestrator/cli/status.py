@@ -1,4 +1,4 @@
-"""`orch status [JOB]`: jobs and their trials' states, from the ledger."""
+"""`orch status [JOB]`: jobs and their trials' states, from the ledger (and Ray Jobs)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ from rich.table import Table
 from orchestrator.cli.render import console
 from orchestrator.config import workspace
 from orchestrator.errors import OrchestratorError
-from orchestrator.ledger import Ledger
+from orchestrator.ledger import JobView, Ledger
+from orchestrator.scheduling.eta import format_eta, job_eta_s, trial_eta_s
 
 
 def status(job: str = typer.Argument(None, help="Job name or file; all jobs if omitted.")) -> None:
-    """Show jobs and the state of each trial."""
-    from orchestrator.cli.table import resolve_job_name
-
+    """Show jobs and, per trial: state, node, GPU, epoch k/N, accuracy, ETA."""
     ledger = Ledger(workspace().ledger_url)
     if job is None:
         jobs = ledger.jobs()
@@ -22,44 +21,76 @@ def status(job: str = typer.Argument(None, help="Job name or file; all jobs if o
             console.print("No jobs yet. Run `orch submit jobs/quickstart.toml`.")
             return
     else:
-        name, _ = resolve_job_name(job)
-        view = ledger.job(name)
-        if view is None:
-            raise OrchestratorError(f"no job named {name!r} in the ledger. See `orch status`.")
-        jobs = [view]
+        jobs = [find_job(ledger, job)]
     for j in jobs:
-        counts: dict[str, int] = {}
-        for t in j.trials:
-            counts[t.state] = counts.get(t.state, 0) + 1
-        summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
-        table = Table(title=f"job {j.name} [{j.state}]: {summary}", title_justify="left")
-        for col in (
-            "trial",
-            "model",
-            "state",
-            "epoch",
-            "val acc",
-            "test acc",
-            "GPU",
-            "attempts",
-            "key",
-            "error",
-        ):
-            table.add_column(col)
-        for t in j.trials:
-            table.add_row(
-                t.name,
-                t.model,
-                t.state,
-                f"{t.epochs_done}/{t.epochs_total}",
-                _pct(t.last_accuracy),
-                _pct(t.test_accuracy),
-                t.gpu or "-",
-                str(t.attempts),
-                t.key,
-                (t.error or "")[:80],
+        console.print(job_table(j))
+        if j.ray_job_id:
+            console.print(
+                f"  Ray job {j.ray_job_id} at {j.ray_address}: "
+                f"{ray_job_status(j)}  (`orch logs {j.name}` for its output)"
             )
-        console.print(table)
+
+
+def find_job(ledger: Ledger, job: str) -> JobView:
+    """JOB may be a job name or a job file."""
+    name = job
+    if job.endswith(".toml"):
+        from orchestrator.spec.load import load_job
+
+        name = load_job(job).name
+    view = ledger.job(name)
+    if view is None:
+        known = ", ".join(j.name for j in ledger.jobs()) or "none yet"
+        raise OrchestratorError(f"no job named {name!r} in the ledger (jobs: {known}).")
+    return view
+
+
+def job_table(j: JobView) -> Table:
+    counts: dict[str, int] = {}
+    for t in j.trials:
+        counts[t.state] = counts.get(t.state, 0) + 1
+    summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
+    driver = f", driver {j.owner}" if j.owner else ""
+    title = f"job {j.name} [{j.state}{driver}]: {summary}; ETA {format_eta(job_eta_s(j.trials))}"
+    table = Table(title=title, title_justify="left")
+    for col in (
+        "trial",
+        "model",
+        "state",
+        "node",
+        "GPU",
+        "epoch",
+        "val acc",
+        "test acc",
+        "ETA",
+        "tries",
+        "error",
+    ):
+        table.add_column(col)
+    for t in j.trials:
+        table.add_row(
+            t.name,
+            t.model,
+            t.state,
+            (t.node or "-")[:8],
+            t.gpu or "-",
+            f"{t.epochs_done}/{t.epochs_total}",
+            _pct(t.last_accuracy),
+            _pct(t.test_accuracy),
+            format_eta(trial_eta_s(t, j.trials)),
+            str(t.attempts),
+            (t.error or "")[:80],
+        )
+    return table
+
+
+def ray_job_status(j: JobView) -> str:
+    try:
+        from ray.job_submission import JobSubmissionClient
+
+        return str(JobSubmissionClient(j.ray_address).get_job_status(j.ray_job_id))
+    except Exception as e:  # the head may be gone; the ledger still answers
+        return f"unknown ({type(e).__name__})"
 
 
 def _pct(x: float | None) -> str:

@@ -16,16 +16,61 @@ def submit(
     job_file: Path = typer.Argument(..., help="The job file (TOML).", show_default=False),
     force: bool = typer.Option(False, "--force", help="Retrain every trial from scratch."),
     address: str = typer.Option(
-        None, "--address", help="Ray cluster address; default: an embedded local Ray."
+        None,
+        "--address",
+        help="Ray address: host:port drives the cluster from here; http://HEAD:8265 "
+        "submits the driver as a Ray Job and returns at once. Default: an embedded local Ray.",
+    ),
+    pip: bool = typer.Option(
+        True,
+        "--pip/--no-pip",
+        help="With a Ray Jobs address: install orch's requirements in the job's runtime env "
+        "(--no-pip when the cluster image already has them).",
+    ),
+    python: str = typer.Option(
+        "python",
+        "--python",
+        help="With a Ray Jobs address: the Python on the head that runs orch's driver.",
     ),
 ) -> None:
     """Submit a job: train its unfinished trials on Ray, track them in MLflow."""
     job = load_job(job_file)
+    from orchestrator.scheduling.rayjobs import is_jobs_address
+
+    if is_jobs_address(address):
+        _submit_ray_job(job, job_file, address, force=force, pip=pip, python=python)
+        return
     run_job(job, job_file.read_text(encoding="utf-8"), force=force, address=address)
 
 
-def run_job(job: JobSpec, spec_text: str | None, *, force: bool = False,
-            address: str | None = None) -> None:
+def _submit_ray_job(
+    job: JobSpec, job_file: Path, address: str, *, force: bool, pip: bool, python: str
+) -> None:
+    from orchestrator.ledger import Ledger
+    from orchestrator.scheduling.rayjobs import submit_driver
+
+    ws = workspace()
+    ledger = Ledger(ws.ledger_url)
+    ledger.register_job(job, job_file.read_text(encoding="utf-8"))
+    sid = submit_driver(job.name, job_file, address, force=force, pip=pip, python=python)
+    ledger.set_ray_job(job.name, sid, address)
+    console.print(
+        f"job [bold]{job.name}[/]: {len(job.trials)} trials submitted as Ray job "
+        f"[bold]{sid}[/] to {address}.\nFollow it: `orch status {job.name}`, "
+        f"`orch logs {job.name} -f`; stop it: `orch cancel {job.name}`."
+    )
+    if ws.ledger_url.startswith("sqlite"):
+        console.print(
+            "[yellow]note:[/] the ledger is a local SQLite file; the cluster's "
+            "driver can only update it if it sees the same file. Point "
+            "ORCH_LEDGER_URL and ORCH_TRACKING_URI at shared servers "
+            "(PostgreSQL, an MLflow server) for a shared view."
+        )
+
+
+def run_job(
+    job: JobSpec, spec_text: str | None, *, force: bool = False, address: str | None = None
+) -> None:
     """Run a loaded job with the live display, then print its table (submit and resume)."""
     from orchestrator.cli.table import print_table
 
@@ -45,8 +90,9 @@ def run_job(job: JobSpec, spec_text: str | None, *, force: bool = False,
         from orchestrator.cli.live import LiveDisplay
 
         with LiveDisplay(job, skipped=done) as display:
-            outcome = run_submit(job, ws, force=force, address=address, sinks=[display],
-                                 spec_text=spec_text)
+            outcome = run_submit(
+                job, ws, force=force, address=address, sinks=[display], spec_text=spec_text
+            )
         console.print()
     else:
         outcome = run_submit(job, ws, force=False, address=address, spec_text=spec_text)

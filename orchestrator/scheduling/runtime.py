@@ -29,6 +29,9 @@ def connect(
         return ray
     for k, v in WORKER_ENV.items():
         os.environ.setdefault(k, v)
+    # As a Ray Job's driver, the job already has a runtime env (working dir, pip, orch's
+    # env vars): merge ours into it instead of refusing to start.
+    os.environ.setdefault("RAY_OVERRIDE_JOB_RUNTIME_ENV", "1")
     kwargs: dict[str, Any] = dict(
         logging_level=logging.WARNING,
         log_to_driver=os.environ.get("ORCH_TRIAL_LOGS") == "1",

@@ -1,0 +1,141 @@
+"""`orch submit --address http://HEAD:8265`: the driver runs on the cluster as a Ray Job;
+`orch status`, `orch logs` and `orch cancel` follow it from here."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator.ledger import Ledger
+from tests.conftest import run_orch
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def head() -> Iterator[str]:
+    """A real Ray head with its dashboard (the Jobs API) on a free port."""
+    from ray.cluster_utils import Cluster
+
+    port = free_port()
+    c = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 2,
+            "include_dashboard": True,
+            "dashboard_host": "127.0.0.1",
+            "dashboard_port": port,
+        },
+    )
+    url = f"http://127.0.0.1:{port}"
+    from ray.job_submission import JobSubmissionClient
+
+    deadline = time.monotonic() + 60
+    while True:  # the dashboard's job agent comes up after the head
+        try:
+            JobSubmissionClient(url).list_jobs()
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+    yield url
+    c.shutdown()
+
+
+JOB = """
+[job]
+name = "{name}"
+[[trial]]
+name = "LeNet-5"
+model = "lenet5"
+dataset = "digits"
+data = {{ train_size = 300, test_size = 100 }}
+epochs = {epochs}
+batch_size = 32
+recipe = {{ lr = 0.02, augment = "none" }}
+"""
+
+
+def wait_ledger(ledger: Ledger, job: str, cond, timeout: float = 300):  # type: ignore[no-untyped-def]
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        view = ledger.job(job)
+        if view is not None and cond(view):
+            return view
+        if view is not None and view.ray_job_id:
+            client = JobSubmissionClient(view.ray_address)
+            if client.get_job_status(view.ray_job_id) == JobStatus.FAILED:
+                raise AssertionError(client.get_job_logs(view.ray_job_id)[-3000:])
+        time.sleep(1)
+    raise AssertionError(f"job {job}: condition not met; last: {ledger.job(job)}")
+
+
+def test_submit_as_ray_job_then_status_logs_cancel(head: str, tmp_path: Path) -> None:
+    orch = tmp_path / ".orch"
+    env = {
+        "ORCH_HOME": str(orch),
+        "ORCH_LEDGER_URL": f"sqlite:///{orch / 'orch.db'}",
+        "ORCH_TRACKING_URI": f"sqlite:///{orch / 'mlflow.db'}",
+        "ORCH_STORAGE": str(orch / "storage"),
+    }
+    (tmp_path / "quick.toml").write_text(JOB.format(name="remote", epochs=1))
+    t0 = time.monotonic()
+    sub = run_orch(
+        "submit",
+        "quick.toml",
+        "--address",
+        head,
+        "--no-pip",
+        "--python",
+        sys.executable,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert sub.returncode == 0, sub.stdout + sub.stderr
+    assert time.monotonic() - t0 < 60  # returns at once, the job runs on the cluster
+    assert "submitted as Ray job orch-remote-" in sub.stdout
+    ledger = Ledger(env["ORCH_LEDGER_URL"])
+    view = wait_ledger(ledger, "remote", lambda v: v.trials[0].state == "FINISHED")
+    assert view.ray_job_id and view.ray_job_id.startswith("orch-remote-")
+
+    status = run_orch("status", "remote", env=env, cwd=tmp_path)
+    assert status.returncode == 0 and "FINISHED" in status.stdout
+    assert f"Ray job {view.ray_job_id}" in status.stdout
+    logs = run_orch("logs", "remote", env=env, cwd=tmp_path)
+    assert logs.returncode == 0 and "job remote: 1 trials" in logs.stdout
+
+    # A long job, cancelled while its trial runs.
+    (tmp_path / "long.toml").write_text(JOB.format(name="long", epochs=200))
+    assert (
+        run_orch(
+            "submit",
+            "long.toml",
+            "--address",
+            head,
+            "--no-pip",
+            "--python",
+            sys.executable,
+            env=env,
+            cwd=tmp_path,
+        ).returncode
+        == 0
+    )
+    wait_ledger(ledger, "long", lambda v: v.trials[0].epochs_done >= 1)
+    cancel = run_orch("cancel", "long", env=env, cwd=tmp_path)
+    assert cancel.returncode == 0, cancel.stdout + cancel.stderr
+    view = wait_ledger(ledger, "long", lambda v: v.trials[0].state == "CANCELLED", 120)
+    assert view.trials[0].epochs_done < 200
