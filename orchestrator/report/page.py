@@ -146,7 +146,7 @@ def _summary(rows: Sequence[Row]) -> list[dict[str, Any]]:
     def count(pred: Any) -> int:
         return sum(1 for r in rows if pred(r))
 
-    return [
+    cards = [
         {"label": "grid cells", "value": len(rows), "kind": "total"},
         {"label": "runs", "value": sum(r.runs for r in rows), "kind": "total"},
         {
@@ -173,6 +173,9 @@ def _summary(rows: Sequence[Row]) -> list[dict[str, Any]]:
             "kind": "failed",
         },
     ]
+    if not any(r.reference is not None for r in rows):  # nothing to compare with: no verdicts
+        cards = [c for c in cards if c["kind"] not in ("reproduced", "above", "below")]
+    return cards
 
 
 def _runs(rows: Sequence[Row], records: Sequence[RunRecord], link: Any) -> list[dict[str, Any]]:

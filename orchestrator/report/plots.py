@@ -106,7 +106,7 @@ def accuracy_scatter(rows: Sequence[Row], x: str) -> bytes:
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_title("Accuracy vs. training time")
     ax.set_ylabel("test accuracy (%)")
-    _legend(ax, plt)
+    _legend(ax, [r for r, _ in points])
     if len(points) <= _MAX_LABELS:
         refs = [("", _x_ref(r, x) or v, r.reference) for r, v in points if r.reference]
         _place_labels(fig, ax, [(r.network, v, r.accuracy) for r, v in points], refs)
@@ -264,24 +264,30 @@ def _count_label(v: float, _: Any) -> str:
     return f"{v / 1e3:g}k" if v >= 1e3 else f"{v:g}"
 
 
-def _legend(ax: Any, plt: Any) -> None:
+def _legend(ax: Any, rows: Sequence[Row]) -> None:
+    """Only the kinds of marker the plot shows."""
     from matplotlib.lines import Line2D
 
+    kinds = {r.verdict_kind for r in rows}
+    labels = {"": "no reference"}
     handles = [
-        Line2D([], [], marker="o", ls="", color=c, label=k) for k, c in VERDICT_COLOURS.items() if k
+        Line2D([], [], marker="o", ls="", color=c, label=labels.get(k, k))
+        for k, c in VERDICT_COLOURS.items()
+        if k in kinds
     ]
-    handles.append(
-        Line2D(
-            [],
-            [],
-            marker="D",
-            ls="",
-            markerfacecolor="white",
-            markeredgecolor="#37474f",
-            color="#37474f",
-            label="published",
+    if any(r.reference is not None for r in rows):
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="D",
+                ls="",
+                markerfacecolor="white",
+                markeredgecolor="#37474f",
+                color="#37474f",
+                label="published",
+            )
         )
-    )
     ax.legend(handles=handles, loc="lower right", fontsize=7.5)
 
 
