@@ -40,6 +40,7 @@ class LiveDisplay:
             for t in job.trials
         }
         self.started = time.monotonic()
+        self.dashboard: str | None = None  # set by submit once Ray is up
         self.live = Live(self._render(), console=console, refresh_per_second=2, transient=False)
 
     def __enter__(self) -> LiveDisplay:

@@ -22,11 +22,12 @@ def connect(
     resources: dict[str, float] | None = None,
 ) -> Any:
     """ray.init for orch. "local" always starts a private cluster: with no address Ray
-    would attach to any cluster left running on the machine (DESIGN.md)."""
+    would attach to any cluster left running on the machine (DESIGN.md). Returns Ray's
+    context; its `dashboard_url` is where people watch the trials."""
     import ray
 
     if ray.is_initialized():
-        return ray
+        return ray.get_runtime_context()
     for k, v in WORKER_ENV.items():
         os.environ.setdefault(k, v)
     # As a Ray Job's driver, the job already has a runtime env (working dir, pip, orch's
@@ -44,8 +45,7 @@ def connect(
             resources=resources,
             include_dashboard=os.environ.get("ORCH_DASHBOARD", "1") != "0",
         )
-    ray.init(address=address, **kwargs)
-    return ray
+    return ray.init(address=address, **kwargs)
 
 
 def shutdown() -> None:

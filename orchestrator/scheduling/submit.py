@@ -54,8 +54,15 @@ class _Heartbeat(threading.Thread):
                 self.ledger.heartbeat(self.job, self.owner)
 
 
-def submit(job: JobSpec, ws: Workspace, *, force: bool = False, address: str | None = None,
-           sinks: Sequence[TrialSink] = (), spec_text: str | None = None) -> SubmitOutcome:
+def submit(
+    job: JobSpec,
+    ws: Workspace,
+    *,
+    force: bool = False,
+    address: str | None = None,
+    sinks: Sequence[TrialSink] = (),
+    spec_text: str | None = None,
+) -> SubmitOutcome:
     ledger = Ledger(ws.ledger_url)
     ledger.register_job(job, spec_text)
     owner = driver_id()
@@ -71,8 +78,16 @@ def submit(job: JobSpec, ws: Workspace, *, force: bool = False, address: str | N
         ledger.release_job(job.name, owner)
 
 
-def _run(job: JobSpec, ws: Workspace, ledger: Ledger, *, force: bool, address: str | None,
-         sinks: Sequence[TrialSink]) -> SubmitOutcome:
+def _run(
+    job: JobSpec,
+    ws: Workspace,
+    ledger: Ledger,
+    *,
+    force: bool,
+    address: str | None,
+    sinks: Sequence[TrialSink],
+) -> SubmitOutcome:
+    from orchestrator.tracking.metrics import MetricsSink
     from orchestrator.tracking.mlflow_store import MlflowStore
     from orchestrator.tracking.recorder import Recorder
 
@@ -98,7 +113,10 @@ def _run(job: JobSpec, ws: Workspace, ledger: Ledger, *, force: bool, address: s
     from orchestrator.scheduling.order import longest_first
     from orchestrator.scheduling.runtime import connect
 
-    connect(address or ws.ray_address)
+    context = connect(address or ws.ray_address)
+    for s in sinks:  # tell the display where to watch: the Ray dashboard
+        if hasattr(s, "dashboard") and getattr(context, "dashboard_url", None):
+            s.dashboard = f"http://{context.dashboard_url}"
     autoscalable = nodes_from_types(job.cluster)
 
     def cluster_nodes() -> list:
@@ -116,8 +134,16 @@ def _run(job: JobSpec, ws: Workspace, ledger: Ledger, *, force: bool, address: s
     from orchestrator.scheduling.tuner import run_trials
 
     try:
-        run_trials(job, pending, ws.storage, [recorder, *sinks], cluster_nodes=cluster_nodes,
-                   infeasible_grace_s=INFEASIBLE_GRACE_S)
+        # Prometheus series for Grafana next to Ray's own (dashboards/grafana/orch.json).
+        metrics = MetricsSink(job, finished=done)
+        run_trials(
+            job,
+            pending,
+            ws.storage,
+            [recorder, metrics, *sinks],
+            cluster_nodes=cluster_nodes,
+            infeasible_grace_s=INFEASIBLE_GRACE_S,
+        )
     finally:
         finished = ledger.finished_keys(job.name)
         unfinished = tuple(t.name for t in pending if t.key not in finished)

@@ -29,6 +29,7 @@ EPOCH_METRICS = (
 # train_time_s is an epoch metric (its last value is the total); lost_time_s is logged by
 # the recorder at each failure. Each metric has one value per step, never two.
 FINAL_METRICS = ("test_loss", "test_accuracy", "params")
+_SCHEMA_LOCK = 0x6F726368  # "orch": the advisory-lock id serialising MLflow's schema setup
 TAG_KEY, TAG_JOB, TAG_ROLE, TAG_STATE = "orch.trial_key", "orch.job", "orch.role", "orch.state"
 
 
@@ -40,14 +41,37 @@ class MlflowStore:
             Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
-        self.client = MlflowClient(tracking_uri)
         self._last_step: dict[str, int] = {}
+        if tracking_uri.startswith("postgresql"):
+            self.client = self._client_serialised()
+        else:
+            self.client = MlflowClient(tracking_uri)
+
+    def _client_serialised(self) -> Any:
+        """MLflow creates its schema when its store is first opened, without a lock, so two
+        drivers opening a fresh PostgreSQL database at the same moment collide ("duplicate
+        key ... alembic_version"). An advisory lock held on a side connection makes that
+        first opening one at a time."""
+        from mlflow.tracking import MlflowClient
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.tracking_uri)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
+                client = MlflowClient(self.tracking_uri)
+                client.search_experiments(max_results=1)
+        finally:
+            engine.dispose()
+        return client
 
     # -- experiments and runs -----------------------------------------------------------
     def experiment_id(self, name: str, *, create: bool = True) -> str | None:
         exp = self.client.get_experiment_by_name(name)
         if exp is not None:
             if exp.lifecycle_stage == "deleted":
+                if not create:  # a read never brings a deleted experiment back
+                    return None
                 self.client.restore_experiment(exp.experiment_id)
             return exp.experiment_id
         if not create:

@@ -54,11 +54,6 @@ def databases() -> Iterator[tuple[str, str]]:
             cur.execute(f"CREATE DATABASE {name}")
     try:
         ledger, tracking = (f"postgresql+psycopg2://postgres@127.0.0.1:5432/{n}" for n in names)
-        # The deployment's one-time step (cluster/README.md): MLflow creates its schema on
-        # first use, and two drivers doing that at the same moment collide.
-        from mlflow.tracking import MlflowClient
-
-        MlflowClient(tracking).search_experiments(max_results=1)
         yield ledger, tracking
     finally:
         with admin.cursor() as cur:
@@ -169,12 +164,6 @@ def test_same_job_twice_at_once_runs_once(databases: tuple[str, str], tmp_path: 
     _check_once(ledger, tracking, "pg-same")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="MLflow creates its schema on first use without a lock: two drivers opening a "
-    "fresh PostgreSQL database at once collide (duplicate table). Until MlflowStore "
-    "serialises that first use, initialise the database once before (cluster/README.md).",
-)
 def test_two_drivers_first_use_of_a_fresh_mlflow_database(pg_url: str) -> None:
     code = (
         "import sys; from orchestrator.tracking.mlflow_store import MlflowStore; "
