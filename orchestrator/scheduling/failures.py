@@ -20,7 +20,7 @@ _NODE_LOST = re.compile(
     r"node .* (died|dead|was terminated)|The actor died|owner has exited|connection .* lost",
     re.IGNORECASE,
 )
-_OOM = re.compile(r"OutOfMemoryError|ResourceExhaustedError|out of memory|OOM", re.IGNORECASE)
+_OOM = re.compile(r"(?i:OutOfMemoryError|ResourceExhaustedError|out of memory)|\bOOM\b")
 
 
 def classify(message: str) -> str:

@@ -113,3 +113,23 @@ def test_mirrored_over_two_logical_cpu_devices(tmp_path: Path) -> None:
 def test_mixed_bfloat16(tmp_path: Path) -> None:
     reports, result = run(job(tmp_path, precision="mixed_bfloat16"), tmp_path / "s", stop_after=1)
     assert result["epochs_done"] == 1 and reports[0]["precision"] == "mixed_bfloat16"
+
+
+def test_orch_train_cli_resumes_with_xla(tmp_path: Path) -> None:
+    """`orch train` runs one trial without Ray (here with XLA on), and a second call with
+    the same settings resumes from the first one's checkpoint."""
+    from tests.conftest import run_orch
+
+    args = ["train", "lenet5", "--epochs", "2", "--train-size", "200", "--lr", "0.02",
+            "--set", "recipe.xla=true", "--set", "data.test_size=100"]
+    env = {"ORCH_HOME": str(tmp_path / ".orch")}
+    first = run_orch(*args, "--stop-after", "1", env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "from scratch" in first.stdout and "epoch 1/2" in first.stdout
+    second = run_orch(*args, env=env, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "resuming after epoch 1" in second.stdout
+    assert "epoch 2/2" in second.stdout and "epoch 1/2" not in second.stdout
+    assert "test_accuracy" in second.stdout
+    bad = run_orch("train", "lenet5", "--set", "recipe.lr=-1", env=env, cwd=tmp_path)
+    assert bad.returncode == 2 and "recipe.lr: must be > 0" in bad.stderr
