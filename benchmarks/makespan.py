@@ -55,14 +55,18 @@ def simulate(queue: list[TrialSpec]) -> float:
         while started:
             started = False
             for trial in pending:
-                options = [n for n in nodes if fits(trial.resources, n.info)
-                           and n.free >= trial.resources.gpus]
+                options = [
+                    n
+                    for n in nodes
+                    if fits(trial.resources, n.info) and n.free >= trial.resources.gpus
+                ]
                 if not options:
                     continue
                 best = min(options, key=lambda n: duration_on(trial, n.info))
                 best.free -= trial.resources.gpus
-                heapq.heappush(running, (now + duration_on(trial, best.info), seq, best,
-                                         trial.resources.gpus))
+                heapq.heappush(
+                    running, (now + duration_on(trial, best.info), seq, best, trial.resources.gpus)
+                )
                 seq += 1
                 pending.remove(trial)
                 started = True
@@ -78,8 +82,7 @@ def lower_bound(trials: list[TrialSpec]) -> float:
     """max(total work / total capacity, the longest trial on its fastest node)."""
     capacity = sum(speed_of(n.gpu_type, {}) * n.gpus for n in CLUSTER)
     work = sum(estimate_cost(t) for t in trials)
-    longest = max(min(duration_on(t, n) for n in CLUSTER if fits(t.resources, n))
-                  for t in trials)
+    longest = max(min(duration_on(t, n) for n in CLUSTER if fits(t.resources, n)) for t in trials)
     return max(work / capacity, longest)
 
 
@@ -87,15 +90,19 @@ def main() -> None:
     path = Path(sys.argv[1] if len(sys.argv) > 1 else "jobs/full_table.toml")
     seeds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     job = load_job(path)
-    trials = [replace(t, seed=s, name=f"{t.name}-s{s}") for t in job.trials
-              for s in range(seeds)]
+    trials = [replace(t, seed=s, name=f"{t.name}-s{s}") for t in job.trials for s in range(seeds)]
     fifo = simulate(trials)
     lpt = simulate(longest_first(trials, CLUSTER, {}))
     bound = lower_bound(trials)
-    print(f"job {job.name} x {seeds} seeds: {len(trials)} trials on "
-          + " + ".join(f"{n.gpus:g} x {n.gpu_type}" for n in CLUSTER))
-    for label, value in (("lower bound", bound), ("FIFO (file order)", fifo),
-                         ("orch longest-first", lpt)):
+    print(
+        f"job {job.name} x {seeds} seeds: {len(trials)} trials on "
+        + " + ".join(f"{n.gpus:g} x {n.gpu_type}" for n in CLUSTER)
+    )
+    for label, value in (
+        ("lower bound", bound),
+        ("FIFO (file order)", fifo),
+        ("orch longest-first", lpt),
+    ):
         print(f"  {label:20s} {value / 3600:8.1f} h   {value / bound:5.3f} x bound")
 
 

@@ -47,9 +47,15 @@ def orch_submit(n: int, home: Path) -> tuple[float, float]:
 
     raw = {
         "job": {"name": "overhead"},
-        "defaults": {"dataset": "synthetic", "data": {"train_size": 64, "test_size": 32},
-                     "epochs": 1, "batch_size": 32, "model": "lenet5",
-                     "recipe": {"lr": 0.01, "augment": "none"}, "resources": {"cpus": 1}},
+        "defaults": {
+            "dataset": "synthetic",
+            "data": {"train_size": 64, "test_size": 32},
+            "epochs": 1,
+            "batch_size": 32,
+            "model": "lenet5",
+            "recipe": {"lr": 0.01, "augment": "none"},
+            "resources": {"cpus": 1},
+        },
         "trial": [{"name": f"t{i}", "seed": i} for i in range(n)],
     }
     job = parse_job(raw, "overhead.toml")
@@ -68,18 +74,23 @@ def main() -> None:
     import ray
 
     with tempfile.TemporaryDirectory() as tmp:
-        ray.init(address="local", num_cpus=CONCURRENCY, include_dashboard=False,
-                 log_to_driver=False)
+        ray.init(
+            address="local", num_cpus=CONCURRENCY, include_dashboard=False, log_to_driver=False
+        )
         bare = bare_tune(n, str(Path(tmp, "tune")))
         wall, compute = orch_submit(n, Path(tmp, ".orch"))
         ray.shutdown()
     print(f"{n} trials, {CONCURRENCY} at a time, on {os.cpu_count()} CPUs")
-    print(f"  bare Ray Tune (no-op trials):  {bare:7.1f} s wall, "
-          f"{bare * CONCURRENCY / n:6.2f} s per trial-slot")
+    print(
+        f"  bare Ray Tune (no-op trials):  {bare:7.1f} s wall, "
+        f"{bare * CONCURRENCY / n:6.2f} s per trial-slot"
+    )
     print(f"  orch submit (1-epoch trials):  {wall:7.1f} s wall, {compute:6.1f} s compute")
     over = (wall * CONCURRENCY - compute) / n
-    print(f"  orch overhead per trial:       {over:6.2f} s "
-          f"(bare Tune's share: {bare * CONCURRENCY / n:.2f} s)")
+    print(
+        f"  orch overhead per trial:       {over:6.2f} s "
+        f"(bare Tune's share: {bare * CONCURRENCY / n:.2f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -276,8 +276,13 @@ class Ledger:
     def attempts(self, job: str, key: str) -> list[dict[str, object]]:
         with self.session() as s:
             return [
-                {"node": a.node, "start_epoch": a.start_epoch, "outcome": a.outcome,
-                 "failure_class": a.failure_class, "message": a.message}
+                {
+                    "node": a.node,
+                    "start_epoch": a.start_epoch,
+                    "outcome": a.outcome,
+                    "failure_class": a.failure_class,
+                    "message": a.message,
+                }
                 for a in self._trial(s, job, key).attempt_rows
             ]
 

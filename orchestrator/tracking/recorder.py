@@ -40,8 +40,9 @@ MAX_ATTEMPTS = 20
 
 
 class Recorder:
-    def __init__(self, job: JobSpec, store: MlflowStore, ledger: Ledger,
-                 control: Control | None = None) -> None:
+    def __init__(
+        self, job: JobSpec, store: MlflowStore, ledger: Ledger, control: Control | None = None
+    ) -> None:
         self.job, self.store, self.ledger, self.control = job, store, ledger, control
         self.trials = {t.key: t for t in job.trials}
         self.position = {t.key: i for i, t in enumerate(job.trials)}
@@ -58,8 +59,9 @@ class Recorder:
     def run_id(self, key: str) -> str:
         if key not in self._run_ids:
             trial: TrialSpec = self.trials[key]
-            run_id = self.store.trial_run(self.exp_id, self.parent_id, self.job.name, trial,
-                                          position=self.position[key])
+            run_id = self.store.trial_run(
+                self.exp_id, self.parent_id, self.job.name, trial, position=self.position[key]
+            )
             self._run_ids[key] = run_id
             self.ledger.update_trial(self.job.name, key, mlflow_run_id=run_id)
         return self._run_ids[key]
@@ -80,8 +82,12 @@ class Recorder:
             return  # trial_completed turns these into the terminal state with the message
         attempt = self._attempt.setdefault(key, {"started": time.monotonic(), "first": True})
         if attempt.pop("first", False):
-            self.ledger.note_attempt(self.job.name, key, node=_node(result),
-                                     start_epoch=int(result.get("resumed_from", 0)))
+            self.ledger.note_attempt(
+                self.job.name,
+                key,
+                node=_node(result),
+                start_epoch=int(result.get("resumed_from", 0)),
+            )
             if "epoch_time_s" in result:
                 self._count_replayed_work(key, run_id, result)
         if "accuracy" in result:
@@ -92,13 +98,15 @@ class Recorder:
         if result.get("checkpointed", True):
             attempt["last_ckpt"] = time.monotonic()
         self.ledger.update_trial(
-            self.job.name, key,
+            self.job.name,
+            key,
             epochs_done=int(result.get("epochs_done", 0)),
             last_accuracy=result.get("val_accuracy"),
             test_accuracy=result.get("test_accuracy"),
             epoch_time_s=result.get("epoch_time_s"),
             train_time_s=result.get("train_time_s"),
-            node=_node(result), gpu=_gpu_label(result),
+            node=_node(result),
+            gpu=_gpu_label(result),
         )
 
     def trial_completed(self, key: str, last: Mapping[str, Any]) -> None:
@@ -109,8 +117,13 @@ class Recorder:
         if last.get("diverged"):
             self._end(key, run_id, "DIVERGED", DIVERGED, str(last.get("message", "diverged")))
         elif last.get("failed"):
-            self._end(key, run_id, "FAILED", str(last.get("failure_class", "error")),
-                      str(last.get("message", "failed")))
+            self._end(
+                key,
+                run_id,
+                "FAILED",
+                str(last.get("failure_class", "error")),
+                str(last.get("message", "failed")),
+            )
         elif last.get("stopped"):
             cls = str(last.get("failure_class", CANCELLED))
             state = "CANCELLED" if cls == CANCELLED else "FAILED"
@@ -120,8 +133,9 @@ class Recorder:
             self.store.set_tags(run_id, {TAG_STATE: "FINISHED"})
             self.store.end_run(run_id, "FINISHED")
 
-    def trial_failed(self, key: str, message: str, *, will_retry: bool,
-                     failure_class: str | None = None) -> None:
+    def trial_failed(
+        self, key: str, message: str, *, will_retry: bool, failure_class: str | None = None
+    ) -> None:
         run_id = self.run_id(key)
         cls = failure_class or classify(message)
         self._count_lost_attempt(key, run_id)
@@ -133,15 +147,22 @@ class Recorder:
         counted = view.counted_failures + (1 if counts_against_budget(cls) else 0)
         budget = self.trials[key].resources.max_retries
         self.ledger.update_trial(self.job.name, key, counted_failures=counted)
-        self.ledger.end_attempt(self.job.name, key, outcome="RETRYING", failure_class=cls,
-                                message=message)
-        self.store.set_tags(run_id, {TAG_STATE: "RETRYING", "orch.error": message[:4000],
-                                     "orch.failure_class": cls})
+        self.ledger.end_attempt(
+            self.job.name, key, outcome="RETRYING", failure_class=cls, message=message
+        )
+        self.store.set_tags(
+            run_id, {TAG_STATE: "RETRYING", "orch.error": message[:4000], "orch.failure_class": cls}
+        )
         if self.control is not None and (counted > budget or view.attempts >= MAX_ATTEMPTS):
             # Tune retries everything; the next attempt reads this and ends at once.
-            self.control.request_stop(key, failure_class=cls, reason=(
-                f"{cls}: gave up after {view.attempts} attempts ({counted} counted against "
-                f"max_retries={budget}): {message}"))
+            self.control.request_stop(
+                key,
+                failure_class=cls,
+                reason=(
+                    f"{cls}: gave up after {view.attempts} attempts ({counted} counted against "
+                    f"max_retries={budget}): {message}"
+                ),
+            )
 
     def job_finished(self, state: str) -> None:
         self.ledger.set_job_state(self.job.name, state)
@@ -149,10 +170,12 @@ class Recorder:
 
     # -- helpers --------------------------------------------------------------------------
     def _end(self, key: str, run_id: str, state: str, cls: str, message: str) -> None:
-        self.ledger.end_attempt(self.job.name, key, outcome=state, failure_class=cls,
-                                message=message)
-        self.store.set_tags(run_id, {TAG_STATE: state, "orch.error": message[:4000],
-                                     "orch.failure_class": cls})
+        self.ledger.end_attempt(
+            self.job.name, key, outcome=state, failure_class=cls, message=message
+        )
+        self.store.set_tags(
+            run_id, {TAG_STATE: state, "orch.error": message[:4000], "orch.failure_class": cls}
+        )
         self.store.end_run(run_id, "KILLED" if state == "CANCELLED" else "FAILED")
 
     def _trial_view(self, key: str) -> Any:
@@ -197,8 +220,9 @@ class Recorder:
         if macs:
             devices = max(1, int(result.get("gpu_count") or 1))
             # forward + backward ~ 3 forward passes; per device
-            self.ledger.record_speed(slug(str(name)),
-                                     3 * macs * float(result["images_per_s"]) / devices)
+            self.ledger.record_speed(
+                slug(str(name)), 3 * macs * float(result["images_per_s"]) / devices
+            )
 
     def _tag_hardware(self, key: str, run_id: str, result: Mapping[str, Any]) -> None:
         tags: dict[str, Any] = {tag: result[k] for k, tag in _HW_TAGS.items() if k in result}

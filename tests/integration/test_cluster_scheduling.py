@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.ledger import Ledger
-from tests.conftest import ORCH, ROOT, run_orch
+from tests.conftest import ORCH, run_orch
 
 pytestmark = pytest.mark.integration
 
@@ -28,8 +27,7 @@ def cluster() -> Iterator[object]:
     import ray
     from ray.cluster_utils import Cluster
 
-    c = Cluster(initialize_head=True,
-                head_node_args={"num_cpus": 1, "include_dashboard": False})
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     c.nodes_by_name = {  # type: ignore[attr-defined]
         "ti": c.add_node(num_cpus=2, num_gpus=2, labels={LABEL: "gtx-1080-ti"}),
         "a1": c.add_node(num_cpus=1, num_gpus=1, labels={LABEL: "a100"}),
@@ -63,8 +61,11 @@ resources = {{ cpus = 1, gpus = 1 }}
 
 
 def env_for(tmp_path: Path, cluster: object, **extra: str) -> dict[str, str]:
-    return {"ORCH_HOME": str(tmp_path / ".orch"), "ORCH_RAY_ADDRESS": cluster.address,  # type: ignore[attr-defined]
-            **extra}
+    return {
+        "ORCH_HOME": str(tmp_path / ".orch"),
+        "ORCH_RAY_ADDRESS": cluster.address,  # type: ignore[attr-defined]
+        **extra,
+    }
 
 
 def ledger(tmp_path: Path) -> Ledger:
@@ -108,8 +109,11 @@ resources = { gpus = 2 }
     assert got["two-gpus"] == ids["ti"]  # the only node with 2 GPUs
 
     # An impossible job is refused before anything runs, naming trial and largest nodes.
-    big = job_file(tmp_path, '[[trial]]\nname = "huge"\nmodel = "lenet5"\n'
-                   'resources = { gpus = 4, gpu_type = "A100" }', name="huge")
+    big = job_file(
+        tmp_path,
+        '[[trial]]\nname = "huge"\nmodel = "lenet5"\nresources = { gpus = 4, gpu_type = "A100" }',
+        name="huge",
+    )
     refused = run_orch("submit", str(big), env=env, cwd=tmp_path)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert 'trial "huge" asks for 4 GPU (A100), 1 CPU: no node can hold it' in refused.stderr
@@ -155,10 +159,14 @@ resources = {{ gpu_type = "A100" }}
 def test_node_lost_trial_resumes_elsewhere(cluster: object, tmp_path: Path) -> None:
     epochs = 6
     job = job_file(tmp_path, SLOW_TRIAL.format(epochs=epochs), epochs=epochs, name="lost")
-    driver = subprocess.Popen([ORCH, "submit", str(job)], cwd=tmp_path, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              env={**os.environ, **env_for(tmp_path, cluster),
-                                   "ORCH_DASHBOARD": "0"})
+    driver = subprocess.Popen(
+        [ORCH, "submit", str(job)],
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **env_for(tmp_path, cluster), "ORCH_DASHBOARD": "0"},
+    )
     try:
         t = running_trial(tmp_path, "lost", min_epochs=2)
         ids = node_ids(cluster)
@@ -175,7 +183,8 @@ def test_node_lost_trial_resumes_elsewhere(cluster: object, tmp_path: Path) -> N
     other = "a2" if victim == "a1" else "a1"
     assert trial.node == ids[other]
     attempts = ledger(tmp_path).attempts("lost", trial.key)
-    assert len(attempts) == 2 and attempts[0]["failure_class"] == "node_lost", attempts[0]["message"]
+    assert len(attempts) == 2, attempts
+    assert attempts[0]["failure_class"] == "node_lost", attempts[0]["message"]
     assert attempts[1]["start_epoch"] >= 2  # resumed from its checkpoint, not from scratch
     assert trial.counted_failures == 0  # a lost node does not use the retry budget
     assert mlflow_steps(tmp_path, trial.mlflow_run_id) == list(range(epochs))  # once each
@@ -186,8 +195,13 @@ def test_driver_killed_then_resubmitted(cluster: object, tmp_path: Path) -> None
     epochs = 6
     job = job_file(tmp_path, SLOW_TRIAL.format(epochs=epochs), epochs=epochs, name="crash")
     env = {**os.environ, **env_for(tmp_path, cluster), "ORCH_DASHBOARD": "0"}
-    driver = subprocess.Popen([ORCH, "submit", str(job)], cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = subprocess.Popen(
+        [ORCH, "submit", str(job)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     t = running_trial(tmp_path, "crash", min_epochs=2)
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
@@ -209,10 +223,20 @@ def test_trial_that_became_infeasible_fails_after_bounded_wait(
 ) -> None:
     epochs = 6
     job = job_file(tmp_path, SLOW_TRIAL.format(epochs=epochs), epochs=epochs, name="gone")
-    env = {**os.environ, **env_for(tmp_path, cluster), "ORCH_DASHBOARD": "0",
-           "ORCH_INFEASIBLE_GRACE_S": "3"}
-    driver = subprocess.Popen([ORCH, "submit", str(job)], cwd=tmp_path, env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        **env_for(tmp_path, cluster),
+        "ORCH_DASHBOARD": "0",
+        "ORCH_INFEASIBLE_GRACE_S": "3",
+    }
+    driver = subprocess.Popen(
+        [ORCH, "submit", str(job)],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         running_trial(tmp_path, "gone", min_epochs=1)
         for name in ("a1", "a2"):  # every A100 node goes away

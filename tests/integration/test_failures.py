@@ -36,8 +36,11 @@ recipe = { lr = 1e8, augment = "none" }
 def test_code_error_and_divergence_are_not_retried(tmp_path: Path) -> None:
     job = tmp_path / "bad.toml"
     job.write_text(JOB)
-    env = {"ORCH_HOME": str(tmp_path / ".orch"), "ORCH_DATA_DIR": str(tmp_path / "none"),
-           "HOME": str(tmp_path)}  # no Keras cache with CIFAR in it either
+    env = {
+        "ORCH_HOME": str(tmp_path / ".orch"),
+        "ORCH_DATA_DIR": str(tmp_path / "none"),
+        "HOME": str(tmp_path),
+    }  # no Keras cache with CIFAR in it either
     proc = run_orch("submit", str(job), env=env, cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "2 trial(s) did not finish" in proc.stdout

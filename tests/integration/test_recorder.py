@@ -18,9 +18,21 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def parts(tmp_path: Path) -> tuple[Recorder, Ledger, MlflowStore, Control, str]:
-    job = parse_job({"job": {"name": "rec"},
-                     "trial": [{"name": "t", "model": "lenet5", "dataset": "digits",
-                                "epochs": 4, "resources": {"max_retries": 1}}]}, "rec.toml")
+    job = parse_job(
+        {
+            "job": {"name": "rec"},
+            "trial": [
+                {
+                    "name": "t",
+                    "model": "lenet5",
+                    "dataset": "digits",
+                    "epochs": 4,
+                    "resources": {"max_retries": 1},
+                }
+            ],
+        },
+        "rec.toml",
+    )
     ledger = Ledger(f"sqlite:///{tmp_path / 'orch.db'}")
     ledger.register_job(job)
     store = MlflowStore(f"sqlite:///{tmp_path / 'mlflow.db'}", str(tmp_path / "art"))
@@ -30,10 +42,23 @@ def parts(tmp_path: Path) -> tuple[Recorder, Ledger, MlflowStore, Control, str]:
 
 
 def epoch(e: int, **kw: float) -> dict:
-    return {"epoch": e, "epochs_done": e + 1, "loss": 1.0 / (e + 1), "accuracy": 0.5,
-            "val_loss": 1.0, "val_accuracy": 0.5, "lr": 0.1, "epoch_time_s": 2.0,
-            "images_per_s": 100.0, "train_time_s": 2.0 * (e + 1), "gpu_name": "CPU",
-            "gpu_count": 0, "params": 62006, "resumed_from": 0, **kw}
+    return {
+        "epoch": e,
+        "epochs_done": e + 1,
+        "loss": 1.0 / (e + 1),
+        "accuracy": 0.5,
+        "val_loss": 1.0,
+        "val_accuracy": 0.5,
+        "lr": 0.1,
+        "epoch_time_s": 2.0,
+        "images_per_s": 100.0,
+        "train_time_s": 2.0 * (e + 1),
+        "gpu_name": "CPU",
+        "gpu_count": 0,
+        "params": 62006,
+        "resumed_from": 0,
+        **kw,
+    }
 
 
 def test_budget_counts_only_non_infrastructure_failures(parts) -> None:  # type: ignore[no-untyped-def]

@@ -120,8 +120,20 @@ def test_orch_train_cli_resumes_with_xla(tmp_path: Path) -> None:
     the same settings resumes from the first one's checkpoint."""
     from tests.conftest import run_orch
 
-    args = ["train", "lenet5", "--epochs", "2", "--train-size", "200", "--lr", "0.02",
-            "--set", "recipe.xla=true", "--set", "data.test_size=100"]
+    args = [
+        "train",
+        "lenet5",
+        "--epochs",
+        "2",
+        "--train-size",
+        "200",
+        "--lr",
+        "0.02",
+        "--set",
+        "recipe.xla=true",
+        "--set",
+        "data.test_size=100",
+    ]
     env = {"ORCH_HOME": str(tmp_path / ".orch")}
     first = run_orch(*args, "--stop-after", "1", env=env, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]

@@ -79,7 +79,8 @@ def test_dead_local_driver_is_taken_over_at_once(ledger: Ledger) -> None:
     ledger.start_attempt(job.name, job.trials[0].key, node="n", start_epoch=0)
     assert ledger.claim_job(job.name, "me:1") == dead
     assert ledger.close_open_attempts(job.name, "driver_lost", "driver died") == [
-        t.key for t in job.trials]
+        t.key for t in job.trials
+    ]
 
 
 def test_speeds_moving_average(ledger: Ledger) -> None:
