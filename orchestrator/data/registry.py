@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.data import cifar, locate, svhn
+from orchestrator.data import cifar, download, locate, svhn
 from orchestrator.data.base import Dataset, Split, compute_stats
 from orchestrator.data.splits import resolve_count, stratified_indices, stratified_split
-from orchestrator.errors import SpecError, did_you_mean
+from orchestrator.errors import DatasetError, SpecError, did_you_mean
 
 AUGMENTATIONS: tuple[str, ...] = ("none", "standard", "standard_reflect", "padcrop")
 
@@ -50,13 +50,36 @@ def list_datasets() -> list[str]:
 
 
 def _how_to(url: str, files: str) -> str:
-    return f"orch never downloads: fetch {files} from {url} on a machine with internet access."
+    return (
+        f"Fetch {files} from {url}, or set {download.ENV_DOWNLOAD}=1 to let orch "
+        "download it where the network allows."
+    )
+
+
+def _find_or_fetch(
+    name: str,
+    candidates: tuple[str, ...],
+    data_dir: str | os.PathLike | None,
+    how: str,
+    downloads: dict[str, str],
+) -> Path:
+    """The dataset's files as found, or downloaded into the Keras cache when allowed."""
+    try:
+        return locate.find(name, candidates, data_dir, how)
+    except DatasetError:
+        if not download.allowed():
+            raise
+    for filename, url in downloads.items():
+        download.fetch(download.source_url(name, url), filename)
+    return locate.find(name, candidates, data_dir, how)
 
 
 def _load_cifar(layout: cifar.CifarLayout) -> Callable[..., tuple[Split, Split]]:
     def load(data_dir: str | os.PathLike | None, **_: int | None) -> tuple[Split, Split]:
         how = _how_to(layout.url, f"{layout.archive} (or its extracted {layout.folder}/)")
-        path = locate.find(layout.name, layout.candidates, data_dir, how)
+        path = _find_or_fetch(
+            layout.name, layout.candidates, data_dir, how, {layout.archive: layout.url}
+        )
         return cifar.load_cifar(path, layout)
 
     return load
@@ -64,7 +87,8 @@ def _load_cifar(layout: cifar.CifarLayout) -> Callable[..., tuple[Split, Split]]
 
 def _load_svhn(data_dir: str | os.PathLike | None, **_: int | None) -> tuple[Split, Split]:
     how = _how_to(svhn.URL, f"{svhn.TRAIN_FILE} and {svhn.TEST_FILE}")
-    return svhn.load_svhn(Path(locate.find("svhn", svhn.CANDIDATES, data_dir, how)))
+    files = {f: svhn.URL.rstrip("/") + "/" + f for f in (svhn.TRAIN_FILE, svhn.TEST_FILE)}
+    return svhn.load_svhn(Path(_find_or_fetch("svhn", svhn.CANDIDATES, data_dir, how, files)))
 
 
 def _load_digits(data_dir: str | os.PathLike | None, **_: int | None) -> tuple[Split, Split]:
