@@ -86,6 +86,7 @@ CHECKPOINT = s.Table(
         "every_epochs": s.is_int(lo=1),
         "every_minutes": s.is_number(gt=0),
         "keep": s.is_int(lo=1),
+        "save_model": s.is_bool,
     }
 )
 # The keys that describe one training run; every level (defaults, grid, trial) takes them.

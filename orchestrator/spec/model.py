@@ -98,6 +98,7 @@ class CheckpointPolicy:
     every_epochs: int = 1
     every_minutes: float | None = None
     keep: int = 2  # the newest and one before it, to fall back on a corrupt newest
+    save_model: bool = False  # also keep the final model as a .keras MLflow artifact
 
 
 @dataclass(frozen=True)

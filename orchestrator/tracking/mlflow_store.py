@@ -127,6 +127,8 @@ class MlflowStore:
         )
         run = self.client.create_run(exp_id, run_name=trial.name, tags=tags)
         self.client.log_batch(run.info.run_id, params=_params(trial))
+        # The resolved trial, exactly as it trains (after defaults and grid expansion).
+        self.client.log_dict(run.info.run_id, _resolved(trial), "trial.json")
         self._last_step[run.info.run_id] = -1
         return run.info.run_id
 
@@ -150,7 +152,9 @@ class MlflowStore:
         from mlflow.entities import Metric
 
         ts = _now_ms()
-        metrics = [Metric(k, float(result[k]), ts, epoch) for k in EPOCH_METRICS if k in result]
+        keys = [k for k in EPOCH_METRICS if k in result]
+        keys += [k for k in result if k.startswith("system/")]  # MLflow's system metrics
+        metrics = [Metric(k, float(result[k]), ts, epoch) for k in keys]
         self.client.log_batch(run_id, metrics=metrics)
         self._last_step[run_id] = epoch
         return True
@@ -179,6 +183,19 @@ class MlflowStore:
 
     def log_dict(self, run_id: str, obj: Any, path: str) -> None:
         self.client.log_dict(run_id, obj, path)
+
+    def log_text(self, run_id: str, text: str, path: str) -> None:
+        self.client.log_text(run_id, text, path)
+
+    def log_artifact(self, run_id: str, local_path: str, folder: str | None = None) -> None:
+        self.client.log_artifact(run_id, local_path, folder)
+
+
+def _resolved(trial: TrialSpec) -> dict[str, Any]:
+    out = asdict(trial)
+    out["model_args"] = trial.model_kwargs
+    out["recipe"]["schedule"] = trial.recipe.schedule_dict
+    return out
 
 
 def _params(trial: TrialSpec) -> list[Any]:

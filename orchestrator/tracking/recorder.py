@@ -90,6 +90,10 @@ class Recorder:
             )
             if "epoch_time_s" in result:
                 self._count_replayed_work(key, run_id, result)
+        if "model_summary" in result:
+            self.store.log_text(run_id, str(result["model_summary"]), "model_summary.txt")
+        if result.get("model_path"):
+            self.store.log_artifact(run_id, str(result["model_path"]), "model")
         if "accuracy" in result:
             self.store.log_epoch(run_id, int(result["epoch"]), result)
             self._learn_speed(key, result)

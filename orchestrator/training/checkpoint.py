@@ -110,8 +110,9 @@ class CheckpointStore:
             try:
                 return _decode(*self.backend.read(epoch))
             except Exception as e:  # corrupt or half-deleted: fall back to the one before
-                log.warning("checkpoint epoch %d is unreadable (%s); trying the one before",
-                            epoch, e)
+                log.warning(
+                    "checkpoint epoch %d is unreadable (%s); trying the one before", epoch, e
+                )
         return None
 
     def clear(self) -> None:
@@ -135,7 +136,7 @@ def _name(epoch: int) -> str:
 
 
 def _epoch_of(name: str) -> int | None:
-    rest = name[len(_PREFIX):]
+    rest = name[len(_PREFIX) :]
     return int(rest) if name.startswith(_PREFIX) and rest.isdigit() else None
 
 

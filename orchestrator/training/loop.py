@@ -10,6 +10,7 @@ continues exactly as an uninterrupted run would.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,6 +102,7 @@ def run_trial(
             augment=trial.recipe.augment,
             **prep,
         )
+        usage = _Usage()
         t0 = time.perf_counter()
         hist = model.fit(train_ds, initial_epoch=epoch, epochs=epoch + 1, verbose=0, shuffle=False)
         fit_s = time.perf_counter() - t0
@@ -127,6 +129,7 @@ def run_trial(
             )
         last = {
             **static,
+            **usage.metrics(),
             "epoch": epoch,
             "epochs_done": epoch + 1,
             "loss": loss,
@@ -139,7 +142,11 @@ def run_trial(
             "train_time_s": meta["train_time_s"],
             "best_val_accuracy": meta["best_val_accuracy"],
         }
+        if epoch == start == 0:  # the architecture, once, for the MLflow run's artifacts
+            last["model_summary"] = _summary(model)
         if epoch + 1 == trial.epochs:
+            if trial.checkpoint.save_model:
+                last["model_path"] = _save_model(model, storage, trial.key)
             test = model.evaluate(
                 make_eval_pipeline(data.test, batch_size=trial.batch_size, **prep),
                 verbose=0,
@@ -165,6 +172,7 @@ def run_trial(
         )
         last = {
             **static,
+            **usage.metrics(),
             "epoch": trial.epochs - 1,
             "epochs_done": trial.epochs,
             "train_time_s": meta["train_time_s"],
@@ -173,6 +181,49 @@ def run_trial(
         }
         report(last)
     return LoopResult(max(start, end), start, False, last)
+
+
+class _Usage:
+    """System metrics of one epoch, named as MLflow's system metrics: this process's CPU
+    use (percent of the cores it may use) and memory, and the GPU memory peak if any."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.proc = psutil.Process()
+        self.proc.cpu_percent(None)  # starts the measurement interval
+
+    def metrics(self) -> dict[str, float]:
+        import tensorflow as tf
+
+        cores = len(self.proc.cpu_affinity()) if hasattr(self.proc, "cpu_affinity") else 1
+        out = {
+            "system/cpu_utilization_percentage": self.proc.cpu_percent(None) / max(cores, 1),
+            "system/system_memory_usage_megabytes": self.proc.memory_info().rss / 2**20,
+        }
+        for i, _ in enumerate(tf.config.list_physical_devices("GPU")):
+            info = tf.config.experimental.get_memory_info(f"GPU:{i}")
+            out[f"system/gpu_{i}_memory_usage_megabytes"] = info["peak"] / 2**20
+            tf.config.experimental.reset_memory_stats(f"GPU:{i}")
+        return out
+
+
+def _summary(model: Any) -> str:
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=110)
+    return "\n".join(lines)
+
+
+def _save_model(model: Any, storage: str, key: str) -> str:
+    """The final model in .keras format on the shared storage, for the MLflow artifact."""
+    from orchestrator.training.checkpoint import is_uri
+
+    if is_uri(storage):  # Keras writes local files; the recorder reads them from there
+        storage = os.path.join(os.environ.get("TMPDIR", "/tmp"), "orch-models")
+    path = os.path.join(storage, "models", key, "model.keras")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    model.save(path)
+    return path
 
 
 def _due(trial: TrialSpec, epoch: int, end: int, last_save: float) -> bool:

@@ -28,6 +28,7 @@ resources = { cpus = 1 }
 [[trial]]
 name = "LeNet-5"
 model = "lenet5"
+checkpoint = { save_model = true }
 
 [[trial]]
 name = "ResNet-8"
@@ -63,6 +64,13 @@ def test_submit_tracks_skips_and_tables(tmp_path: Path) -> None:
         m = run.data.metrics
         assert 0.0 <= m["test_accuracy"] <= 1.0 and m["train_time_s"] > 0 and m["params"] > 0
         assert run.data.params["batch_size"] == "32" and run.data.tags["orch.gpu"] == "CPU"
+        assert m["system/cpu_utilization_percentage"] >= 0
+        # For comparing runs in the MLflow UI: resolved config, architecture, final model.
+        files = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"trial.json", "model_summary.txt"} <= files
+        if run.info.run_name == "LeNet-5":
+            assert [a.path for a in client.list_artifacts(run.info.run_id, "model")] == [
+                "model/model.keras"]
 
     # Ledger: both trials finished, with their runs.
     view = Ledger(f"sqlite:///{home / 'orch.db'}").job("tiny")
