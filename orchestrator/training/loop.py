@@ -154,6 +154,14 @@ def run_trial(
             )
             last.update(test_loss=float(test["loss"]), test_accuracy=float(test["accuracy"]))
         stop = should_stop() if should_stop else None
+        timeout = trial.resources.timeout_s
+        if stop is None and timeout is not None and meta["train_time_s"] > timeout:
+            # checked between epochs: the epoch that crosses the limit still completes
+            stop = {
+                "failure_class": "timeout",
+                "reason": f"timeout: {meta['train_time_s']:.0f} s of compute exceeds "
+                f"resources.timeout_s={timeout:g}",
+            }
         last["checkpointed"] = _due(trial, epoch, end, last_save) or stop is not None
         if last["checkpointed"]:
             if hasattr(schedule, "state"):

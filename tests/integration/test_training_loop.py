@@ -145,3 +145,13 @@ def test_orch_train_cli_resumes_with_xla(tmp_path: Path) -> None:
     assert "test_accuracy" in second.stdout
     bad = run_orch("train", "lenet5", "--set", "recipe.lr=-1", env=env, cwd=tmp_path)
     assert bad.returncode == 2 and "recipe.lr: must be > 0" in bad.stderr
+
+
+def test_timeout_stops_between_epochs_with_a_checkpoint(tmp_path: Path) -> None:
+    f = job(tmp_path)
+    text = f.read_text().replace('name = "t"', 'name = "t"\nresources = { timeout_s = 0.001 }')
+    f.write_text(text)
+    reports, result = run(f, tmp_path / "s")
+    assert result["epochs_done"] == 1  # the first epoch completes, then the limit applies
+    assert reports[-1]["stopped"] == 1 and reports[-1]["failure_class"] == "timeout"
+    assert "exceeds resources.timeout_s=0.001" in reports[-1]["reason"]
