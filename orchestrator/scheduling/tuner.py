@@ -31,7 +31,7 @@ def _infrastructure_errors() -> tuple[type[BaseException], ...]:
     )
 
 
-def _trainable(config: dict[str, Any], specs: dict[str, TrialSpec], storage: str) -> None:
+def orch_trial(config: dict[str, Any], specs: dict[str, TrialSpec], storage: str) -> None:
     """Body of every Tune trial: a fresh process (reuse_actors=False) that trains one spec.
 
     It resumes from the trial's own keyed checkpoint, so a retry after a node loss or a
@@ -86,7 +86,7 @@ def run_trials(
     from ray import tune
 
     specs = {t.key: t for t in trials}
-    trainable = tune.with_parameters(_trainable, specs=specs, storage=storage)
+    trainable = tune.with_parameters(orch_trial, specs=specs, storage=storage)
     nodes = cluster_nodes()
     trainable = tune.with_resources(
         trainable,
