@@ -61,6 +61,8 @@ def main() -> None:
     import logging
 
     # MLflow announces its schema migrations at INFO; orch's own output is the interface.
+    # MLflow sets its logger's level when imported, from this variable.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     try:
