@@ -124,7 +124,7 @@ def test_plan_of_a_bad_file_is_one_clear_error(orch_home: Path, tmp_path: Path) 
     )
 
 
-@pytest.mark.parametrize("command", ["plan", "validate"])
+@pytest.mark.parametrize("command", ["plan", "validate", "--help"])
 def test_plan_and_validate_import_no_tensorflow_or_ray(
     orch_home: Path, job_file: Path, command: str
 ) -> None:
