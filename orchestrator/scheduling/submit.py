@@ -13,14 +13,17 @@ import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from orchestrator.config import Workspace
 from orchestrator.ledger import FINISHED, Ledger, driver_id
 from orchestrator.scheduling.control import Control
-from orchestrator.scheduling.events import TrialSink
 from orchestrator.scheduling.failures import DRIVER_LOST
 from orchestrator.spec.model import JobSpec
 from orchestrator.training.checkpoint import CheckpointStore
+
+if TYPE_CHECKING:  # events imports Ray Tune; a submit with nothing to run needs no Ray
+    from orchestrator.scheduling.events import TrialSink
 
 LEASE_TTL_S = float(os.environ.get("ORCH_LEASE_TTL_S", "90"))
 HEARTBEAT_S = LEASE_TTL_S / 6
