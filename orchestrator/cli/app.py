@@ -13,6 +13,25 @@ import typer
 
 from orchestrator.errors import OrchestratorError
 
+try:  # typer >= 0.29 vendors click as typer._click; older typers use the click package
+    from typer._click import ClickException as _TyperClickException
+except ImportError:  # pragma: no cover
+    from click import ClickException as _TyperClickException
+
+
+def _click_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [_TyperClickException]
+    try:
+        from click import ClickException
+
+        errors.append(ClickException)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
+_CLICK_ERRORS = _click_errors()
+
 app = typer.Typer(
     name="orch",
     help="Run grids of CNN trainings on a Ray cluster, tracked in MLflow, as a benchmark table.",
@@ -73,8 +92,7 @@ def main() -> None:
     except OrchestratorError as e:
         if os.environ.get("ORCH_DEBUG") == "1":
             raise
-        for line in str(e).splitlines() or ["error"]:
-            typer.secho(f"error: {line}", err=True, fg=typer.colors.RED)
+        _print_error(str(e))
         sys.exit(e.exit_code)
     except typer.Abort:
         typer.echo("Aborted.", err=True)
@@ -88,13 +106,44 @@ def main() -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as e:  # click usage errors etc. come as ClickException
-        import click
-
-        if isinstance(e, click.ClickException):
+    except _CLICK_ERRORS as e:
+        # A usage error (unknown command or option, missing argument, bad value): click's
+        # usage line, a hint and the problem, exit 2. Typer 0.29 raises these from its own
+        # copy of click, so the plain `click` package's classes never match.
+        if os.environ.get("ORCH_DEBUG") == "1":
+            raise
+        if type(e).__name__ == "NoArgsIsHelpError":
+            # `orch` alone: the help went to stdout as it was built; say what is missing.
+            typer.echo("Error: Missing command. Run 'orch COMMAND'; see 'orch --help'.", err=True)
+        else:
             e.show()
-            sys.exit(2)
-        raise
+        sys.exit(e.exit_code if isinstance(e.exit_code, int) and e.exit_code else 2)
+    except OSError as e:
+        # The environment refused something orch did not foresee (a read-only folder, a
+        # full disk, a file where a folder should be): the path and the reason, exit 2.
+        if os.environ.get("ORCH_DEBUG") == "1":
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        _print_error(f"{where}{e.strerror or e}. Check that path (ORCH_DEBUG=1 shows where).")
+        sys.exit(2)
+    except Exception as e:
+        # Not a mistake of the user's: a bug. Still one line; the traceback on request.
+        if os.environ.get("ORCH_DEBUG") == "1":
+            raise
+        _print_error(
+            f"unexpected {type(e).__name__}: {e}. This is a bug in orch: run again with "
+            "ORCH_DEBUG=1 for the traceback and report it."
+        )
+        sys.exit(1)
+
+
+def _print_error(message: str) -> None:
+    """Each line as `error: ...` on stderr, with control characters made visible: messages
+    quote names from shared job files and ledgers."""
+    from orchestrator.cli.text import plain
+
+    for line in message.splitlines() or ["error"]:
+        typer.secho(f"error: {plain(line)}", err=True, fg=typer.colors.RED)
 
 
 if __name__ == "__main__":
