@@ -2,7 +2,7 @@
 
 The page embeds its figures as base64 PNG and its CSS inline, so it can be mailed or
 attached as it is; the PNGs are also written next to it for slides and papers. Templates
-live in dashboards/templates/ (Jinja2).
+(Jinja2) ship inside the package, orchestrator/report/templates/, so a wheel install works.
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ class Settings:
 
 
 def templates_dir() -> Path:
-    here = Path(__file__).resolve().parents[2] / "dashboards" / "templates"
+    here = Path(__file__).resolve().parent / "templates"
     if not (here / TEMPLATE).is_file():
         raise OrchestratorError(
-            f"report template {TEMPLATE} not found in {here}. orch report runs from a "
-            "source checkout (pip install -e .), where dashboards/templates/ exists."
+            f"report template {TEMPLATE} not found in {here}: the orch install is incomplete. "
+            "Reinstall it (pip install --force-reinstall orch)."
         )
     return here
 
