@@ -7,12 +7,15 @@ Precedence: environment variable > config file > default under the workspace.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import OrchestratorError, did_you_mean
 
 ENV = {
     "ledger_url": "ORCH_LEDGER_URL",
@@ -30,6 +33,12 @@ class Workspace:
     artifact_root: str
     storage: str  # checkpoints and Ray Tune results: a local path, NFS path or URI
     ray_address: str  # "local" = embedded single-node Ray that never attaches elsewhere
+    # Where each location came from, for error messages: (field, "ORCH_LEDGER_URL" |
+    # "<config.toml>: ledger_url" | "the default").
+    origins: tuple[tuple[str, str], ...] = ()
+
+    def origin(self, name: str) -> str:
+        return dict(self.origins).get(name, "the default")
 
     @property
     def reports_dir(self) -> Path:
@@ -37,33 +46,156 @@ class Workspace:
 
 
 def workspace(home: str | os.PathLike[str] | None = None) -> Workspace:
-    root = Path(home or os.environ.get("ORCH_HOME") or ".orch").absolute()
+    root = home_dir(home)
     file_cfg = _read_config(root / "config.toml")
+    origins: dict[str, str] = {}
 
     def pick(name: str, default: str) -> str:
-        return os.environ.get(ENV[name]) or str(file_cfg.get(name) or default)
+        if os.environ.get(ENV[name]):
+            origins[name] = ENV[name]
+            return os.environ[ENV[name]]
+        if file_cfg.get(name):
+            origins[name] = f"{root / 'config.toml'}: {name}"
+            return str(file_cfg[name])
+        origins[name] = "the default"
+        return default
 
-    return Workspace(
+    for var, default in SECONDS.items():
+        env_seconds(var, default)  # a bad value is reported here, before anything runs
+    ws = Workspace(
         home=root,
         ledger_url=pick("ledger_url", f"sqlite:///{root / 'orch.db'}"),
         tracking_uri=pick("tracking_uri", f"sqlite:///{root / 'mlflow.db'}"),
         artifact_root=str(file_cfg.get("artifact_root") or (root / "artifacts")),
         storage=pick("storage", str(root / "storage")),
         ray_address=pick("ray_address", "local"),
+        origins=tuple(origins.items()),
     )
+    if same_database(ws.ledger_url, ws.tracking_uri):
+        raise OrchestratorError(
+            f"the MLflow tracking URI ({ws.origin('tracking_uri')}) is the ledger's own "
+            f"database ({ws.origin('ledger_url')}): {ws.tracking_uri}. MLflow would create "
+            "its tables inside orch's ledger. Give MLflow a database of its own, e.g. "
+            f"ORCH_TRACKING_URI=sqlite:///{root / 'mlflow.db'}."
+        )
+    return ws
+
+
+def home_dir(home: str | os.PathLike[str] | None = None) -> Path:
+    """The workspace folder: `home`, $ORCH_HOME or ./.orch. It may not exist yet (commands
+    that only read create nothing), but if something is there it must be a folder."""
+    named = "ORCH_HOME" if home is None and os.environ.get("ORCH_HOME") else "the workspace"
+    root = Path(home or os.environ.get("ORCH_HOME") or ".orch").absolute()
+    if root.exists() and not root.is_dir():
+        raise OrchestratorError(
+            f"{named} {root} is a file, not a folder. Point ORCH_HOME at a folder (orch "
+            "creates it when it first writes) or move the file away."
+        )
+    return root
+
+
+# Durations orch reads from the environment, in seconds, and their defaults.
+SECONDS = {"ORCH_LEASE_TTL_S": 90.0, "ORCH_INFEASIBLE_GRACE_S": 120.0}
+
+
+def env_seconds(var: str, default: float, *, strict: bool = True) -> float:
+    """A duration in seconds from environment variable `var`. A value that is not a
+    positive number is an error (strict) or the default (where there is nobody to tell,
+    e.g. at import time)."""
+    raw = os.environ.get(var, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if math.isfinite(value) and value > 0:
+        return value
+    if not strict:
+        return default
+    raise OrchestratorError(
+        f"{var}: must be a number of seconds > 0. Received: {var}={raw!r}. "
+        f"Unset it for the default ({default:g})."
+    )
+
+
+def same_database(a: str, b: str) -> bool:
+    """True when two database URLs name the same database (SQLite: the same file)."""
+
+    def ident(url: str) -> tuple[str, ...] | None:
+        m = re.match(r"^([A-Za-z][A-Za-z0-9.]*)(?:\+[^:]*)?://(.*)$", url.strip())
+        if m is None:
+            return None
+        scheme, rest = m.group(1).lower(), m.group(2)
+        if scheme == "sqlite":
+            path = rest.split("?", 1)[0]
+            if path.startswith("/"):
+                path = path[1:]
+            if not path or path == ":memory:":
+                return None
+            return ("sqlite", str(Path(path).expanduser().resolve()))
+        parsed = urlsplit(f"{scheme}://{rest}")
+        try:
+            port = parsed.port
+        except ValueError:
+            return None
+        scheme = {"postgres": "postgresql"}.get(scheme, scheme)
+        port = port or _DEFAULT_PORTS.get(scheme)
+        host = (parsed.hostname or "localhost").lower()
+        host = "localhost" if host in ("127.0.0.1", "::1") else host
+        return (scheme, host, str(port or ""), parsed.path)
+
+    ia, ib = ident(a), ident(b)
+    return ia is not None and ia == ib
+
+
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433, "http": 80, "https": 443}
+_TYPES: dict[str, type] = {
+    "ledger_url": str,
+    "tracking_uri": str,
+    "storage": str,
+    "ray_address": str,
+    "artifact_root": str,
+    "offline": bool,
+}
 
 
 def _read_config(path: Path) -> dict[str, object]:
     if not path.exists():
         return {}
+    fix = "Fix it or move it away (every key has a default)."
+    if not path.is_file():
+        raise OrchestratorError(f"{path}: is not a file. The config must be a TOML file. {fix}")
     try:
-        cfg = tomllib.loads(path.read_text())
+        cfg = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise OrchestratorError(f"{path}: not a text file (not UTF-8). {fix}") from None
     except tomllib.TOMLDecodeError as e:
-        raise OrchestratorError(f"{path}: not valid TOML: {e}") from None
-    known = {*ENV, "artifact_root"}
+        raise OrchestratorError(f"{path}: not valid TOML: {e}. {fix}") from None
+    except OSError as e:
+        raise OrchestratorError(f"{path}: cannot read it: {e.strerror}. {fix}") from None
+    known = set(_TYPES)
     unknown = sorted(set(cfg) - known)
     if unknown:
         raise OrchestratorError(
-            f"{path}: unknown key {unknown[0]!r}. Allowed: {', '.join(sorted(known))}."
+            f"{path}: unknown key {unknown[0]!r}.{did_you_mean(unknown[0], known)} "
+            f"Allowed: {', '.join(sorted(known))}."
         )
+    for key, value in cfg.items():
+        kind = _TYPES[key]
+        if not isinstance(value, kind) or (kind is str and not value.strip()):
+            what = "true or false" if kind is bool else "a non-empty string"
+            raise OrchestratorError(
+                f"{path}: {key}: must be {what}. Received: {key}={plain_value(value)}"
+            )
     return cfg
+
+
+def plain_value(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def config_flag(name: str, home: str | os.PathLike[str] | None = None) -> bool:
+    """A true/false key of the workspace's config.toml (e.g. `offline = true`)."""
+    return _read_config(home_dir(home) / "config.toml").get(name) is True

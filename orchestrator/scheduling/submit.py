@@ -9,13 +9,12 @@ submit of a running job is refused, and a submit after a dead driver takes over.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from orchestrator.config import Workspace
+from orchestrator.config import Workspace, env_seconds
 from orchestrator.ledger import FINISHED, Ledger, driver_id
 from orchestrator.scheduling.control import Control
 from orchestrator.scheduling.failures import DRIVER_LOST
@@ -25,9 +24,11 @@ from orchestrator.training.checkpoint import CheckpointStore
 if TYPE_CHECKING:  # events imports Ray Tune; a submit with nothing to run needs no Ray
     from orchestrator.scheduling.events import TrialSink
 
-LEASE_TTL_S = float(os.environ.get("ORCH_LEASE_TTL_S", "90"))
+# A bad value is reported by config.workspace(), which every command calls first; here,
+# at import time, it falls back to the default instead of crashing the import.
+LEASE_TTL_S = env_seconds("ORCH_LEASE_TTL_S", 90.0, strict=False)
 HEARTBEAT_S = LEASE_TTL_S / 6
-INFEASIBLE_GRACE_S = float(os.environ.get("ORCH_INFEASIBLE_GRACE_S", "120"))
+INFEASIBLE_GRACE_S = env_seconds("ORCH_INFEASIBLE_GRACE_S", 120.0, strict=False)
 
 
 @dataclass(frozen=True)
