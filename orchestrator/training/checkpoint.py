@@ -1,15 +1,18 @@
 """Per-trial checkpoints keyed by the trial's content key, written atomically.
 
-Layout: ``{storage}/checkpoints/{trial_key}/epoch_0007/{state.npz, meta.json}``. A
+Layout: ``{storage}/checkpoints/{trial_key}/epoch_0007/{state.npz, meta.json}`` (a
+re-save of the same epoch: ``epoch_0007.v1``, ``.v2``...; the highest loadable wins). A
 resubmitted or retried trial finds its own newest checkpoint here, whatever Tune's
-experiment snapshot says (DESIGN.md: Tune may restart trials from scratch after a driver
+experiment snapshot says (Tune may restart trials from scratch after a driver
 crash). `storage` is a local or NFS path, or an object-store URI (s3://, gs://, any
 pyarrow filesystem) that every node reaches.
 
 Atomicity. On a filesystem, everything is written into a hidden temporary directory,
-fsynced, then renamed into place in one step, so a crash mid-write leaves the previous
-checkpoint intact. An object store has no rename, but a single PUT is atomic: the arrays
-go first and `meta.json` last, as the commit marker; an epoch without it does not exist.
+fsynced, then renamed to a name that does not exist yet, in one step; older checkpoints
+(older epochs, older versions of the same epoch) are deleted only after that. A kill at
+any instant therefore leaves the previous checkpoint intact and loadable. An object store
+has no rename, but a single PUT is atomic: the arrays go first and `meta.json` last, as
+the commit marker; an epoch without it does not exist, and a re-save writes a new version.
 Either way the meta file carries a SHA-256 of the arrays, and a newest checkpoint that
 fails to load or to verify is skipped in favour of the one before.
 """
@@ -82,7 +85,7 @@ class CheckpointStore:
 
     def epochs(self) -> list[int]:
         """Completed checkpoint epochs, oldest first (partial writes ignored)."""
-        return self.backend.epochs()
+        return sorted({epoch for epoch, _ in self.backend.versions()})
 
     def save(self, state: TrainState) -> str:
         buf = io.BytesIO()
@@ -99,19 +102,31 @@ class CheckpointStore:
             "sha256": hashlib.sha256(data).hexdigest(),
             "groups": {g: len(a) for g, a in state.arrays.items()},
         }
-        where = self.backend.write(state.epoch, data, json.dumps(meta).encode())
-        for epoch in self.epochs()[: -self.keep]:
-            self.backend.delete(epoch)
+        # A re-save of an epoch goes to a new version next to the old one, never over it:
+        # the old one is deleted only once the new one is committed, so a kill at any
+        # instant leaves at least the previous save loadable.
+        version = 1 + max((v for e, v in self.backend.names() if e == state.epoch), default=-1)
+        where = self.backend.write(state.epoch, version, data, json.dumps(meta).encode())
+        committed = self.backend.versions()
+        kept = sorted({e for e, _ in committed})[-self.keep :]
+        for epoch, v in committed:
+            if epoch not in kept or (epoch == state.epoch and v < version):
+                self.backend.delete(epoch, v)
+        for epoch, v in set(self.backend.names()) - set(committed):
+            self.backend.delete(epoch, v)  # uploads a crash left without a commit marker
         return where
 
     def latest(self) -> TrainState | None:
         """The newest checkpoint that loads and verifies, or None."""
-        for epoch in reversed(self.epochs()):
+        for epoch, version in reversed(self.backend.versions()):
             try:
-                return _decode(*self.backend.read(epoch))
+                return _decode(*self.backend.read(epoch, version))
             except Exception as e:  # corrupt or half-deleted: fall back to the one before
                 log.warning(
-                    "checkpoint epoch %d is unreadable (%s); trying the one before", epoch, e
+                    "checkpoint epoch %d (version %d) is unreadable (%s); trying the one before",
+                    epoch,
+                    version,
+                    e,
                 )
         return None
 
@@ -131,37 +146,58 @@ def _decode(data: bytes, meta_bytes: bytes) -> TrainState:
     return TrainState(epoch=epoch, arrays=arrays, meta=meta)
 
 
-def _name(epoch: int) -> str:
-    return f"{_PREFIX}{epoch:04d}"
+def _name(epoch: int, version: int = 0) -> str:
+    """`epoch_0007` for the first save of epoch 7, `epoch_0007.v1`, ... for re-saves."""
+    return f"{_PREFIX}{epoch:04d}" + (f".v{version}" if version else "")
 
 
-def _epoch_of(name: str) -> int | None:
-    rest = name[len(_PREFIX) :]
-    return int(rest) if name.startswith(_PREFIX) and rest.isdigit() else None
+def _parse(name: str) -> tuple[int, int] | None:
+    """(epoch, version) of a checkpoint directory name, None for anything else."""
+    if not name.startswith(_PREFIX):
+        return None
+    epoch, _, version = name[len(_PREFIX) :].partition(".v")
+    if not epoch.isdigit() or (version and not version.isdigit()) or name.endswith(".v"):
+        return None
+    return int(epoch), int(version or 0)
 
 
 class _Backend:
-    def epochs(self) -> list[int]: ...
-    def write(self, epoch: int, data: bytes, meta: bytes) -> str: ...
-    def read(self, epoch: int) -> tuple[bytes, bytes]: ...
-    def delete(self, epoch: int) -> None: ...
+    def names(self) -> list[tuple[int, int]]:
+        """Every (epoch, version) present, committed or not."""
+        ...
+
+    def versions(self) -> list[tuple[int, int]]:
+        """Committed (epoch, version) pairs, oldest first."""
+        ...
+
+    def write(self, epoch: int, version: int, data: bytes, meta: bytes) -> str: ...
+    def read(self, epoch: int, version: int) -> tuple[bytes, bytes]: ...
+    def delete(self, epoch: int, version: int) -> None: ...
     def clear(self) -> None: ...
 
 
 class _LocalBackend(_Backend):
-    """A local or NFS directory: write to a temp dir, fsync, rename into place."""
+    """A local or NFS directory: write to a temp dir, fsync, rename to a new name.
+
+    The rename never replaces anything (the name is new), so each checkpoint directory
+    is either complete or absent; deletion renames to a hidden name first, so a kill
+    mid-delete leaves no half-deleted checkpoint under a visible name.
+    """
 
     def __init__(self, path: Path) -> None:
         self.dir = path
 
-    def epochs(self) -> list[int]:
+    def names(self) -> list[tuple[int, int]]:
         if not self.dir.is_dir():
             return []
-        return sorted(e for p in self.dir.iterdir() if (e := _epoch_of(p.name)) is not None)
+        return sorted(ev for p in self.dir.iterdir() if (ev := _parse(p.name)) is not None)
 
-    def write(self, epoch: int, data: bytes, meta: bytes) -> str:
+    def versions(self) -> list[tuple[int, int]]:
+        return self.names()
+
+    def write(self, epoch: int, version: int, data: bytes, meta: bytes) -> str:
         self.dir.mkdir(parents=True, exist_ok=True)
-        final = self.dir / _name(epoch)
+        final = self.dir / _name(epoch, version)
         tmp = self.dir / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
@@ -170,66 +206,88 @@ class _LocalBackend(_Backend):
                     f.write(blob)
                     f.flush()
                     os.fsync(f.fileno())
-            if final.exists():  # a rerun of the same epoch: replace it
-                shutil.rmtree(final)
-            os.rename(tmp, final)
+            _fsync_dir(tmp)
+            os.rename(tmp, final)  # `final` is a new name: nothing is replaced
             _fsync_dir(self.dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        for p in self.dir.glob(".tmp-*"):  # leftovers of a crash mid-write
-            shutil.rmtree(p, ignore_errors=True)
+        for p in self.dir.glob(".tmp-*"):  # leftovers of a crash mid-write or mid-delete
+            if p != tmp:
+                shutil.rmtree(p, ignore_errors=True)
         return str(final)
 
-    def read(self, epoch: int) -> tuple[bytes, bytes]:
-        path = self.dir / _name(epoch)
+    def read(self, epoch: int, version: int) -> tuple[bytes, bytes]:
+        path = self.dir / _name(epoch, version)
         return (path / "state.npz").read_bytes(), (path / "meta.json").read_bytes()
 
-    def delete(self, epoch: int) -> None:
-        shutil.rmtree(self.dir / _name(epoch), ignore_errors=True)
+    def delete(self, epoch: int, version: int) -> None:
+        path = self.dir / _name(epoch, version)
+        gone = self.dir / f".tmp-del-{path.name}-{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(path, gone)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(gone, ignore_errors=True)
 
     def clear(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class _ObjectBackend(_Backend):
-    """An object store through pyarrow.fs: arrays first, meta.json last (commit marker)."""
+    """An object store through pyarrow.fs: arrays first, meta.json last (commit marker).
+
+    A re-save writes a new version directory, so no commit marker is ever deleted
+    before its replacement exists.
+    """
 
     def __init__(self, fs: Any, path: str) -> None:
         self.fs, self.path = fs, path
 
-    def epochs(self) -> list[int]:
-        from pyarrow.fs import FileSelector, FileType
+    def _listing(self) -> list[tuple[int, int, str]]:
+        from pyarrow.fs import FileSelector
 
         found = []
         for info in self.fs.get_file_info(FileSelector(self.path, allow_not_found=True)):
-            epoch = _epoch_of(info.base_name)
-            meta = f"{self.path}/{info.base_name}/meta.json"
-            if epoch is not None and self.fs.get_file_info(meta).type == FileType.File:
-                found.append(epoch)
+            if (ev := _parse(info.base_name)) is not None:
+                found.append((*ev, info.base_name))
         return sorted(found)
 
-    def write(self, epoch: int, data: bytes, meta: bytes) -> str:
-        where = f"{self.path}/{_name(epoch)}"
-        self.delete(epoch)  # a rerun of the same epoch: no stale commit marker survives
+    def names(self) -> list[tuple[int, int]]:
+        return [(e, v) for e, v, _ in self._listing()]
+
+    def versions(self) -> list[tuple[int, int]]:
+        from pyarrow.fs import FileType
+
+        return [
+            (e, v)
+            for e, v, name in self._listing()
+            if self.fs.get_file_info(f"{self.path}/{name}/meta.json").type == FileType.File
+        ]
+
+    def write(self, epoch: int, version: int, data: bytes, meta: bytes) -> str:
+        where = f"{self.path}/{_name(epoch, version)}"
         self.fs.create_dir(where, recursive=True)
         for name, blob in (("state.npz", data), ("meta.json", meta)):
             with self.fs.open_output_stream(f"{where}/{name}") as f:
                 f.write(blob)
         return where
 
-    def read(self, epoch: int) -> tuple[bytes, bytes]:
-        where = f"{self.path}/{_name(epoch)}"
+    def read(self, epoch: int, version: int) -> tuple[bytes, bytes]:
+        where = f"{self.path}/{_name(epoch, version)}"
         blobs = []
         for name in ("state.npz", "meta.json"):
             with self.fs.open_input_stream(f"{where}/{name}") as f:
                 blobs.append(f.readall())
         return blobs[0], blobs[1]
 
-    def delete(self, epoch: int) -> None:
+    def delete(self, epoch: int, version: int) -> None:
         from pyarrow.fs import FileType
 
-        where = f"{self.path}/{_name(epoch)}"
+        where = f"{self.path}/{_name(epoch, version)}"
+        # The commit marker goes first: a kill mid-delete leaves an uncommitted leftover.
+        if self.fs.get_file_info(f"{where}/meta.json").type != FileType.NotFound:
+            self.fs.delete_file(f"{where}/meta.json")
         if self.fs.get_file_info(where).type != FileType.NotFound:
             self.fs.delete_dir(where)
 
