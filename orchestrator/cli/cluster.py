@@ -33,11 +33,12 @@ def cluster(
             f"Allowed: {', '.join(ACTIONS)}."
         )
     ws = workspace()
+    source = "--address" if address else ws.origin("ray_address")
     address = address or ws.ray_address
     storage = storage or ws.storage
     from orchestrator.scheduling.runtime import connect, shutdown
 
-    connect(address)
+    connect(address, source=source)  # bounded; one line if it does not answer or refuses
     try:
         ok = check(address, storage, timeout)
     finally:

@@ -86,9 +86,10 @@ def job_table(j: JobView) -> Table:
 
 def ray_job_status(j: JobView) -> str:
     try:
-        from ray.job_submission import JobSubmissionClient
+        from orchestrator.scheduling.rayjobs import client
 
-        return str(JobSubmissionClient(j.ray_address).get_job_status(j.ray_job_id))
+        # client() checks the address in bounded time: a silent head cannot hang status
+        return str(client(j.ray_address or "").get_job_status(j.ray_job_id))
     except Exception as e:  # the head may be gone; the ledger still answers
         return f"unknown ({type(e).__name__})"
 

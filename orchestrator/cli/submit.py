@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from orchestrator.cli.render import console
-from orchestrator.config import workspace
+from orchestrator.config import Workspace, workspace
 from orchestrator.spec.load import load_job
 from orchestrator.spec.model import JobSpec
 
@@ -35,12 +35,20 @@ def submit(
 ) -> None:
     """Submit a job: train its unfinished trials on Ray, track them in MLflow."""
     job = load_job(job_file)
-    from orchestrator.scheduling.rayjobs import is_jobs_address
+    from orchestrator.scheduling.address import check, parse
 
-    if is_jobs_address(address):
-        _submit_ray_job(job, job_file, address, force=force, pip=pip, python=python)
+    ws = workspace()
+    target = parse(address or ws.ray_address, _source(address, ws))
+    if target.kind == "jobs":
+        check(target.text, _source(address, ws))  # before the ledger lists it as submitted
+        _submit_ray_job(job, job_file, target.text, force=force, pip=pip, python=python)
         return
     run_job(job, job_file.read_text(encoding="utf-8"), force=force, address=address)
+
+
+def _source(address: str | None, ws: Workspace) -> str:
+    """How the user gave the address, for error messages."""
+    return "--address" if address else ws.origin("ray_address")
 
 
 def _submit_ray_job(
@@ -75,6 +83,11 @@ def run_job(
     from orchestrator.cli.table import print_table
 
     ws = workspace()
+    from orchestrator.scheduling.address import check
+
+    # A cluster that does not answer or refuses the token is one line, before the ledger
+    # records anything (bounded time; the result is cached for the connect that follows).
+    check(address or ws.ray_address, _source(address, ws))
     from orchestrator.ledger import Ledger
 
     ledger = Ledger(ws.ledger_url)

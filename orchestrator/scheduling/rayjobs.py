@@ -71,8 +71,6 @@ def submit_driver(
     job_name: str, job_file: Path, address: str, *, force: bool, pip: bool, python: str = "python"
 ) -> str:
     """Start `orch submit` on the cluster as a Ray Job; returns its submission id."""
-    from ray.job_submission import JobSubmissionClient
-
     workdir = Path.cwd()
     try:
         rel = job_file.resolve().relative_to(workdir.resolve())
@@ -88,14 +86,8 @@ def submit_driver(
     )
     if force:
         entry += " --force"
-    try:
-        client = JobSubmissionClient(address)
-    except Exception as e:
-        raise OrchestratorError(
-            f"--address {address}: cannot reach the Ray Jobs API: {e}. "
-            "Is the head's dashboard running on that port?"
-        ) from None
-    return client.submit_job(
+    jobs = client(address)
+    return jobs.submit_job(
         entrypoint=entry,
         submission_id=submission_id(job_name),
         runtime_env=runtime_env(workdir, pip=pip),
@@ -103,7 +95,19 @@ def submit_driver(
     )
 
 
-def client(address: str) -> Any:
+def client(address: str, source: str = "--address") -> Any:
+    """A Jobs API client for `address`, checked first (address.check: it answers within
+    seconds and accepts this machine's token; Ray's client itself waits forever on a port
+    that accepts but never answers) and sending the token when there is one."""
+    from orchestrator.scheduling.address import check
+
+    check(address, source)
     from ray.job_submission import JobSubmissionClient
 
-    return JobSubmissionClient(address)
+    try:
+        return JobSubmissionClient(address)
+    except Exception as e:
+        raise OrchestratorError(
+            f"{source} {address}: cannot reach the Ray Jobs API: {e}. "
+            "Is the head's dashboard running on that port?"
+        ) from None

@@ -20,10 +20,20 @@ def connect(
     num_cpus: int | None = None,
     num_gpus: int | None = None,
     resources: dict[str, float] | None = None,
+    source: str = "--address",
 ) -> Any:
     """ray.init for orch. "local" always starts a private cluster: with no address Ray
-    would attach to any cluster left running on the machine (DESIGN.md). Returns Ray's
-    context; its `dashboard_url` is where people watch the trials."""
+    would attach to any cluster left running on the machine. Any other address
+    is checked first (address.check: bounded time, the token, one-line errors naming
+    `source`). Returns Ray's context; its `dashboard_url` is where people watch the trials."""
+    from orchestrator.scheduling.address import AddressError, check
+
+    addr = check(address, source)
+    if addr.kind == "jobs":
+        raise AddressError(
+            f"{source} {address}: a Ray Jobs address; only `orch submit` takes one (it runs "
+            "the driver on the cluster). Give the head's GCS address HOST:6379 here."
+        )
     import ray
 
     if ray.is_initialized():
@@ -45,7 +55,7 @@ def connect(
             resources=resources,
             include_dashboard=os.environ.get("ORCH_DASHBOARD", "1") != "0",
         )
-    return ray.init(address=address, **kwargs)
+    return ray.init(address=addr.hostport if addr.kind == "gcs" else address, **kwargs)
 
 
 def shutdown() -> None:
