@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# orch fetches missing datasets by default; tests never reach the internet (the download
+# tests serve files from a loopback server and clear this themselves).
+os.environ.setdefault("ORCH_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 ORCH = shutil.which("orch", path=str(Path(sys.executable).parent)) or "orch"
 

@@ -74,6 +74,7 @@ class Dataset:
     test: Split
     num_classes: int
     input_shape: tuple[int, int, int]
+    files: tuple[str, ...] = ()  # what was read (archives, .mat files); () when generated
 
 
 def compute_stats(x: np.ndarray) -> ChannelStats:

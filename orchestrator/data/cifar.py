@@ -1,4 +1,4 @@
-"""CIFAR-10 and CIFAR-100 from the original python-pickle archives (no download).
+"""CIFAR-10 and CIFAR-100 from the original python-pickle archives.
 
 Accepted forms, in every search root (see `locate`): the extracted folder
 (`cifar-10-batches-py/`, `cifar-100-python/`), the archive as published
@@ -39,6 +39,7 @@ class CifarLayout:
     label_names_key: bytes
     num_classes: int
     url: str
+    md5: str  # of the archive, as published on https://www.cs.toronto.edu/~kriz/cifar.html
 
     @property
     def candidates(self) -> tuple[str, ...]:
@@ -68,6 +69,7 @@ CIFAR10 = CifarLayout(
     label_names_key=b"label_names",
     num_classes=10,
     url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+    md5="c58f30108f718f92721af3b95e74349a",
 )
 CIFAR100 = CifarLayout(
     name="cifar100",
@@ -80,6 +82,7 @@ CIFAR100 = CifarLayout(
     label_names_key=b"fine_label_names",
     num_classes=100,
     url="https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+    md5="eb9058c3a382ffc7106e4002c42a8d85",
 )
 
 

@@ -63,6 +63,6 @@ def find(
         tried.append(f"${ENV_DATA_DIR} (not set)")
     raise DatasetError(
         f"dataset {dataset!r} not found. Looked in: {'; '.join(tried)}. {how_to} "
-        f"Put the files in one of those directories, pass data_dir=..., "
-        f"or set ${ENV_DATA_DIR}."
+        f"Put the files in one of those directories, or point orch at them: "
+        f"${ENV_DATA_DIR}, `orch train --data-dir DIR`, or data.data_dir=DIR in the job file."
     )

@@ -38,6 +38,9 @@ DATASETS: dict[str, DatasetInfo] = {
         DatasetInfo("cifar10", 10, (32, 32, 3), False, "CIFAR-10, 50,000 train / 10,000 test"),
         DatasetInfo("cifar100", 100, (32, 32, 3), False, "CIFAR-100 (fine labels), 50k / 10k"),
         DatasetInfo("svhn", 10, (32, 32, 3), False, "SVHN cropped digits, 73,257 / 26,032"),
+        DatasetInfo(
+            "svhn_extra", 10, (32, 32, 3), False, "SVHN train + extra, 604,388 / 26,032"
+        ),
         DatasetInfo("digits", 10, (32, 32, 3), True, "scikit-learn digits, 1,438 / 359"),
         DatasetInfo("synthetic", 10, (32, 32, 3), True, "generated, learnable, any size"),
         DatasetInfo("synthetic100", 100, (32, 32, 3), True, "generated, 100 classes"),
@@ -50,10 +53,13 @@ def list_datasets() -> list[str]:
 
 
 def _how_to(url: str, files: str) -> str:
-    return (
-        f"Fetch {files} from {url}, or set {download.ENV_DOWNLOAD}=1 to let orch "
-        "download it where the network allows."
-    )
+    if download.offline():
+        return (
+            f"orch is offline ({download.ENV_OFFLINE}=1 or offline = true in "
+            f".orch/config.toml), so it does not download: fetch {files} from {url} on a "
+            "machine with internet access."
+        )
+    return f"Fetch {files} from {url}."
 
 
 def _find_or_fetch(
@@ -61,34 +67,78 @@ def _find_or_fetch(
     candidates: tuple[str, ...],
     data_dir: str | os.PathLike | None,
     how: str,
-    downloads: dict[str, str],
+    remotes: tuple[download.Remote, ...],
 ) -> Path:
-    """The dataset's files as found, or downloaded into the Keras cache when allowed."""
+    """The dataset's files as found, else downloaded (checked) into the Keras cache, unless
+    orch is offline: then the error lists every place looked in and how to get the files."""
     try:
         return locate.find(name, candidates, data_dir, how)
     except DatasetError:
-        if not download.allowed():
+        if download.offline():
             raise
-    for filename, url in downloads.items():
-        download.fetch(download.source_url(name, url), filename)
+    for remote in remotes:
+        if not (download.cache_dir() / remote.filename).exists():
+            download.fetch(remote, name)
     return locate.find(name, candidates, data_dir, how)
+
+
+# The published md5 of every file orch downloads (read at download time, so a test can
+# serve its own small archive under the official name).
+CHECKSUMS: dict[str, str] = {
+    cifar.CIFAR10.archive: cifar.CIFAR10.md5,
+    cifar.CIFAR100.archive: cifar.CIFAR100.md5,
+    **svhn.MD5,
+}
+
+
+def _cifar_remote(layout: cifar.CifarLayout) -> tuple[download.Remote, ...]:
+    return (download.Remote(layout.archive, layout.url, CHECKSUMS[layout.archive]),)
+
+
+def _svhn_remotes(extra: bool) -> tuple[download.Remote, ...]:
+    names = (svhn.TRAIN_FILE, svhn.TEST_FILE) + ((svhn.EXTRA_FILE,) if extra else ())
+    return tuple(download.Remote(n, svhn.URL + n, CHECKSUMS[n]) for n in names)
+
+
+def dataset_files(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The files (or extracted folders) `name` is read from, found or fetched now.
+
+    [] for the datasets that need no files. This is what `load_dataset` reads and what the
+    per-node check before a launch asks for; DatasetError names what is missing and where
+    it was looked for.
+    """
+    if name in ("cifar10", "cifar100"):
+        layout = cifar.CIFAR10 if name == "cifar10" else cifar.CIFAR100
+        how = _how_to(layout.url, f"{layout.archive} (or its extracted {layout.folder}/)")
+        return [_find_or_fetch(name, layout.candidates, data_dir, how, _cifar_remote(layout))]
+    if name in ("svhn", "svhn_extra"):
+        extra = name == "svhn_extra"
+        wanted = f"{svhn.TRAIN_FILE}, {svhn.TEST_FILE}" + (f", {svhn.EXTRA_FILE}" if extra else "")
+        how = _how_to(svhn.URL, wanted)
+        train = _find_or_fetch(name, svhn.CANDIDATES, data_dir, how, _svhn_remotes(extra))
+        return svhn.files(train, extra=extra)
+    if name not in DATASETS:
+        raise SpecError(
+            f"dataset: unknown dataset {name!r}; known: {', '.join(list_datasets())}."
+            f"{did_you_mean(name, DATASETS)}"
+        )
+    return []
 
 
 def _load_cifar(layout: cifar.CifarLayout) -> Callable[..., tuple[Split, Split]]:
     def load(data_dir: str | os.PathLike | None, **_: int | None) -> tuple[Split, Split]:
-        how = _how_to(layout.url, f"{layout.archive} (or its extracted {layout.folder}/)")
-        path = _find_or_fetch(
-            layout.name, layout.candidates, data_dir, how, {layout.archive: layout.url}
-        )
+        (path,) = dataset_files(layout.name, data_dir)
         return cifar.load_cifar(path, layout)
 
     return load
 
 
-def _load_svhn(data_dir: str | os.PathLike | None, **_: int | None) -> tuple[Split, Split]:
-    how = _how_to(svhn.URL, f"{svhn.TRAIN_FILE} and {svhn.TEST_FILE}")
-    files = {f: svhn.URL.rstrip("/") + "/" + f for f in (svhn.TRAIN_FILE, svhn.TEST_FILE)}
-    return svhn.load_svhn(Path(_find_or_fetch("svhn", svhn.CANDIDATES, data_dir, how, files)))
+def _load_svhn(extra: bool) -> Callable[..., tuple[Split, Split]]:
+    def load(data_dir: str | os.PathLike | None, **_: int | None) -> tuple[Split, Split]:
+        train = dataset_files("svhn_extra" if extra else "svhn", data_dir)[0]
+        return svhn.load_svhn(train, extra=extra)
+
+    return load
 
 
 def _load_digits(data_dir: str | os.PathLike | None, **_: int | None) -> tuple[Split, Split]:
@@ -113,7 +163,8 @@ def _load_synthetic(num_classes: int) -> Callable[..., tuple[Split, Split]]:
 _LOADERS: dict[str, Callable[..., tuple[Split, Split]]] = {
     "cifar10": _load_cifar(cifar.CIFAR10),
     "cifar100": _load_cifar(cifar.CIFAR100),
-    "svhn": _load_svhn,
+    "svhn": _load_svhn(extra=False),
+    "svhn_extra": _load_svhn(extra=True),
     "digits": _load_digits,
     "synthetic": _load_synthetic(10),
     "synthetic100": _load_synthetic(100),
@@ -175,4 +226,5 @@ def load_dataset(
         test=test.with_stats(stats),
         num_classes=DATASETS[name].num_classes,
         input_shape=tuple(train.x.shape[1:]),
+        files=tuple(str(f) for f in dataset_files(name, data_dir)),
     )

@@ -1,4 +1,4 @@
-"""SVHN (cropped digits) from `train_32x32.mat` and `test_32x32.mat` (no download).
+"""SVHN (cropped digits) from `train_32x32.mat`, `test_32x32.mat` and `extra_32x32.mat`.
 
 The .mat files hold X as (32, 32, 3, N) uint8 and y as (N, 1) with labels 1..10, where 10
 stands for the digit 0; orch maps it to label 0 so labels equal digits.
@@ -13,9 +13,16 @@ import numpy as np
 from orchestrator.data.base import Split
 from orchestrator.errors import DatasetError
 
-TRAIN_FILE, TEST_FILE = "train_32x32.mat", "test_32x32.mat"
+TRAIN_FILE, TEST_FILE, EXTRA_FILE = "train_32x32.mat", "test_32x32.mat", "extra_32x32.mat"
 CANDIDATES = (TRAIN_FILE, f"svhn/{TRAIN_FILE}")
 URL = "http://ufldl.stanford.edu/housenumbers/"
+# The SVHN page publishes no checksums; these are the md5 sums torchvision pins for the
+# official files (checked by orch's download, data/download.py).
+MD5 = {
+    TRAIN_FILE: "e26dedcc434d2e4c54c9b2d4a06d8373",
+    TEST_FILE: "eb5a983be6a315427106f1b164d9cef3",
+    EXTRA_FILE: "a93ce644f1a588dc4d68dda5feec44a7",
+}
 
 
 def _load_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -44,8 +51,18 @@ def _load_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return images, (y.astype(np.int64) % 10)
 
 
-def load_svhn(train_path: Path) -> tuple[Split, Split]:
-    """(train, test) from `train_path` and the test file beside it."""
-    train = _load_mat(train_path)
+def files(train_path: Path, *, extra: bool = False) -> list[Path]:
+    """The files `load_svhn` reads, given where the training file is."""
+    names = (TRAIN_FILE, EXTRA_FILE, TEST_FILE) if extra else (TRAIN_FILE, TEST_FILE)
+    return [train_path.parent / n for n in names]
+
+
+def load_svhn(train_path: Path, *, extra: bool = False) -> tuple[Split, Split]:
+    """(train, test) from `train_path` and the test file beside it; `extra` appends the
+    531,131 images of extra_32x32.mat to the training set (the DenseNet paper's SVHN)."""
+    x, y = _load_mat(train_path)
+    if extra:
+        ex, ey = _load_mat(train_path.parent / EXTRA_FILE)
+        x, y = np.concatenate([x, ex]), np.concatenate([y, ey])
     test = _load_mat(train_path.parent / TEST_FILE)
-    return Split(*train), Split(*test)
+    return Split(x, y), Split(*test)

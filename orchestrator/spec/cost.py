@@ -20,6 +20,7 @@ TRAIN_IMAGES: dict[str, int] = {
     "cifar10": 50_000,
     "cifar100": 50_000,
     "svhn": 73_257,
+    "svhn_extra": 604_388,  # train + extra (the DenseNet paper's SVHN)
     "digits": 1_437,
     "synthetic": 5_000,  # generated: train_size images when set
     "synthetic100": 5_000,

@@ -17,10 +17,10 @@ JOB_FILES = sorted((ROOT / "jobs").glob("*.toml"))
 # Trials per file, where known; a new file is still validated by the generic tests.
 COUNTS = {
     "quickstart": 3,
-    "full_table": 13,
+    "full_table": 14,
     "lenet_tricks": 4,
     "lr_schedules": 30,
-    "densenet_paper": 6,
+    "densenet_paper": 27,
 }
 
 
@@ -58,6 +58,8 @@ README = [
     ("Vgg19-Network", "vgg19", 39_000_000, 128, 200, "1h53", 93.53),
     ("Residual-Network20", "resnet20", 270_000, 128, 200, "44 min", 91.82),
     ("Residual-Network32", "resnet32", 470_000, 128, 200, "1h07", 92.68),
+    # The README's 1.7M for n = 8 is its own typo (763,882 params): kept as published.
+    ("Residual-Network50", "resnet50", 1_700_000, 128, 200, "1h42", 93.18),
     ("Residual-Network110", "resnet110", 1_700_000, 128, 200, "3h38", 93.93),
     ("Wide-resnet 16x8", "wrn_16_8", 11_300_000, 128, 200, "4h55", 95.13),
     ("Wide-resnet 28x10", "wrn_28_10", 36_500_000, 128, 200, "10h22", 95.78),
@@ -179,29 +181,68 @@ def test_lr_schedules_is_3_schedules_x_2_datasets_x_5_seeds() -> None:
     assert [round(sched.lr_at(e), 4) for e in (0, 100, 150)] == [0.1, 0.0953, 0.0182]
 
 
-def test_densenet_paper_rows_and_recipe() -> None:
+# Table 2 of the DenseNet paper: error (%) per column; None = "-" (no result published).
+DENSENET_TABLE2 = {
+    "densenet_40_12": {"C10": 7.00, "C10+": 5.24, "C100": 27.55, "C100+": 24.42, "SVHN": 1.79},
+    "densenet_100_12": {"C10": 5.77, "C10+": 4.10, "C100": 23.79, "C100+": 20.20, "SVHN": 1.67},
+    "densenet_100_24": {"C10": 5.83, "C10+": 3.74, "C100": 23.42, "C100+": 19.25, "SVHN": 1.59},
+    "densenet_bc_100_12": {
+        "C10": 5.92,
+        "C10+": 4.51,
+        "C100": 24.15,
+        "C100+": 22.27,
+        "SVHN": 1.76,
+    },
+    "densenet_bc_250_24": {
+        "C10": 5.19,
+        "C10+": 3.62,
+        "C100": 19.64,
+        "C100+": 17.60,
+        "SVHN": 1.74,
+    },
+    "densenet_bc_190_40": {"C10": None, "C10+": 3.46, "C100": None, "C100+": 17.18, "SVHN": None},
+}
+
+
+def _column(t) -> str:  # type: ignore[no-untyped-def]
+    if t.data.name == "svhn_extra":
+        return "SVHN"
+    base = "C10" if t.data.name == "cifar10" else "C100"
+    return base + ("+" if t.recipe.augment != "none" else "")
+
+
+def test_densenet_paper_has_every_published_cell_with_its_column_recipe() -> None:
     j = job("densenet_paper")
-    got = [(t.model, t.reference.error, round(t.reference.accuracy, 2)) for t in j.trials]
-    assert got == [
-        ("densenet_40_12", 5.24, 94.76),
-        ("densenet_100_12", 4.10, 95.90),
-        ("densenet_100_24", 3.74, 96.26),
-        ("densenet_bc_100_12", 4.51, 95.49),
-        ("densenet_bc_250_24", 3.62, 96.38),
-        ("densenet_bc_190_40", 3.46, 96.54),
-    ]
-    for t in j.trials:
+    got = {(t.model, _column(t)): t for t in j.trials}
+    want = {(m, c): e for m, cols in DENSENET_TABLE2.items() for c, e in cols.items() if e}
+    assert set(got) == set(want) and len(j.trials) == len(want)
+    for (model, col), t in got.items():
         r = t.recipe
-        assert (t.epochs, t.batch_size, r.lr, r.momentum, r.nesterov, r.weight_decay) == (
-            300,
+        assert t.reference.error == want[(model, col)], (model, col)
+        assert round(t.reference.accuracy, 2) == round(100 - want[(model, col)], 2)
+        assert col in t.reference.source and col in t.name
+        assert (t.batch_size, r.lr, r.momentum, r.nesterov, r.weight_decay) == (
             64,
             0.1,
             0.9,
             True,
             1e-4,
         )
-        assert r.schedule_dict["boundaries"] == [150, 225]  # 50% and 75% of 300
-        assert r.augment == "padcrop" and t.model_kwargs.get("dropout", 0.0) == 0.0
+        augmented = col.endswith("+")
+        # Dropout 0.2 exactly where the paper trains without augmentation.
+        assert t.model_kwargs.get("dropout", 0.0) == (0.0 if augmented else 0.2), t.name
+        assert r.augment == ("padcrop" if augmented else "none")
+        if col == "SVHN":
+            svhn = (t.epochs, r.schedule_dict["boundaries"], r.preprocess)
+            assert svhn == (40, [20, 30], "scale")
+            assert t.data.validation_size == 6000 and t.reference.epochs == 40
+        else:
+            assert (t.epochs, r.schedule_dict["boundaries"], r.preprocess) == (
+                300,
+                [150, 225],  # 50% and 75% of 300
+                "meanstd",
+            )
+            assert t.data.name == ("cifar100" if "100" in col else "cifar10")
 
 
 # ---------------------------------------------------------------- docs/job_files.md
