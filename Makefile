@@ -1,7 +1,13 @@
 # The two commands of the README, and a few more for developers.
 #   make quickstart   set up a virtualenv, install orch, run jobs/quickstart.toml
 #   make test         set up a virtualenv with the test extras, run the test suite
-PY ?= python3.11
+# orch runs on Python 3.11 or 3.12 (pyproject's requires-python): take the first of
+# python3.11, python3.12, python3 that is one of them, or name one: `make PY=/path/python`.
+ifeq ($(origin PY),undefined)
+PY := $(shell for p in python3.11 python3.12 python3; do \
+	v=$$($$p -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) || continue; \
+	if [ "$$v" = 3.11 ] || [ "$$v" = 3.12 ]; then echo $$p; break; fi; done)
+endif
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
@@ -12,6 +18,9 @@ quickstart: install
 	$(BIN)/orch submit jobs/quickstart.toml
 
 $(BIN)/python:
+	@test -n "$(PY)" || { echo "make: orch needs Python 3.11 or 3.12, and none of" \
+	  "python3.11, python3.12, python3 on PATH is one. Install one (e.g. apt install" \
+	  "python3.12-venv) or name it: make PY=/path/to/python3.12" >&2; exit 2; }
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
