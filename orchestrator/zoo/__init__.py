@@ -2,14 +2,16 @@
 
 `create_model(name, num_classes=..., input_shape=..., **overrides)` builds a preset
 ("resnet20", "densenet_bc_100_12", ...) or a family ("densenet", depth=..., ...).
-`list_models`, `get_preset`, `check_model`, `resolve_model` and `estimate_cost` (exact
-params and MACs of any request, from shapes alone) import no TensorFlow.
+`list_models`, `get_preset`, `check_model`, `resolve_model`, `estimate_cost` (exact
+params and MACs of any request) and `architecture` (its layers with their costs) import no
+TensorFlow: they run the same builders on a counting backend (zoo/counting.py).
 """
 
 from orchestrator.zoo.base import ModelInfo
 from orchestrator.zoo.registry import (
     Cost,
     ModelConfig,
+    architecture,
     build_model,
     check_model,
     create_model,
@@ -25,6 +27,7 @@ __all__ = [
     "Cost",
     "ModelConfig",
     "ModelInfo",
+    "architecture",
     "build_model",
     "check_model",
     "create_model",

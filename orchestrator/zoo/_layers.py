@@ -1,11 +1,14 @@
-"""Keras layer helpers shared by the family builders.
+"""The Keras backend of the family builders' layer interface.
 
-This module imports Keras at the top, so only builders import it (inside their bodies): the
-registry and `orch validate` / `orch plan` must stay free of TensorFlow.
+Builders get their layers from `zoo.base.layers_for(inputs, ...)`: this class for Keras
+tensors, `zoo.counting.CountingLayers` (same methods, on shapes) for counting. This module
+imports Keras at the top, so only `layers_for` imports it, for Keras inputs: the registry
+and `orch validate` / `orch plan` stay free of TensorFlow.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +71,7 @@ class Layers:
 
     def bn_relu(self, x: Any, name: str) -> Any:
         """BN then ReLU, named `{name}_bn` and `{name}_relu`."""
-        return relu(self.bn(x, f"{name}_bn"), f"{name}_relu")
+        return self.relu(self.bn(x, f"{name}_bn"), f"{name}_relu")
 
     def dense(
         self,
@@ -90,22 +93,44 @@ class Layers:
 
     def classifier(self, x: Any, num_classes: int, *, use_bias: bool = True) -> Any:
         """Dense logits 'predictions' then a float32 softmax (safe under mixed precision)."""
-        return softmax(self.dense(x, num_classes, "predictions", use_bias=use_bias))
+        return self.softmax(self.dense(x, num_classes, "predictions", use_bias=use_bias))
 
+    # The rest of the interface the counting backend mirrors (zoo/counting.py).
+    def relu(self, x: Any, name: str) -> Any:
+        return keras.layers.ReLU(name=name)(x)
 
-def relu(x: Any, name: str) -> Any:
-    return keras.layers.ReLU(name=name)(x)
+    def activation(self, x: Any, activation: str, name: str) -> Any:
+        return keras.layers.Activation(activation, name=name)(x)
 
+    def softmax(self, x: Any) -> Any:
+        """The output layer: softmax computed and returned in float32 whatever the policy."""
+        return keras.layers.Activation("softmax", dtype="float32", name="softmax")(x)
 
-def dropout(x: Any, rate: float, name: str) -> Any:
-    """Dropout only when the rate is non-zero, so rate 0 adds no layer."""
-    return keras.layers.Dropout(rate, name=name)(x) if rate > 0 else x
+    def dropout(self, x: Any, rate: float, name: str) -> Any:
+        """Dropout only when the rate is non-zero, so rate 0 adds no layer."""
+        return keras.layers.Dropout(rate, name=name)(x) if rate > 0 else x
 
+    def global_pool(self, x: Any, name: str = "avg_pool", *, keepdims: bool = False) -> Any:
+        return keras.layers.GlobalAveragePooling2D(keepdims=keepdims, name=name)(x)
 
-def softmax(x: Any) -> Any:
-    """The output layer: softmax computed and returned in float32 whatever the policy."""
-    return keras.layers.Activation("softmax", dtype="float32", name="softmax")(x)
+    def max_pool(
+        self, x: Any, pool: int, name: str, *, strides: int | None = None, padding: str = "valid"
+    ) -> Any:
+        return keras.layers.MaxPooling2D(pool, strides=strides, padding=padding, name=name)(x)
 
+    def avg_pool(
+        self, x: Any, pool: int, name: str, *, strides: int | None = None, padding: str = "valid"
+    ) -> Any:
+        return keras.layers.AveragePooling2D(pool, strides=strides, padding=padding, name=name)(x)
 
-def global_pool(x: Any, name: str = "avg_pool") -> Any:
-    return keras.layers.GlobalAveragePooling2D(name=name)(x)
+    def flatten(self, x: Any, name: str = "flatten") -> Any:
+        return keras.layers.Flatten(name=name)(x)
+
+    def add(self, xs: Sequence[Any], name: str) -> Any:
+        return keras.layers.Add(name=name)(list(xs))
+
+    def multiply(self, xs: Sequence[Any], name: str) -> Any:
+        return keras.layers.Multiply(name=name)(list(xs))
+
+    def concat(self, xs: Sequence[Any], name: str) -> Any:
+        return keras.layers.Concatenate(name=name)(list(xs))

@@ -14,10 +14,6 @@ from typing import Any
 CIFAR_SHAPE: tuple[int, int, int] = (32, 32, 3)
 IMAGENET_SHAPE: tuple[int, int, int] = (224, 224, 3)
 
-# A spatial operation that changes the feature-map size: (label, kernel, stride, padding).
-# "valid" needs an input at least `kernel` wide; "same" only divides (rounding up).
-SpatialOp = tuple[str, int, int, str]
-
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -50,8 +46,8 @@ class Family:
     `build(inputs, *, num_classes, **kwargs)` returns the softmax output tensor.
     `check(model, input_shape, num_classes, kwargs)` returns every problem found (strings in
     the Keras "Received:" style); `kwargs` holds the complete arguments (defaults filled in).
-    `cost(input_shape, num_classes, kwargs)` returns (params, MACs per image) computed from
-    shapes alone, mirroring `build`, for planning without TensorFlow.
+    Params, MACs, per-layer costs and the input-size check come from `build` itself, run
+    on the counting backend (zoo/counting.py): the architecture is described once.
     `arch_keys` are the arguments that change the architecture (and so params and MACs).
     """
 
@@ -59,7 +55,6 @@ class Family:
     description: str
     build: Callable[..., Any]
     check: Callable[[str, tuple[int, ...], int, Mapping[str, Any]], list[str]]
-    cost: Callable[[tuple[int, int, int], int, Mapping[str, Any]], tuple[int, int]]
     arch_keys: frozenset[str]
     defaults: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
@@ -160,101 +155,47 @@ def check_shape_and_classes(
     return problems, shape_ok
 
 
-def _apply(size: int, op: SpatialOp) -> int | None:
-    """Output size of one op, or None when the op cannot run on `size` pixels."""
-    _, kernel, stride, padding = op
-    if padding == "same":
-        return math.ceil(size / stride)
-    return None if size < kernel else (size - kernel) // stride + 1
+def smallest_input(fits: Callable[[int], bool], limit: int = 4096) -> int:
+    """The smallest side length for which `fits(side)` holds (monotonic: a network that
+    runs on n pixels runs on n + 1), by doubling then bisection."""
+    high = 1
+    while not fits(high):
+        if high >= limit:
+            return limit
+        high *= 2
+    low = high // 2  # fits(low) is false (or low == 0)
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if fits(mid) else (mid, high)
+    return high
 
 
-def smallest_input(ops: Sequence[SpatialOp]) -> int:
-    """The smallest side length for which every op yields at least one pixel."""
-    size = 1
-    while not _fits(size, ops):
-        size += 1
-    return size
-
-
-def _fits(size: int, ops: Sequence[SpatialOp]) -> bool:
-    for op in ops:
-        out = _apply(size, op)
-        if out is None or out < 1:
-            return False
-        size = out
-    return True
-
-
-def check_spatial(
-    model: str, input_shape: Sequence[int] | None, ops: Sequence[SpatialOp]
-) -> list[str]:
-    """Rejects inputs too small for the network's poolings/strides (e.g. 8x8 into VGG19).
-
-    `input_shape` None means it is malformed and already reported: nothing to add.
-    """
-    if input_shape is None:
-        return []
-    height, width = input_shape[0], input_shape[1]
-    if _fits(height, ops) and _fits(width, ops):
-        return []
-    least = smallest_input(ops)
-    labels = ", ".join(sorted({op[0] for op in ops}))
+def too_small(model: str, input_shape: Sequence[int], labels: Sequence[str], least: int) -> str:
+    """The problem for an input smaller than the network's size-reducing layers allow."""
+    kinds = ", ".join(sorted(set(labels)))
     rule = (
-        f"is too small: its {len(ops)} size-reducing layers ({labels}) need a height and "
+        f"is too small: its {len(labels)} size-reducing layers ({kinds}) need a height and "
         f"width of at least {least}; resize the images or pick a model that downsamples less"
     )
-    return [received(model, "input_shape", rule, tuple(input_shape))]
+    return received(model, "input_shape", rule, tuple(input_shape))
 
 
-# ---------------------------------------------------------------------------- cost
+def layers_for(
+    inputs: Any,
+    weight_decay: float,
+    kernel_initializer: Any,
+    bn_momentum: float = 0.99,
+    bn_epsilon: float = 1e-3,
+) -> Any:
+    """The layer backend for `inputs`: counting on a shape (`counting.Sym`), else Keras.
 
-Shape = tuple[int, int, int]
-
-
-@dataclass
-class Tally:
-    """Parameters and MACs of a network counted from shapes alone (no TensorFlow).
-
-    Counts like `model.count_params()` (BN: gamma, beta and both moving statistics) and
-    like `counting.count_macs` (conv and dense multiplies per image). Each family's `cost`
-    walks its architecture through these methods, mirroring its builder.
+    One builder per family serves both: the model, and its params, MACs, per-layer bytes
+    and input-size check without TensorFlow.
     """
+    from orchestrator.zoo.counting import CountingLayers, Sym
 
-    params: int = 0
-    macs: int = 0
+    if isinstance(inputs, Sym):
+        return CountingLayers(weight_decay, kernel_initializer, bn_momentum, bn_epsilon)
+    from orchestrator.zoo._layers import Layers
 
-    def conv(
-        self,
-        shape: Shape,
-        filters: int,
-        kernel: int,
-        *,
-        strides: int = 1,
-        padding: str = "same",
-        bias: bool = False,
-        groups: int = 1,
-    ) -> Shape:
-        height, width, channels = shape
-        op = ("conv", kernel, strides, padding)
-        out_h, out_w = _apply(height, op), _apply(width, op)
-        assert out_h and out_w, "input too small: check_spatial should have caught it"
-        weights = kernel * kernel * (channels // groups) * filters
-        self.params += weights + (filters if bias else 0)
-        self.macs += out_h * out_w * weights
-        return (out_h, out_w, filters)
-
-    def bn(self, shape: Shape) -> Shape:
-        self.params += 4 * shape[-1]
-        return shape
-
-    def dense(self, features: int, units: int, *, bias: bool = True) -> int:
-        self.params += features * units + (units if bias else 0)
-        self.macs += features * units
-        return units
-
-    @staticmethod
-    def pool(shape: Shape, kernel: int, strides: int, padding: str = "valid") -> Shape:
-        op = ("pool", kernel, strides, padding)
-        out_h, out_w = _apply(shape[0], op), _apply(shape[1], op)
-        assert out_h and out_w, "input too small: check_spatial should have caught it"
-        return (out_h, out_w, shape[2])
+    return Layers(weight_decay, kernel_initializer, bn_momentum, bn_epsilon)

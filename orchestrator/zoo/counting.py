@@ -1,19 +1,236 @@
-"""Counting a built model's multiply-accumulates by walking its layers (imports Keras).
+"""The counting backend: a family's own builder, run on shapes instead of tensors (pure).
 
-The presets store MACs as constants so planning needs no TensorFlow; the integration tests
-compare those constants with this walk. Counted per image: Conv2D (groups included),
-DepthwiseConv2D and Dense multiplies; BN, pooling, adds and activations are ignored (they
-are O(activations), not O(weights x activations)).
+Each family describes its architecture once, in its builder. Run on Keras tensors the
+builder makes the model; run on a `Sym` (a shape with no batch axis) it calls the same
+layer methods on `CountingLayers`, which compute output shapes and record one `LayerCost`
+per layer: parameters like `model.count_params()` (BN moving statistics included), MACs
+per image (Conv2D incl. groups, Dense), and the activation elements each layer reads and
+writes. Params, MACs, the spatial check (is the input large enough?), the cost model's
+per-layer FLOPs and bytes and the memory estimate all come from that one walk.
+
+`count_macs(model)` counts a built Keras model the same way; tests compare the two.
+Nothing here imports Keras at module level.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 
+class TooSmall(ValueError):
+    """A layer got an input smaller than it needs (e.g. a 5x5 'valid' conv on 4 px)."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(label)
+        self.label = label
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """One layer, per image. Elements, not bytes: the precision decides the width.
+
+    reads/writes: activation elements read and written by the forward pass (a BN reads
+    its input, a concatenation reads every input and writes the result). weights: weight
+    elements (kernels, biases, BN gamma/beta and statistics), read once per step.
+    """
+
+    name: str
+    kind: str  # conv, dense, bn, relu, act, pool, gap, add, concat, mul, dropout, flatten
+    params: int
+    macs: int
+    reads: int
+    writes: int
+    trainable: int = 0  # parameters that get gradients and optimizer slots
+
+    @property
+    def kernel(self) -> bool:
+        """A matrix-multiply layer (conv, dense): compute-heavy, two backward kernels."""
+        return self.kind in ("conv", "dense")
+
+
+@dataclass
+class Walk:
+    """What a builder run on the counting backend recorded, in layer order."""
+
+    layers: list[LayerCost] = field(default_factory=list)
+    reducing: list[str] = field(default_factory=list)  # labels of size-reducing layers
+
+    @property
+    def params(self) -> int:
+        return sum(layer.params for layer in self.layers)
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+
+@dataclass(frozen=True)
+class Sym:
+    """A symbolic activation: its shape without the batch axis, and the walk it belongs to."""
+
+    dims: tuple[int, ...]
+    walk: Walk = field(compare=False, repr=False)
+
+    @property
+    def shape(self) -> tuple[int | None, ...]:
+        """Like a Keras tensor's shape: (None, H, W, C), so builders can read `x.shape[-1]`."""
+        return (None, *self.dims)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.dims)
+
+
+def _out(size: int, kernel: int, stride: int, padding: str) -> int:
+    if padding == "same":
+        return math.ceil(size / stride)
+    return (size - kernel) // stride + 1 if size >= kernel else 0
+
+
+@dataclass(frozen=True)
+class CountingLayers:
+    """The layer interface of `_layers.Layers`, on shapes. Settings that change no count
+    (initializer, decay, BN momentum) are accepted and ignored."""
+
+    weight_decay: float = 0.0
+    kernel_initializer: Any = None
+    bn_momentum: float = 0.99
+    bn_epsilon: float = 1e-3
+
+    # -- recording ----------------------------------------------------------------------
+    @staticmethod
+    def _emit(x: Sym, dims: tuple[int, ...], cost: LayerCost) -> Sym:
+        x.walk.layers.append(cost)
+        return Sym(dims, x.walk)
+
+    def _spatial(self, x: Sym, kernel: int, stride: int, padding: str, label: str) -> tuple:
+        height, width, channels = x.dims
+        out_h, out_w = _out(height, kernel, stride, padding), _out(width, kernel, stride, padding)
+        if (padding == "valid" and kernel > 1) or stride > 1:
+            x.walk.reducing.append(label)
+        if out_h < 1 or out_w < 1:
+            raise TooSmall(label)
+        return out_h, out_w, channels
+
+    def _elementwise(self, x: Sym, name: str, kind: str, params: int = 0) -> Sym:
+        trainable = params // 2  # BN: gamma and beta train, the moving statistics do not
+        return self._emit(x, x.dims, LayerCost(name, kind, params, 0, x.size, x.size, trainable))
+
+    # -- the layer interface (same signatures as _layers.Layers) -------------------------
+    def conv(
+        self,
+        x: Sym,
+        filters: int,
+        kernel: int,
+        name: str,
+        *,
+        strides: int = 1,
+        padding: str = "same",
+        use_bias: bool = False,
+        groups: int = 1,
+        activation: str | None = None,
+    ) -> Sym:
+        kind = f"{kernel}x{kernel} " + (f"stride-{strides} conv" if strides > 1 else f"{padding} conv")
+        out_h, out_w, channels = self._spatial(x, kernel, strides, padding, kind)
+        weights = kernel * kernel * (channels // groups) * filters
+        params = weights + (filters if use_bias else 0)
+        out = out_h * out_w * filters
+        cost = LayerCost(name, "conv", params, out_h * out_w * weights, x.size, out, params)
+        y = self._emit(x, (out_h, out_w, filters), cost)
+        return self.activation(y, activation, f"{name}_{activation}") if activation else y
+
+    def bn(self, x: Sym, name: str) -> Sym:
+        return self._elementwise(x, name, "bn", 4 * x.dims[-1])
+
+    def bn_relu(self, x: Sym, name: str) -> Sym:
+        return self.relu(self.bn(x, f"{name}_bn"), f"{name}_relu")
+
+    def relu(self, x: Sym, name: str) -> Sym:
+        return self._elementwise(x, name, "relu")
+
+    def activation(self, x: Sym, activation: str, name: str) -> Sym:
+        return self._elementwise(x, name, "act")
+
+    def dense(
+        self,
+        x: Sym,
+        units: int,
+        name: str,
+        *,
+        use_bias: bool = True,
+        activation: str | None = None,
+    ) -> Sym:
+        features, positions = x.dims[-1], math.prod(x.dims[:-1])
+        params = features * units + (units if use_bias else 0)
+        out = positions * units
+        cost = LayerCost(name, "dense", params, positions * features * units, x.size, out, params)
+        y = self._emit(x, (*x.dims[:-1], units), cost)
+        return self.activation(y, activation, f"{name}_{activation}") if activation else y
+
+    def classifier(self, x: Sym, num_classes: int, *, use_bias: bool = True) -> Sym:
+        return self.softmax(self.dense(x, num_classes, "predictions", use_bias=use_bias))
+
+    def softmax(self, x: Sym) -> Sym:
+        return self._elementwise(x, "softmax", "act")
+
+    def dropout(self, x: Sym, rate: float, name: str) -> Sym:
+        return self._elementwise(x, name, "dropout") if rate > 0 else x
+
+    def global_pool(self, x: Sym, name: str = "avg_pool", *, keepdims: bool = False) -> Sym:
+        channels = x.dims[-1]
+        dims = (1, 1, channels) if keepdims else (channels,)
+        return self._emit(x, dims, LayerCost(name, "gap", 0, 0, x.size, channels))
+
+    def max_pool(
+        self, x: Sym, pool: int, name: str, *, strides: int | None = None, padding: str = "valid"
+    ) -> Sym:
+        return self._pool(x, pool, strides or pool, padding, name, "max")
+
+    def avg_pool(
+        self, x: Sym, pool: int, name: str, *, strides: int | None = None, padding: str = "valid"
+    ) -> Sym:
+        return self._pool(x, pool, strides or pool, padding, name, "average")
+
+    def _pool(self, x: Sym, pool: int, strides: int, padding: str, name: str, how: str) -> Sym:
+        label = f"{pool}x{pool} " + (f"stride-{strides} " if strides != pool else "") + f"{how} pool"
+        dims = self._spatial(x, pool, strides, padding, label)
+        return self._emit(x, dims, LayerCost(name, "pool", 0, 0, x.size, math.prod(dims)))
+
+    def flatten(self, x: Sym, name: str = "flatten") -> Sym:
+        # A reshape: no data moves.
+        return self._emit(x, (x.size,), LayerCost(name, "flatten", 0, 0, 0, 0))
+
+    def add(self, xs: Sequence[Sym], name: str) -> Sym:
+        return self._merge(xs, xs[0].dims, name, "add")
+
+    def multiply(self, xs: Sequence[Sym], name: str) -> Sym:
+        return self._merge(xs, max((x.dims for x in xs), key=math.prod), name, "mul")
+
+    def concat(self, xs: Sequence[Sym], name: str) -> Sym:
+        dims = (*xs[0].dims[:-1], sum(x.dims[-1] for x in xs))
+        return self._merge(xs, dims, name, "concat")
+
+    @staticmethod
+    def _merge(xs: Sequence[Sym], dims: tuple[int, ...], name: str, kind: str) -> Sym:
+        cost = LayerCost(name, kind, 0, 0, sum(x.size for x in xs), math.prod(dims))
+        return CountingLayers._emit(xs[0], dims, cost)
+
+
+def walk(build: Any, input_shape: tuple[int, int, int], num_classes: int, **kwargs: Any) -> Walk:
+    """Runs a family builder on the counting backend. Raises TooSmall for tiny inputs."""
+    recorded = Walk()
+    build(Sym(tuple(input_shape), recorded), num_classes=num_classes, **kwargs)
+    return recorded
+
+
+# ------------------------------------------------------------------- built Keras models
+
+
 def layer_macs(layer: Any) -> int:
-    """Multiply-accumulates of one layer for one image (0 for layers that hold no kernel)."""
+    """Multiply-accumulates of one built Keras layer for one image (0 without a kernel)."""
     import keras
 
     if isinstance(layer, keras.layers.DepthwiseConv2D):

@@ -24,13 +24,11 @@ from orchestrator.zoo.base import (
     IMAGENET_SHAPE,
     Family,
     ModelInfo,
-    SpatialOp,
-    Tally,
     check_bool,
     check_common,
     check_float,
     check_int,
-    check_spatial,
+    layers_for,
     parse_label,
     received,
 )
@@ -73,55 +71,42 @@ def densenet(
     init_filters: stem channels; None means 2 * growth_rate for bottleneck or ImageNet nets,
     16 otherwise (the paper). seed_variant: add the seed's third transition (CIFAR only).
     """
-    from orchestrator.zoo._layers import Layers, global_pool, relu
-
     layout = block_layout(depth, bottleneck, num_blocks, layers_per_block, stem)
     filters = _init_filters(init_filters, growth_rate, bottleneck, stem)
-    ly = Layers(weight_decay, kernel_initializer, bn_momentum, bn_epsilon)
+    ly = layers_for(inputs, weight_decay, kernel_initializer, bn_momentum, bn_epsilon)
     x = _stem(ly, inputs, filters, stem)
     for index, layers in enumerate(layout, start=1):
         for layer in range(1, layers + 1):
             x = _dense_layer(ly, x, growth_rate, bottleneck, dropout, f"block{index}_layer{layer}")
         if index < len(layout) or seed_variant:
             x = _transition(ly, x, int(x.shape[-1] * compression), dropout, f"transition{index}")
-    x = relu(ly.bn(x, "head_bn"), "head_relu")
-    return ly.classifier(global_pool(x), num_classes)
+    x = ly.relu(ly.bn(x, "head_bn"), "head_relu")
+    return ly.classifier(ly.global_pool(x), num_classes)
 
 
 def _stem(ly: Any, x: Any, filters: int, stem: str) -> Any:
-    import keras
-
     if stem == "cifar":
         return ly.conv(x, filters, 3, "stem_conv")
     x = ly.conv(x, filters, 7, "stem_conv", strides=2)
     x = ly.bn_relu(x, "stem")
-    return keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+    return ly.max_pool(x, 3, "stem_pool", strides=2, padding="same")
 
 
 def _dense_layer(
     ly: Any, x: Any, growth_rate: int, bottleneck: bool, dropout: float, name: str
 ) -> Any:
-    import keras
-
-    from orchestrator.zoo._layers import dropout as drop
-    from orchestrator.zoo._layers import relu
-
-    y = relu(ly.bn(x, f"{name}_bn1"), f"{name}_relu1")
+    y = ly.relu(ly.bn(x, f"{name}_bn1"), f"{name}_relu1")
     if bottleneck:
-        y = drop(ly.conv(y, 4 * growth_rate, 1, f"{name}_conv1"), dropout, f"{name}_drop1")
-        y = relu(ly.bn(y, f"{name}_bn2"), f"{name}_relu2")
-    y = drop(ly.conv(y, growth_rate, 3, f"{name}_conv2"), dropout, f"{name}_drop2")
-    return keras.layers.Concatenate(name=f"{name}_concat")([x, y])
+        y = ly.dropout(ly.conv(y, 4 * growth_rate, 1, f"{name}_conv1"), dropout, f"{name}_drop1")
+        y = ly.relu(ly.bn(y, f"{name}_bn2"), f"{name}_relu2")
+    y = ly.dropout(ly.conv(y, growth_rate, 3, f"{name}_conv2"), dropout, f"{name}_drop2")
+    return ly.concat([x, y], f"{name}_concat")
 
 
 def _transition(ly: Any, x: Any, filters: int, dropout: float, name: str) -> Any:
-    import keras
-
-    from orchestrator.zoo._layers import dropout as drop
-
     x = ly.bn_relu(x, name)
-    x = drop(ly.conv(x, filters, 1, f"{name}_conv"), dropout, f"{name}_drop")
-    return keras.layers.AveragePooling2D(2, strides=2, name=f"{name}_pool")(x)
+    x = ly.dropout(ly.conv(x, filters, 1, f"{name}_conv"), dropout, f"{name}_drop")
+    return ly.avg_pool(x, 2, f"{name}_pool", strides=2)
 
 
 def _init_filters(init_filters: int | None, growth_rate: int, bottleneck: bool, stem: str) -> int:
@@ -207,10 +192,7 @@ def check(
     except ValueError as err:
         arg, rule = str(err).split("|")
         return [received(model, arg, rule, kwargs[arg])]
-    problems = _check_transitions(model, layout, kwargs)
-    return problems + check_spatial(
-        model, input_shape, _spatial_ops(len(layout), stem, kwargs["seed_variant"])
-    )
+    return _check_transitions(model, layout, kwargs)
 
 
 def _check_transitions(model: str, layout: tuple[int, ...], kwargs: Mapping[str, Any]) -> list[str]:
@@ -227,49 +209,11 @@ def _check_transitions(model: str, layout: tuple[int, ...], kwargs: Mapping[str,
     return []
 
 
-def _spatial_ops(blocks: int, stem: str, seed_variant: bool) -> list[SpatialOp]:
-    ops: list[SpatialOp] = []
-    if stem == "imagenet":
-        ops += [("7x7 stride-2 stem conv", 7, 2, "same"), ("3x3 stride-2 stem pool", 3, 2, "same")]
-    transitions = blocks - 1 + int(seed_variant)
-    return ops + [("2x2 transition pool", 2, 2, "valid")] * transitions
-
-
-def cost(
-    input_shape: tuple[int, int, int], num_classes: int, kwargs: Mapping[str, Any]
-) -> tuple[int, int]:
-    """(params, MACs per image) without building the model."""
-    k, stem = kwargs["growth_rate"], kwargs["stem"]
-    layout = block_layout(
-        kwargs["depth"], kwargs["bottleneck"], kwargs["num_blocks"],
-        kwargs["layers_per_block"], stem,
-    )  # fmt: skip
-    t = Tally()
-    filters = _init_filters(kwargs["init_filters"], k, kwargs["bottleneck"], stem)
-    if stem == "cifar":
-        shape = t.conv(input_shape, filters, 3)
-    else:
-        shape = t.bn(t.conv(input_shape, filters, 7, strides=2))
-        shape = t.pool(shape, 3, 2, "same")
-    for index, layers in enumerate(layout, start=1):
-        for _ in range(layers):
-            y = t.bn(shape)
-            if kwargs["bottleneck"]:
-                y = t.bn(t.conv(y, 4 * k, 1))
-            shape = (shape[0], shape[1], shape[2] + t.conv(y, k, 3)[2])
-        if index < len(layout) or kwargs["seed_variant"]:
-            shape = t.conv(t.bn(shape), int(shape[2] * kwargs["compression"]), 1)
-            shape = t.pool(shape, 2, 2)
-    t.dense(t.bn(shape)[-1], num_classes)
-    return t.params, t.macs
-
-
 FAMILY = Family(
     name="densenet",
     description="DenseNet / DenseNet-BC, CIFAR (3 blocks) or ImageNet (7x7 stem, 4 blocks)",
     build=densenet,
     check=check,
-    cost=cost,
     arch_keys=frozenset(
         {
             "depth",

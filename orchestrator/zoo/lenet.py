@@ -8,25 +8,10 @@ Dense 120 -> Dense 84 -> Dense classes -> softmax. 62,006 parameters on 32x32x3.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.zoo.base import (
-    Family,
-    ModelInfo,
-    SpatialOp,
-    Tally,
-    check_common,
-    check_spatial,
-)
-
-_SPATIAL: tuple[SpatialOp, ...] = (
-    ("5x5 valid conv", 5, 1, "valid"),
-    ("2x2 max pool", 2, 2, "valid"),
-    ("5x5 valid conv", 5, 1, "valid"),
-    ("2x2 max pool", 2, 2, "valid"),
-)
+from orchestrator.zoo.base import Family, ModelInfo, check_common, layers_for
 
 
 def lenet(
@@ -37,16 +22,12 @@ def lenet(
     kernel_initializer: Any = "he_normal",
 ) -> Any:
     """LeNet-5 (seed version): `inputs` (N, H, W, C) -> class probabilities (float32)."""
-    import keras
-
-    from orchestrator.zoo._layers import Layers
-
-    ly = Layers(weight_decay, kernel_initializer)
+    ly = layers_for(inputs, weight_decay, kernel_initializer)
     x = ly.conv(inputs, 6, 5, "conv1", padding="valid", use_bias=True, activation="relu")
-    x = keras.layers.MaxPooling2D(2, name="pool1")(x)
+    x = ly.max_pool(x, 2, "pool1")
     x = ly.conv(x, 16, 5, "conv2", padding="valid", use_bias=True, activation="relu")
-    x = keras.layers.MaxPooling2D(2, name="pool2")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
+    x = ly.max_pool(x, 2, "pool2")
+    x = ly.flatten(x, "flatten")
     x = ly.dense(x, 120, "fc1", activation="relu")
     x = ly.dense(x, 84, "fc2", activation="relu")
     return ly.classifier(x, num_classes)
@@ -55,19 +36,7 @@ def lenet(
 def check(
     model: str, input_shape: tuple[int, ...], num_classes: int, kwargs: Mapping[str, Any]
 ) -> list[str]:
-    return check_common(model, kwargs) + check_spatial(model, input_shape, _SPATIAL)
-
-
-def cost(
-    input_shape: tuple[int, int, int], num_classes: int, kwargs: Mapping[str, Any]
-) -> tuple[int, int]:
-    """(params, MACs per image) without building the model."""
-    t = Tally()
-    shape = t.pool(t.conv(input_shape, 6, 5, padding="valid", bias=True), 2, 2)
-    shape = t.pool(t.conv(shape, 16, 5, padding="valid", bias=True), 2, 2)
-    features = t.dense(t.dense(math.prod(shape), 120), 84)
-    t.dense(features, num_classes)
-    return t.params, t.macs
+    return check_common(model, kwargs)
 
 
 FAMILY = Family(
@@ -75,7 +44,6 @@ FAMILY = Family(
     description="LeNet-5 with ReLU and max pooling (seed version)",
     build=lenet,
     check=check,
-    cost=cost,
     arch_keys=frozenset(),
 )
 

@@ -17,15 +17,11 @@ from typing import Any
 from orchestrator.zoo.base import (
     Family,
     ModelInfo,
-    SpatialOp,
-    Tally,
     check_bool,
     check_common,
-    check_spatial,
+    layers_for,
     parse_label,
 )
-
-_SPATIAL: tuple[SpatialOp, ...] = (("3x3 stride-2 max pool", 3, 2, "same"),) * 2
 # (filters, kernel) of the three convs of blocks 1 and 2; block 3 ends in the class conv.
 _BLOCKS = (((192, 5), (160, 1), (96, 1)), ((192, 5), (192, 1), (192, 1)))
 
@@ -42,54 +38,31 @@ def nin(
     bn_epsilon: float = 1e-3,
 ) -> Any:
     """Network in Network: `inputs` -> class probabilities (float32)."""
-    import keras
-
-    from orchestrator.zoo._layers import Layers, global_pool, softmax
-    from orchestrator.zoo._layers import dropout as drop
-
-    ly = Layers(weight_decay, kernel_initializer, bn_momentum, bn_epsilon)
+    ly = layers_for(inputs, weight_decay, kernel_initializer, bn_momentum, bn_epsilon)
     x = inputs
     for index, convs in enumerate(_BLOCKS, start=1):
         x = _mlpconv(ly, x, convs, batch_norm, f"block{index}")
-        x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name=f"block{index}_pool")(x)
-        x = drop(x, dropout, f"block{index}_drop")
+        x = ly.max_pool(x, 3, f"block{index}_pool", strides=2, padding="same")
+        x = ly.dropout(x, dropout, f"block{index}_drop")
     x = _mlpconv(ly, x, ((192, 3), (192, 1), (num_classes, 1)), batch_norm, "block3")
-    return softmax(global_pool(x))
+    return ly.softmax(ly.global_pool(x))
 
 
 def _mlpconv(
     ly: Any, x: Any, convs: tuple[tuple[int, int], ...], batch_norm: bool, name: str
 ) -> Any:
-    from orchestrator.zoo._layers import relu
-
     for index, (filters, kernel) in enumerate(convs, start=1):
         x = ly.conv(x, filters, kernel, f"{name}_conv{index}", use_bias=True)
         if batch_norm:
             x = ly.bn(x, f"{name}_bn{index}")
-        x = relu(x, f"{name}_relu{index}")
+        x = ly.relu(x, f"{name}_relu{index}")
     return x
 
 
 def check(
     model: str, input_shape: tuple[int, ...], num_classes: int, kwargs: Mapping[str, Any]
 ) -> list[str]:
-    problems = check_common(model, kwargs) + check_bool(model, "batch_norm", kwargs["batch_norm"])
-    return problems + check_spatial(model, input_shape, _SPATIAL)
-
-
-def cost(
-    input_shape: tuple[int, int, int], num_classes: int, kwargs: Mapping[str, Any]
-) -> tuple[int, int]:
-    """(params, MACs per image) without building the model."""
-    t, shape = Tally(), input_shape
-    last = ((192, 3), (192, 1), (num_classes, 1))
-    for index, convs in enumerate((*_BLOCKS, last)):
-        for filters, kernel in convs:
-            shape = t.conv(shape, filters, kernel, bias=True)
-            shape = t.bn(shape) if kwargs["batch_norm"] else shape
-        if index < 2:
-            shape = t.pool(shape, 3, 2, "same")
-    return t.params, t.macs
+    return check_common(model, kwargs) + check_bool(model, "batch_norm", kwargs["batch_norm"])
 
 
 FAMILY = Family(
@@ -97,7 +70,6 @@ FAMILY = Family(
     description="Network in Network (mlpconv blocks, global average pooling)",
     build=nin,
     check=check,
-    cost=cost,
     arch_keys=frozenset({"batch_norm"}),
 )
 

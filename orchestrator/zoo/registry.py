@@ -8,6 +8,7 @@ Importing this module imports no TensorFlow or Keras; only `create_model` does, 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import SpecError, UnknownModelError, did_you_mean
 from orchestrator.zoo import densenet, lenet, nin, resnet, resnext, vgg, wrn
-from orchestrator.zoo.base import Family, ModelInfo, check_shape_and_classes, received
+from orchestrator.zoo.base import (
+    Family,
+    ModelInfo,
+    check_shape_and_classes,
+    received,
+    smallest_input,
+    too_small,
+)
+from orchestrator.zoo.counting import TooSmall, Walk, walk
 
 if TYPE_CHECKING:
     import keras
@@ -120,9 +129,41 @@ def resolve_model(
     # Family checks still run after other problems, so that all are reported together.
     shape = tuple(int(d) for d in input_shape) if shape_ok else None
     problems += family.check(name, shape, num_classes, kwargs)  # type: ignore[arg-type]
+    if not problems and shape is not None:
+        problems += _size_problems(name, family, shape, num_classes, kwargs)
     if problems:
         raise SpecError(problems)
     return ModelConfig(name, family.name, shape, num_classes, kwargs)  # type: ignore[arg-type]
+
+
+def _size_problems(
+    name: str, family: Family, shape: tuple[int, ...], num_classes: int, kwargs: Mapping[str, Any]
+) -> list[str]:
+    """Is the input large enough for the network's poolings and strides? The builder itself,
+    on the counting backend, says so (no separate list of size-reducing layers to keep)."""
+
+    def fits(height: int, width: int) -> TooSmall | None:
+        try:
+            walk(family.build, (height, width, shape[2]), num_classes, **kwargs)
+        except TooSmall as err:
+            return err
+        return None
+
+    if fits(shape[0], shape[1]) is None:
+        return []
+    labels = _reducing(family, shape[2], num_classes, kwargs)
+    least = max(
+        smallest_input(lambda side: fits(side, 4096) is None),
+        smallest_input(lambda side: fits(4096, side) is None),
+    )
+    return [too_small(name, shape, labels, least)]
+
+
+def _reducing(family: Family, channels: int, num_classes: int, kwargs: Mapping[str, Any]) -> list:
+    try:
+        return walk(family.build, (4096, 4096, channels), num_classes, **kwargs).reducing
+    except TooSmall as err:  # never on 4096 px, but say something useful if so
+        return [err.label]
 
 
 def _override_problems(
@@ -169,9 +210,48 @@ def estimate_cost(
     For planning: works for presets with any input shape, class count or seed_variant, and
     for family configurations. Raises like `create_model`.
     """
+    layers = architecture(name, num_classes=num_classes, input_shape=input_shape, **overrides)
+    return Cost(layers.params, layers.macs)
+
+
+def architecture(
+    name: str,
+    *,
+    num_classes: int | None = None,
+    input_shape: Sequence[int] | None = None,
+    **overrides: Any,
+) -> Walk:
+    """Every layer of what `create_model` would build, with its params, MACs and the
+    activation elements it reads and writes per image: the family's own builder run on the
+    counting backend (zoo/counting.py). Raises like `create_model`."""
     config = resolve_model(name, num_classes=num_classes, input_shape=input_shape, **overrides)
-    family = FAMILIES[config.family]
-    return Cost(*family.cost(config.input_shape, config.num_classes, config.kwargs))
+    return _walk_config(config.family, config.input_shape, config.num_classes, _freeze(config.kwargs))
+
+
+def _freeze(kwargs: Mapping[str, Any]) -> tuple:
+    def f(v: Any) -> Any:
+        if isinstance(v, list | tuple):
+            return ("__seq__", tuple(f(x) for x in v))
+        if isinstance(v, dict):
+            return ("__map__", tuple(sorted((k, f(x)) for k, x in v.items())))
+        return v
+
+    return tuple(sorted((k, f(v)) for k, v in kwargs.items()))
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == "__seq__":
+        return [_thaw(x) for x in value[1]]
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == "__map__":
+        return {k: _thaw(x) for k, x in value[1]}
+    return value
+
+
+@functools.lru_cache(maxsize=1024)
+def _walk_config(family: str, shape: tuple, num_classes: int, frozen: tuple) -> Walk:
+    """Cached: a 10,000-trial grid has few distinct architectures. Callers must not mutate."""
+    kwargs = {k: _thaw(v) for k, v in frozen}
+    return walk(FAMILIES[family].build, shape, num_classes, **kwargs)
 
 
 def create_model(

@@ -17,16 +17,12 @@ from typing import Any
 from orchestrator.zoo.base import (
     Family,
     ModelInfo,
-    SpatialOp,
-    Tally,
     check_common,
     check_int,
-    check_spatial,
+    layers_for,
     parse_label,
     received,
 )
-
-_SPATIAL: tuple[SpatialOp, ...] = (("stride-2 stage", 1, 2, "same"),) * 2
 
 
 def resnet(
@@ -41,9 +37,7 @@ def resnet(
     bn_epsilon: float = 1e-5,
 ) -> Any:
     """Pre-activation ResNet-`depth` (6n+2): `inputs` -> class probabilities (float32)."""
-    from orchestrator.zoo._layers import Layers, global_pool
-
-    ly = Layers(weight_decay, kernel_initializer, bn_momentum, bn_epsilon)
+    ly = layers_for(inputs, weight_decay, kernel_initializer, bn_momentum, bn_epsilon)
     blocks = (depth - 2) // 6
     x = ly.conv(inputs, base_filters, 3, "stem_conv", use_bias=True)
     for stage in range(3):
@@ -52,12 +46,10 @@ def resnet(
             strides = 2 if stage > 0 and block == 0 else 1
             x = _block(ly, x, filters, strides, f"stage{stage + 1}_block{block + 1}")
     x = ly.bn_relu(x, "head")
-    return ly.classifier(global_pool(x), num_classes)
+    return ly.classifier(ly.global_pool(x), num_classes)
 
 
 def _block(ly: Any, x: Any, filters: int, strides: int, name: str) -> Any:
-    import keras
-
     pre = ly.bn_relu(x, f"{name}_preact")
     y = ly.conv(pre, filters, 3, f"{name}_conv1", strides=strides, use_bias=True)
     y = ly.bn_relu(y, f"{name}_mid")
@@ -65,7 +57,7 @@ def _block(ly: Any, x: Any, filters: int, strides: int, name: str) -> Any:
     shortcut = x
     if strides != 1 or x.shape[-1] != filters:
         shortcut = ly.conv(pre, filters, 1, f"{name}_shortcut", strides=strides, use_bias=True)
-    return keras.layers.Add(name=f"{name}_add")([shortcut, y])
+    return ly.add([shortcut, y], f"{name}_add")
 
 
 def check(
@@ -78,28 +70,7 @@ def check(
     if check_int(model, "depth", depth, minimum=8) or (depth - 2) % 6:
         rule = "must be 6n+2 with n >= 1 (20, 32, 44, 56, 110, ...)"
         problems.append(received(model, "depth", rule, depth))
-    return problems + check_spatial(model, input_shape, _SPATIAL)
-
-
-def cost(
-    input_shape: tuple[int, int, int], num_classes: int, kwargs: Mapping[str, Any]
-) -> tuple[int, int]:
-    """(params, MACs per image) without building the model."""
-    t, base = Tally(), kwargs["base_filters"]
-    shape = t.conv(input_shape, base, 3, bias=True)
-    for stage in range(3):
-        filters = base * 2**stage
-        for block in range((kwargs["depth"] - 2) // 6):
-            strides = 2 if stage > 0 and block == 0 else 1
-            pre = t.bn(shape)
-            y = t.conv(
-                t.bn(t.conv(pre, filters, 3, strides=strides, bias=True)), filters, 3, bias=True
-            )
-            if strides != 1 or shape[-1] != filters:
-                t.conv(pre, filters, 1, strides=strides, bias=True)
-            shape = y
-    t.dense(t.bn(shape)[-1], num_classes)
-    return t.params, t.macs
+    return problems
 
 
 FAMILY = Family(
@@ -107,7 +78,6 @@ FAMILY = Family(
     description="pre-activation ResNet (v2) for CIFAR, depth 6n+2, basic blocks",
     build=resnet,
     check=check,
-    cost=cost,
     arch_keys=frozenset({"depth", "base_filters"}),
 )
 

@@ -23,17 +23,14 @@ from typing import Any
 from orchestrator.zoo.base import (
     Family,
     ModelInfo,
-    SpatialOp,
-    Tally,
     check_bool,
     check_common,
     check_int,
-    check_spatial,
+    layers_for,
     parse_label,
     received,
 )
 
-_SPATIAL: tuple[SpatialOp, ...] = (("stride-2 stage", 1, 2, "same"),) * 2
 _EXPANSION = 4  # block output = 4 * planes
 
 
@@ -53,9 +50,7 @@ def resnext(
     seed_variant: bool = False,
 ) -> Any:
     """ResNeXt-`depth` (`cardinality` x `base_width`d), SE with `se`: -> probabilities."""
-    from orchestrator.zoo._layers import Layers, global_pool
-
-    ly = Layers(weight_decay, kernel_initializer, bn_momentum, bn_epsilon)
+    ly = layers_for(inputs, weight_decay, kernel_initializer, bn_momentum, bn_epsilon)
     x = ly.bn_relu(ly.conv(inputs, 64, 3, "stem_conv"), "stem")
     blocks = (depth - 2) // 9
     for stage, planes in enumerate((64, 128, 256)):
@@ -65,16 +60,12 @@ def resnext(
             group_width = planes * base_width // 64
             spec = (planes, group_width, cardinality, strides)
             x = _block(ly, x, spec, se_reduction if se else 0, seed_variant, name)
-    return ly.classifier(global_pool(x), num_classes, use_bias=se)
+    return ly.classifier(ly.global_pool(x), num_classes, use_bias=se)
 
 
 def _block(
     ly: Any, x: Any, spec: tuple[int, int, int, int], reduction: int, seed: bool, name: str
 ) -> Any:
-    import keras
-
-    from orchestrator.zoo._layers import relu
-
     planes, group_width, cardinality, strides = spec
     inner, out = group_width * cardinality, _EXPANSION * planes
     y = ly.bn_relu(ly.conv(x, inner, 1, f"{name}_conv1"), f"{name}_conv1")
@@ -82,26 +73,23 @@ def _block(
     y = ly.bn_relu(y, f"{name}_conv2")
     y = ly.bn(ly.conv(y, out, 1, f"{name}_conv3"), f"{name}_conv3_bn")
     if seed:  # the seed's extra ReLU on the residual branch (bug A2)
-        y = relu(y, f"{name}_conv3_relu")
+        y = ly.relu(y, f"{name}_conv3_relu")
     if reduction:
         y = _squeeze_excite(ly, y, reduction, f"{name}_se")
     shortcut = x
     if seed or strides != 1 or x.shape[-1] != out:
         shortcut = ly.conv(x, out, 1, f"{name}_shortcut", strides=strides)
         shortcut = ly.bn(shortcut, f"{name}_shortcut_bn")
-    y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
-    return relu(y, f"{name}_out")
+    return ly.relu(ly.add([shortcut, y], f"{name}_add"), f"{name}_out")
 
 
 def _squeeze_excite(ly: Any, x: Any, reduction: int, name: str) -> Any:
     """Channel attention: GAP -> Dense(C/r, ReLU) -> Dense(C, sigmoid) -> x * weights."""
-    import keras
-
     channels = x.shape[-1]
-    w = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(x)
+    w = ly.global_pool(x, f"{name}_pool", keepdims=True)
     w = ly.dense(w, channels // reduction, f"{name}_reduce", use_bias=False, activation="relu")
     w = ly.dense(w, channels, f"{name}_expand", use_bias=False, activation="sigmoid")
-    return keras.layers.Multiply(name=f"{name}_scale")([x, w])
+    return ly.multiply([x, w], f"{name}_scale")
 
 
 def check(
@@ -119,29 +107,7 @@ def check(
     if check_int(model, "depth", depth, minimum=11) or (depth - 2) % 9:
         rule = "must be 9n+2 with n >= 1 (11, 20, 29, 38, ...)"
         problems.append(received(model, "depth", rule, depth))
-    return problems + check_spatial(model, input_shape, _SPATIAL)
-
-
-def cost(
-    input_shape: tuple[int, int, int], num_classes: int, kwargs: Mapping[str, Any]
-) -> tuple[int, int]:
-    """(params, MACs per image) without building the model."""
-    t, seed, groups = Tally(), kwargs["seed_variant"], kwargs["cardinality"]
-    shape = t.bn(t.conv(input_shape, 64, 3))
-    for stage, planes in enumerate((64, 128, 256)):
-        for block in range((kwargs["depth"] - 2) // 9):
-            strides = 2 if stage > 0 and block == 0 else 1
-            inner, out = planes * kwargs["base_width"] // 64 * groups, _EXPANSION * planes
-            y = t.bn(t.conv(shape, inner, 1))
-            y = t.bn(t.conv(y, inner, 3, strides=strides, groups=groups))
-            y = t.bn(t.conv(y, out, 1))
-            if kwargs["se"]:
-                t.dense(t.dense(out, out // kwargs["se_reduction"], bias=False), out, bias=False)
-            if seed or strides != 1 or shape[-1] != out:
-                t.bn(t.conv(shape, out, 1, strides=strides))
-            shape = y
-    t.dense(shape[-1], num_classes, bias=kwargs["se"])
-    return t.params, t.macs
+    return problems
 
 
 _ARCH = frozenset({"depth", "cardinality", "base_width", "se", "se_reduction"})
@@ -150,7 +116,6 @@ FAMILY = Family(
     description="ResNeXt for CIFAR (9n+2, grouped 3x3 bottlenecks); se=True adds SE blocks",
     build=resnext,
     check=check,
-    cost=cost,
     arch_keys=_ARCH,
 )
 SE_FAMILY = Family(
@@ -158,7 +123,6 @@ SE_FAMILY = Family(
     description="SE-ResNeXt for CIFAR: ResNeXt with squeeze-and-excitation (reduction 16)",
     build=resnext,
     check=check,
-    cost=cost,
     arch_keys=_ARCH,
     defaults={"se": True},
 )

@@ -12,18 +12,15 @@ weights into the convs and 'fc2'; no pretrained weights are loaded here (no down
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.zoo.base import (
     Family,
     ModelInfo,
-    SpatialOp,
-    Tally,
     check_common,
     check_int,
-    check_spatial,
+    layers_for,
     parse_label,
     received,
 )
@@ -36,7 +33,6 @@ LAYOUTS: dict[int, tuple[int, ...]] = {
     19: (2, 2, 4, 4, 4),
 }
 _FILTERS = (64, 128, 256, 512, 512)
-_SPATIAL: tuple[SpatialOp, ...] = (("2x2 max pool", 2, 2, "valid"),) * 5
 
 
 def vgg(
@@ -53,28 +49,23 @@ def vgg(
     seed_variant: bool = False,
 ) -> Any:
     """VGG-`depth` with BN: `inputs` -> class probabilities (float32)."""
-    import keras
-
-    from orchestrator.zoo._layers import Layers, relu, softmax
-    from orchestrator.zoo._layers import dropout as drop
-
-    ly = Layers(weight_decay, kernel_initializer, bn_momentum, bn_epsilon)
+    ly = layers_for(inputs, weight_decay, kernel_initializer, bn_momentum, bn_epsilon)
     x = inputs
     for block, (convs, filters) in enumerate(zip(LAYOUTS[depth], _FILTERS, strict=True), 1):
         for conv in range(1, convs + 1):
             name = f"block{block}_conv{conv}"
             x = ly.conv(x, filters, 3, name, use_bias=True)
-            x = relu(ly.bn(x, f"block{block}_bn{conv}"), f"block{block}_relu{conv}")
-        x = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
+            x = ly.relu(ly.bn(x, f"block{block}_bn{conv}"), f"block{block}_relu{conv}")
+        x = ly.max_pool(x, 2, f"block{block}_pool")
+    x = ly.flatten(x, "flatten")
     for index in (1, 2):
         x = ly.dense(x, fc_units, f"fc{index}")
-        x = relu(ly.bn(x, f"fc{index}_bn"), f"fc{index}_relu")
-        x = drop(x, dropout, f"fc{index}_drop")
+        x = ly.relu(ly.bn(x, f"fc{index}_bn"), f"fc{index}_relu")
+        x = ly.dropout(x, dropout, f"fc{index}_drop")
     x = ly.dense(x, num_classes, "predictions")
     if seed_variant:
         x = ly.bn(x, "predictions_bn")
-    return softmax(x)
+    return ly.softmax(x)
 
 
 def check(
@@ -85,26 +76,7 @@ def check(
     if isinstance(depth, bool) or not isinstance(depth, int) or depth not in LAYOUTS:
         rule = f"must be one of {sorted(LAYOUTS)}"
         problems.append(received(model, "depth", rule, kwargs["depth"]))
-    return problems + check_spatial(model, input_shape, _SPATIAL)
-
-
-def cost(
-    input_shape: tuple[int, int, int], num_classes: int, kwargs: Mapping[str, Any]
-) -> tuple[int, int]:
-    """(params, MACs per image) without building the model."""
-    t, shape = Tally(), input_shape
-    for convs, filters in zip(LAYOUTS[kwargs["depth"]], _FILTERS, strict=True):
-        for _ in range(convs):
-            shape = t.bn(t.conv(shape, filters, 3, bias=True))
-        shape = t.pool(shape, 2, 2)
-    features = math.prod(shape)
-    for _ in range(2):
-        features = t.dense(features, kwargs["fc_units"])
-        t.params += 4 * features  # its BN
-    t.dense(features, num_classes)
-    if kwargs["seed_variant"]:
-        t.params += 4 * num_classes  # the seed's BN on the logits
-    return t.params, t.macs
+    return problems
 
 
 FAMILY = Family(
@@ -112,7 +84,6 @@ FAMILY = Family(
     description="VGG-11/13/16/19 with BN after every conv and in the 4096-unit head",
     build=vgg,
     check=check,
-    cost=cost,
     arch_keys=frozenset({"depth", "fc_units"}),
 )
 

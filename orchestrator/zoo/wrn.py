@@ -20,16 +20,12 @@ from typing import Any
 from orchestrator.zoo.base import (
     Family,
     ModelInfo,
-    SpatialOp,
-    Tally,
     check_common,
     check_int,
-    check_spatial,
+    layers_for,
     parse_label,
     received,
 )
-
-_SPATIAL: tuple[SpatialOp, ...] = (("stride-2 stage", 1, 2, "same"),) * 2
 
 
 def wrn(
@@ -46,9 +42,7 @@ def wrn(
     seed_variant: bool = False,
 ) -> Any:
     """WRN-`depth`-`width`: `inputs` -> class probabilities (float32)."""
-    from orchestrator.zoo._layers import Layers, global_pool
-
-    ly = Layers(weight_decay, kernel_initializer, bn_momentum, bn_epsilon)
+    ly = layers_for(inputs, weight_decay, kernel_initializer, bn_momentum, bn_epsilon)
     blocks = (depth - 4) // 6
     x = ly.conv(inputs, 16, 3, "stem_conv", use_bias=seed_variant)
     for stage in range(3):
@@ -58,24 +52,20 @@ def wrn(
             name = f"stage{stage + 1}_block{block + 1}"
             x = _block(ly, x, filters, strides, dropout, seed_variant, name)
     x = ly.bn_relu(x, "head")
-    return ly.classifier(global_pool(x), num_classes, use_bias=False)
+    return ly.classifier(ly.global_pool(x), num_classes, use_bias=False)
 
 
 def _block(
     ly: Any, x: Any, filters: int, strides: int, dropout: float, seed: bool, name: str
 ) -> Any:
-    import keras
-
-    from orchestrator.zoo._layers import dropout as drop
-
     pre = ly.bn_relu(x, f"{name}_preact")
     y = ly.conv(pre, filters, 3, f"{name}_conv1", strides=strides, use_bias=seed)
-    y = drop(ly.bn_relu(y, f"{name}_mid"), dropout, f"{name}_drop")
+    y = ly.dropout(ly.bn_relu(y, f"{name}_mid"), dropout, f"{name}_drop")
     y = ly.conv(y, filters, 3, f"{name}_conv2", use_bias=seed)
     shortcut = x
     if seed or strides != 1 or x.shape[-1] != filters:
         shortcut = ly.conv(pre, filters, 1, f"{name}_shortcut", strides=strides, use_bias=seed)
-    return keras.layers.Add(name=f"{name}_add")([shortcut, y])
+    return ly.add([shortcut, y], f"{name}_add")
 
 
 def check(
@@ -86,27 +76,7 @@ def check(
     if check_int(model, "depth", depth, minimum=10) or (depth - 4) % 6:
         rule = "must be 6n+4 with n >= 1 (10, 16, 22, 28, 40, ...)"
         problems.append(received(model, "depth", rule, depth))
-    return problems + check_spatial(model, input_shape, _SPATIAL)
-
-
-def cost(
-    input_shape: tuple[int, int, int], num_classes: int, kwargs: Mapping[str, Any]
-) -> tuple[int, int]:
-    """(params, MACs per image) without building the model."""
-    t, seed = Tally(), kwargs["seed_variant"]
-    shape = t.conv(input_shape, 16, 3, bias=seed)
-    for stage in range(3):
-        filters = 16 * kwargs["width"] * 2**stage
-        for block in range((kwargs["depth"] - 4) // 6):
-            strides = 2 if stage > 0 and block == 0 else 1
-            pre = t.bn(shape)
-            y = t.bn(t.conv(pre, filters, 3, strides=strides, bias=seed))
-            y = t.conv(y, filters, 3, bias=seed)
-            if seed or strides != 1 or shape[-1] != filters:
-                t.conv(pre, filters, 1, strides=strides, bias=seed)
-            shape = y
-    t.dense(t.bn(shape)[-1], num_classes, bias=False)
-    return t.params, t.macs
+    return problems
 
 
 FAMILY = Family(
@@ -114,7 +84,6 @@ FAMILY = Family(
     description="Wide ResNet WRN-depth-width (pre-activation, 6n+4)",
     build=wrn,
     check=check,
-    cost=cost,
     arch_keys=frozenset({"depth", "width"}),
 )
 

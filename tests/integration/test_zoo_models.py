@@ -26,7 +26,7 @@ import pytest
 
 from orchestrator.errors import SpecError
 from orchestrator.zoo import check_model, create_model, estimate_cost, get_preset, list_models
-from orchestrator.zoo.base import published_tolerance, smallest_input
+from orchestrator.zoo.base import published_tolerance
 from orchestrator.zoo.counting import count_macs
 
 pytestmark = pytest.mark.integration
@@ -244,9 +244,6 @@ _TINY_IMAGENET_DENSENET = {
     ],
 )
 def test_smallest_input_of_deeper_layouts(kwargs: dict, side: int) -> None:
-    from orchestrator.zoo.densenet import _spatial_ops
-
-    assert smallest_input(_spatial_ops(4, "imagenet", False)) == 29
     family = "vgg" if "fc_units" in kwargs else "densenet"
     model = create_model(family, input_shape=(side, side, 3), num_classes=3, **kwargs)
     assert model.output_shape == (None, 3)
