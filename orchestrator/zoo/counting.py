@@ -133,8 +133,9 @@ class CountingLayers:
         groups: int = 1,
         activation: str | None = None,
     ) -> Sym:
-        kind = f"{kernel}x{kernel} " + (f"stride-{strides} conv" if strides > 1 else f"{padding} conv")
-        out_h, out_w, channels = self._spatial(x, kernel, strides, padding, kind)
+        how = f"stride-{strides}" if strides > 1 else padding
+        label = f"{kernel}x{kernel} {how} conv"
+        out_h, out_w, channels = self._spatial(x, kernel, strides, padding, label)
         weights = kernel * kernel * (channels // groups) * filters
         params = weights + (filters if use_bias else 0)
         out = out_h * out_w * filters
@@ -195,7 +196,8 @@ class CountingLayers:
         return self._pool(x, pool, strides or pool, padding, name, "average")
 
     def _pool(self, x: Sym, pool: int, strides: int, padding: str, name: str, how: str) -> Sym:
-        label = f"{pool}x{pool} " + (f"stride-{strides} " if strides != pool else "") + f"{how} pool"
+        stride = f"stride-{strides} " if strides != pool else ""
+        label = f"{pool}x{pool} {stride}{how} pool"
         dims = self._spatial(x, pool, strides, padding, label)
         return self._emit(x, dims, LayerCost(name, "pool", 0, 0, x.size, math.prod(dims)))
 

@@ -22,6 +22,7 @@ from orchestrator.zoo.base import (
     layers_for,
     parse_label,
 )
+
 # (filters, kernel) of the three convs of blocks 1 and 2; block 3 ends in the class conv.
 _BLOCKS = (((192, 5), (160, 1), (96, 1)), ((192, 5), (192, 1), (192, 1)))
 

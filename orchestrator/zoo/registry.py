@@ -225,7 +225,8 @@ def architecture(
     activation elements it reads and writes per image: the family's own builder run on the
     counting backend (zoo/counting.py). Raises like `create_model`."""
     config = resolve_model(name, num_classes=num_classes, input_shape=input_shape, **overrides)
-    return _walk_config(config.family, config.input_shape, config.num_classes, _freeze(config.kwargs))
+    frozen = _freeze(config.kwargs)
+    return _walk_config(config.family, config.input_shape, config.num_classes, frozen)
 
 
 def _freeze(kwargs: Mapping[str, Any]) -> tuple:
