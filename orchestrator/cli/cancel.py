@@ -20,7 +20,7 @@ def cancel(job: str = typer.Argument(..., help="Job name (see `orch status`)."))
     from orchestrator.scheduling.failures import CANCELLED
 
     ws = workspace()
-    ledger = Ledger(ws.ledger_url)
+    ledger = Ledger(ws.ledger_url, create=False)
     view = find_job(ledger, job)
     control = Control(ws.storage)
     reason = f"cancelled by {getpass.getuser()}@{socket.gethostname()}"

@@ -17,7 +17,7 @@ def logs(
     """Print the logs of JOB's Ray Job (its driver), and each failed trial's error."""
     from orchestrator.cli.status import find_job
 
-    view = find_job(Ledger(workspace().ledger_url), job)
+    view = find_job(Ledger(workspace().ledger_url, create=False), job)
     errors = [(t.name, t.error) for t in view.trials if t.error]
     if not view.ray_job_id:
         if not errors:

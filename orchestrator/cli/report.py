@@ -3,15 +3,36 @@ links) from the job's MLflow runs, under .orch/reports/<job>/."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 
 from orchestrator.cli.render import console
 from orchestrator.config import workspace
+from orchestrator.errors import OrchestratorError
 from orchestrator.report.table import DEFAULT_NOISE_PP, DEFAULT_SIGMAS
 
 MAX_CURVES_PER_CELL = 10  # learning curves drawn per grid cell (seeds beyond are left out)
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """--out names a folder (created if missing; a report in it is replaced). Anything
+    else in its place is an error before any MLflow read."""
+    for p in (out_dir, *out_dir.parents):
+        if p.exists():
+            if not p.is_dir():
+                what = "--out" if p == out_dir else f"--out {out_dir}: {p}"
+                raise OrchestratorError(
+                    f"{what} is a file, but --out names a folder for index.html and its "
+                    f"PNGs. Received: --out={str(out_dir)!r}. Choose a folder (it is created)."
+                )
+            if not os.access(p, os.W_OK | os.X_OK):
+                raise OrchestratorError(
+                    f"--out {out_dir}: cannot write in {p} (permission denied). "
+                    "Choose a folder you can write to."
+                )
+            return
 
 
 def report(
@@ -46,11 +67,16 @@ def report(
 
     check_options(None, noise, sigmas)
     name, experiment = resolve_job_name(job)
+    from orchestrator.stores import read_records
+
     ws = workspace()
-    store = MlflowStore(ws.tracking_uri)
-    records = fetch_records(store, name, experiment)
+    out_dir = out or ws.reports_dir / safe_name(name)
+    check_out_dir(out_dir)
+    # A store that does not exist reads as empty (and is not created); then no report.
+    records = read_records(ws.tracking_uri, lambda uri: fetch_records(uri, name, experiment))
     if not records:
         raise no_runs(name, ws.tracking_uri)
+    store = MlflowStore(ws.tracking_uri)
     speeds = SpeedTable.from_records(records)
     if normalize_to:
         normalize_to = hardware_label(normalize_to, speeds.hardware())
@@ -66,7 +92,7 @@ def report(
         records,
         curves,
         tracking_uri=ws.tracking_uri,
-        out_dir=out or ws.reports_dir / safe_name(name),
+        out_dir=out_dir,
         settings=Settings(noise, sigmas, normalize_to),
     )
     console.print(

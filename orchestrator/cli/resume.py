@@ -23,7 +23,7 @@ def resume(
     from orchestrator.cli.submit import run_job
     from orchestrator.spec.load import load_job, parse_job
 
-    view = find_job(Ledger(workspace().ledger_url), job)
+    view = find_job(Ledger(workspace().ledger_url, create=False), job)
     if view.spec_text:
         try:
             raw = tomllib.loads(view.spec_text)

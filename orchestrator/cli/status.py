@@ -14,7 +14,7 @@ from orchestrator.scheduling.eta import format_eta, job_eta_s, trial_eta_s
 
 def status(job: str = typer.Argument(None, help="Job name or file; all jobs if omitted.")) -> None:
     """Show jobs and, per trial: state, node, GPU, epoch k/N, accuracy, ETA."""
-    ledger = Ledger(workspace().ledger_url)
+    ledger = Ledger(workspace().ledger_url, create=False)  # a read creates no ledger
     if job is None:
         jobs = ledger.jobs()
         if not jobs:

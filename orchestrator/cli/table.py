@@ -33,10 +33,11 @@ def load_rows(
     normalize_to: str | None = None,
     require_runs: bool = False,
 ) -> list[Row]:
+    from orchestrator.stores import read_records
     from orchestrator.tracking.runs import fetch_records
 
     uri = workspace().tracking_uri
-    records = fetch_records(uri, job, experiment)
+    records = read_records(uri, lambda readable: fetch_records(readable, job, experiment))
     if require_runs and not records:
         raise no_runs(job, uri)
     speeds = None

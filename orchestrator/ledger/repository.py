@@ -13,16 +13,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
-from sqlalchemy import create_engine, event, or_, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import event, or_, select, update
+from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.errors import JobBusyError, LedgerError
 from orchestrator.ledger.migrations import upgrade
 from orchestrator.ledger.models import AttemptRow, JobRow, SpeedRow, TrialRow, utcnow
 from orchestrator.spec.model import JobSpec
+from orchestrator.stores import ledger_engine, ledger_exists
 
 FINISHED = "FINISHED"
 TERMINAL = ("FINISHED", "FAILED", "DIVERGED", "CANCELLED")
@@ -71,17 +71,22 @@ class JobView:
 
 
 class Ledger:
-    def __init__(self, url: str) -> None:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        """create=False (commands that only read): a SQLite ledger that does not exist yet
+        reads as an empty one, and no file or folder is made for it."""
         self.url = url
-        self.engine = create_engine(url, pool_pre_ping=True)
+        if not create and not ledger_exists(url):
+            url = "sqlite://"  # empty, in memory: every read answers "no jobs"
+        self.engine = ledger_engine(url)  # a bad URL, driver or file is a LedgerError here
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
             upgrade(self.engine)  # creates tables; adds columns older databases lack
-        except OperationalError as e:
-            raise LedgerError(f"cannot open the ledger at {url}: {e.orig}") from None
+        except DatabaseError as e:  # also a file that is no database ("file is not a ...")
+            raise LedgerError(
+                f"cannot open the ledger at {url}: {e.orig}. If the file is damaged, restore "
+                "it from a backup or move it away (finished trials would train again)."
+            ) from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -1,0 +1,222 @@
+"""Opening orch's two databases safely: the ledger (SQLAlchemy URL) and MLflow's tracking
+store (tracking URI).
+
+Every way they can be wrong becomes one line naming the URL and the fix, before anything
+is written: a URL that does not parse, an unknown scheme, a driver that is not installed,
+a SQLite file that is not a database or was cut short, a tracking server that does not
+answer. Commands that only read create nothing: a SQLite store that does not exist yet
+reads as empty, with no file and no folder made for it.
+
+SQLAlchemy and MLflow are imported inside the functions: `orch --help` and `validate`
+stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from orchestrator.errors import LedgerError, OrchestratorError
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+# Database-backed MLflow stores, plus its tracking servers. A bare path is no longer a
+# store in MLflow 3.17+ ("file store in maintenance mode"), so it is refused here.
+TRACKING_DB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mssql")
+TRACKING_SERVER_SCHEMES = ("http", "https", "databricks")
+DRIVERS = {  # dialect -> what to install when its DBAPI driver is missing
+    "postgresql": "pip install psycopg2-binary (or use postgresql+psycopg://... with psycopg)",
+    "mysql": "pip install pymysql and write the URL as mysql+pymysql://USER@HOST/DB",
+    "mssql": "pip install pyodbc",
+}
+PROBE_TIMEOUT_S = 5.0  # a tracking server that does not answer /health within this is down
+LEDGER_HINT = "Set ORCH_LEDGER_URL (or ledger_url in config.toml), e.g. sqlite:///.orch/orch.db."
+TRACKING_HINT = (
+    "Set ORCH_TRACKING_URI (or tracking_uri in config.toml) to sqlite:///PATH/mlflow.db, "
+    "postgresql://USER@HOST/DB or http://HOST:5000."
+)
+
+
+class StoreError(OrchestratorError):
+    """The MLflow tracking store cannot be used as configured."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a sqlite:/// URL (None for other URLs and in-memory databases)."""
+    m = re.match(r"^sqlite(\+\w+)?:///(.*)$", url.strip())
+    if m is None:
+        return None
+    path = m.group(2).split("?", 1)[0]
+    if not path or path == ":memory:":
+        return None
+    return Path(path)
+
+
+def check_sqlite_file(path: Path, what: str, error: type[OrchestratorError]) -> None:
+    """A SQLite file that exists must be one: not a folder, not random bytes, not cut
+    short. Reads its 100-byte header only; a missing file is fine (created on first write)."""
+    if not path.exists():
+        if not path.parent.exists() or path.parent.is_dir():
+            return
+        raise error(f"{what} {path}: {path.parent} is not a folder. Point the URL elsewhere.")
+    lost = "finished trials would train again" if error is LedgerError else "its runs would be gone"
+    fix = f"Restore it from a backup, or move it away to start an empty one ({lost})."
+    if not path.is_file():
+        raise error(f"{what} {path} is not a file. Point the URL at a SQLite file.")
+    try:
+        with path.open("rb") as f:
+            header = f.read(100)
+    except OSError as e:
+        raise error(
+            f"{what} {path}: cannot read it: {e.strerror}. Check its permissions."
+        ) from None
+    size = path.stat().st_size
+    if size == 0:
+        return  # SQLite treats an empty file as an empty database
+    if not header.startswith(SQLITE_MAGIC[: len(header)]) or len(header) < len(SQLITE_MAGIC):
+        raise error(f"{what} {path} is not a SQLite database (damaged or another file). {fix}")
+    if len(header) < 100:
+        raise error(f"{what} {path} is truncated ({size} bytes, shorter than its header). {fix}")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    header_valid = header[24:28] == header[92:96] and pages > 0
+    wal = Path(f"{path}-wal")
+    pending_wal = wal.exists() and wal.stat().st_size > 0  # pages may live in the WAL yet
+    if header_valid and not pending_wal and size < pages * page_size:
+        raise error(
+            f"{what} {path} is truncated: {size} bytes, but its header says "
+            f"{pages} pages of {page_size} bytes. {fix}"
+        )
+
+
+def _parse(url: str, what: str, hint: str, error: type[OrchestratorError]) -> Any:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError):
+        raise error(f"{what} {url!r} is not a database URL. {hint}") from None
+
+
+def check_database_url(url: str, what: str, hint: str, error: type[OrchestratorError]) -> None:
+    """The URL parses, names a dialect SQLAlchemy knows, and its driver is installed."""
+    from sqlalchemy.exc import NoSuchModuleError
+
+    parsed = _parse(url, what, hint, error)
+    try:
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        raise error(
+            f"{what} {url!r}: unknown database kind {parsed.drivername!r}. {hint}"
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as e:
+        install = DRIVERS.get(parsed.get_backend_name(), f"install the {e.name} package")
+        raise error(
+            f"{what} {url!r}: its database driver {e.name!r} is not installed. Fix: {install}."
+        ) from None
+    path = sqlite_path(url)
+    if path is not None:
+        check_sqlite_file(path, what, error)
+
+
+def ledger_engine(url: str) -> Any:
+    """A SQLAlchemy engine on the ledger, or LedgerError naming what is wrong."""
+    from sqlalchemy import create_engine
+
+    check_database_url(url, "the ledger", LEDGER_HINT, LedgerError)
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(url, pool_pre_ping=True)
+
+
+def ledger_exists(url: str) -> bool:
+    """False only for a SQLite ledger whose file is not there yet (nothing to read)."""
+    path = sqlite_path(url)
+    return path is None or path.exists()
+
+
+def check_tracking_uri(uri: str) -> None:
+    """A tracking URI MLflow can use: a database URL (checked as such) or a server."""
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if "://" in uri else ""
+    if scheme in TRACKING_DB_SCHEMES:
+        check_database_url(uri, "the MLflow tracking store", TRACKING_HINT, StoreError)
+        return
+    if scheme in TRACKING_SERVER_SCHEMES:
+        if scheme != "databricks" and not urlsplit(uri).hostname:
+            raise StoreError(f"the MLflow tracking URI {uri!r} names no host. {TRACKING_HINT}")
+        return
+    raise StoreError(
+        f"the MLflow tracking URI {uri!r} is not one orch can use "
+        f"({f'scheme {scheme!r}' if scheme else 'a plain path'}). {TRACKING_HINT}"
+    )
+
+
+def tracking_for_read(uri: str) -> str | None:
+    """The tracking URI for a command that only reads, or None when there is nothing to
+    read: a SQLite store not created yet (and none is created). A tracking server must
+    answer within seconds; MLflow's own client is bounded too (its default is 7 retries
+    over about two minutes)."""
+    check_tracking_uri(uri)
+    path = sqlite_path(uri)
+    if path is not None:
+        return uri if path.exists() and path.stat().st_size > 0 else None
+    if uri.startswith(("http://", "https://")):
+        bound_mlflow_http()
+        probe_server(uri)
+    return uri
+
+
+def bound_mlflow_http(timeout_s: int = 10, retries: int = 1) -> None:
+    """Cap MLflow's HTTP timeout and retries for this process unless the user set them."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(timeout_s))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(retries))
+
+
+def probe_server(uri: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """GET <uri>/health, which every MLflow server answers, within `timeout_s`."""
+    import urllib.error
+    import urllib.request
+
+    url = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s):
+            return
+    except urllib.error.HTTPError:
+        return  # it answered: a proxy or an auth wall is MLflow's to report
+    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        if isinstance(reason, TimeoutError):
+            reason = f"no answer within {timeout_s:g} s"
+        raise StoreError(
+            f"the MLflow tracking server at {uri} does not answer ({reason}). Check that "
+            "`mlflow server` (or `orch ui`) runs there and the host and port are right, or "
+            "unset ORCH_TRACKING_URI to use the workspace's own store."
+        ) from None
+
+
+def read_records(uri: str, read: Any) -> list[Any]:
+    """`read(uri)` for a command that only reads MLflow, [] when there is no store yet;
+    a store that fails to answer (damaged, wrong schema) is one StoreError."""
+    readable = tracking_for_read(uri)
+    if readable is None:
+        return []
+    try:
+        return list(read(readable))
+    except OrchestratorError:
+        raise
+    except Exception as e:
+        if not type(e).__module__.startswith(("mlflow", "sqlalchemy", "requests", "urllib3")):
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise StoreError(
+            f"cannot read the MLflow tracking store at {uri}: {first[:200]}. "
+            "Check that it is an MLflow store (and not damaged), or point ORCH_TRACKING_URI "
+            "at the right one."
+        ) from None
