@@ -240,10 +240,72 @@ def test_launcher_starts_nodes_with_the_scripts(name: str) -> None:
     worker = " ".join(cfg["worker_start_ray_commands"])
     assert "cluster/start-head.sh" in head and "cluster/start-worker.sh" in worker
     assert "$RAY_HEAD_IP:6379" in worker
-    assert cfg["file_mounts"] == {"~/orch": "."}
+    # the code, and the cluster token where start-head.sh / start-worker.sh find it
+    assert cfg["file_mounts"] == {"~/orch": ".", "~/.ray/auth_token": "~/.ray/auth_token"}
 
 
 def test_onprem_lists_machines() -> None:
     cfg = _launcher("onprem.yaml")
     assert cfg["provider"]["type"] == "local"
     assert cfg["provider"]["head_ip"] and len(cfg["provider"]["worker_ips"]) >= 2
+
+
+# -- the cluster token (Ray 2.60 token authentication) ---------------------------------------
+FAKE_RAY = """#!/bin/sh
+# Records what `ray start` would get: its token settings and arguments.
+echo "mode=${RAY_AUTH_MODE:-} path=${RAY_AUTH_TOKEN_PATH:-} token=${RAY_AUTH_TOKEN:-} args=$*"
+"""
+
+
+def _fake_ray(tmp_path: Path) -> str:
+    ray = tmp_path / "fake-ray"
+    ray.write_text(FAKE_RAY)
+    ray.chmod(0o755)
+    return str(ray)
+
+
+def test_head_creates_the_token_once_and_says_how_to_share_it(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {"HOME": str(home), "RAY": _fake_ray(tmp_path)}
+    smi = _fake_smi(tmp_path, [])
+    dry = _run("start-head.sh", "--dry-run", path_first=smi, **env)
+    assert dry.returncode == 0 and len(dry.stdout.splitlines()) == 1
+    assert "would be created" in dry.stderr and not (home / ".ray").exists()
+
+    first = _run("start-head.sh", "--port", "6390", path_first=smi, **env)
+    assert first.returncode == 0, first.stderr
+    token_file = home / ".ray" / "auth_token"
+    token = token_file.read_text()
+    assert len(token) == 64 and int(token, 16) and token_file.stat().st_mode & 0o077 == 0
+    assert f"mode=token path={token_file} token= args=start --head --port 6390" in first.stdout
+    assert f"cluster token: {token_file} (created)" in first.stderr
+    assert "start-worker.sh --address HEAD:6390 --token-file" in first.stderr
+    assert "RAY_AUTH_TOKEN_PATH=COPY orch submit JOB.toml --address HEAD:6390" in first.stderr
+
+    again = _run("start-head.sh", path_first=smi, **env)
+    assert "(reused)" in again.stderr and token_file.read_text() == token
+
+    own = tmp_path / "cluster.token"
+    _run("start-head.sh", path_first=smi, RAY_AUTH_TOKEN_PATH=str(own), **env)
+    assert own.read_text() != token and len(own.read_text()) == 64
+
+
+def test_worker_joins_with_the_token_or_refuses(tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path / "home"), "RAY": _fake_ray(tmp_path)}
+    smi = _fake_smi(tmp_path, ["Tesla V100-SXM2-16GB"])
+    args = ("--address", "10.0.0.10:6379")
+    out = _run("start-worker.sh", *args, path_first=smi, **env)
+    assert out.returncode == 2 and not out.stdout
+    assert "no cluster token" in out.stderr and "--token-file" in out.stderr
+
+    copy = tmp_path / "token-copy"
+    copy.write_text("f" * 64)
+    out = _run("start-worker.sh", *args, "--token-file", str(copy), path_first=smi, **env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"mode=token path={copy} token= args=start --address")
+
+    out = _run("start-worker.sh", *args, path_first=smi, RAY_AUTH_TOKEN="abc", **env)
+    assert out.stdout.startswith("mode=token path= token=abc")
+
+    out = _run("start-worker.sh", *args, path_first=smi, RAY_AUTH_MODE="disabled", **env)
+    assert out.returncode == 0 and out.stdout.startswith("mode=disabled path= token=")

@@ -94,3 +94,12 @@ def test_every_pod_shares_storage_and_databases(cluster: dict) -> None:
         assert env["ORCH_STORAGE"]["value"].startswith(mounts["orch-shared"])
         volumes = {v["name"]: v for v in spec["volumes"]}
         assert volumes["orch-shared"]["persistentVolumeClaim"]["claimName"]
+
+
+def test_every_pod_gets_the_cluster_token(cluster: dict) -> None:
+    # KubeRay >= 1.5.1 sets RAY_AUTH_MODE=token and RAY_AUTH_TOKEN from this Secret in every
+    # Ray container; Ray 2.60 refuses nodes and drivers without the token.
+    auth = cluster["spec"]["authOptions"]
+    assert auth["mode"] == "token" and auth["secretName"]
+    header = MANIFEST.read_text().split("apiVersion:")[0]
+    assert f"secret generic {auth['secretName']} --from-literal=auth_token=" in header
