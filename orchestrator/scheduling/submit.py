@@ -68,6 +68,7 @@ def submit(
     spec_text: str | None = None,
 ) -> SubmitOutcome:
     ledger = Ledger(ws.ledger_url)
+    known = ledger.job(job.name)
     ledger.register_job(job, spec_text)
     owner = driver_id()
     previous = ledger.claim_job(job.name, owner, ttl_s=LEASE_TTL_S)
@@ -77,6 +78,16 @@ def submit(
         if previous is not None:  # its open attempts died with it; their trials resume
             ledger.close_open_attempts(job.name, DRIVER_LOST, f"driver {previous} died")
         return _run(job, ws, ledger, force=force, address=address, sinks=sinks)
+    except BaseException:
+        # Refused or broken before the recorder ended the job (infeasible, a store that
+        # fails, Ctrl-C): nothing runs any more, so the job must not stay RUNNING. It goes
+        # back to its earlier state; a job that never ran is FAILED (its trials PENDING).
+        with contextlib.suppress(Exception):
+            view = ledger.job(job.name)
+            if view is not None and view.state == "RUNNING":
+                before = known.state if known is not None else "FAILED"
+                ledger.set_job_state(job.name, "FAILED" if before == "RUNNING" else before)
+        raise
     finally:
         heartbeat.done.set()
         ledger.release_job(job.name, owner)
@@ -97,15 +108,7 @@ def _run(
 
     store = MlflowStore(ws.tracking_uri, ws.artifact_root)
     control = Control(ws.storage)
-    if force:
-        keys = {t.key for t in job.trials}
-        for key in keys:
-            CheckpointStore(ws.storage, key).clear()
-        exp_id = store.experiment_id(job.experiment_name)
-        assert exp_id is not None
-        store.delete_trial_runs(exp_id, keys)
-        ledger.reset_trials(job.name, keys)
-    done = ledger.finished_keys(job.name)
+    done = set() if force else ledger.finished_keys(job.name)
     pending = [t for t in job.trials if t.key not in done]
     skipped = tuple(t.name for t in job.trials if t.key in done)
     if not pending:
@@ -128,6 +131,14 @@ def _run(
 
     nodes = cluster_nodes()
     check_feasible(pending, nodes)  # refuse an impossible job before anything runs
+    if force:  # only now: a refused --force must not have thrown finished work away
+        keys = {t.key for t in job.trials}
+        for key in keys:
+            CheckpointStore(ws.storage, key).clear()
+        exp_id = store.experiment_id(job.experiment_name)
+        assert exp_id is not None
+        store.delete_trial_runs(exp_id, keys)
+        ledger.reset_trials(job.name, keys)
     pending = longest_first(pending, nodes, ledger.speeds())
     for t in pending:
         control.clear(t.key)  # a cancel or give-up from an earlier submit no longer holds
