@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from orchestrator.cli.render import console
+from orchestrator.cli.text import safe
 from orchestrator.config import Workspace, workspace
 from orchestrator.spec.load import load_job
 from orchestrator.spec.model import JobSpec
@@ -58,14 +59,19 @@ def _submit_ray_job(
     from orchestrator.scheduling.rayjobs import submit_driver
 
     ws = workspace()
-    ledger = Ledger(ws.ledger_url)
-    ledger.register_job(job, job_file.read_text(encoding="utf-8"))
+    ledger = Ledger(ws.ledger_url)  # opened first: a broken ledger is refused up front
+    spec_text = job_file.read_text(encoding="utf-8")
+    # Listed only once the head has accepted it: a submit that never reached the head
+    # leaves no SUBMITTED job behind.
     sid = submit_driver(job.name, job_file, address, force=force, pip=pip, python=python)
+    ledger.register_job(job, spec_text)
     ledger.set_ray_job(job.name, sid, address)
+    name = safe(job.name)
     console.print(
-        f"job [bold]{job.name}[/]: {len(job.trials)} trials submitted as Ray job "
-        f"[bold]{sid}[/] to {address}.\nFollow it: `orch status {job.name}`, "
-        f"`orch logs {job.name} -f`; stop it: `orch cancel {job.name}`."
+        f"job [bold]{name}[/]: {len(job.trials)} trials submitted as Ray job "
+        f"[bold]{safe(sid)}[/] to {safe(address)}.\nFollow it: `orch status {name}`, "
+        f"`orch logs {name} -f`; stop it: `orch cancel {name}`.",
+        highlight=False,
     )
     if ws.ledger_url.startswith("sqlite"):
         console.print(
@@ -94,7 +100,7 @@ def run_job(
     done = set() if force else ledger.finished_keys(job.name) & {t.key for t in job.trials}
     todo = len(job.trials) - len(done)
     console.print(
-        f"job [bold]{job.name}[/]: {len(job.trials)} trials, {len(done)} already finished, "
+        f"job [bold]{safe(job.name)}[/]: {len(job.trials)} trials, {len(done)} already finished, "
         f"{todo} to run" + (" (--force)" if force else "")
     )
     from orchestrator.scheduling.submit import submit as run_submit
@@ -113,9 +119,9 @@ def run_job(
     if not outcome.ok:
         console.print(
             f"[red]{len(outcome.unfinished)} trial(s) did not finish:[/] "
-            + ", ".join(outcome.unfinished)
+            + ", ".join(safe(n) for n in outcome.unfinished)
             + ". See `orch status "
-            + job.name
+            + safe(job.name)
             + "`."
         )
         raise typer.Exit(1)
