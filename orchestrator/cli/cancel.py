@@ -9,6 +9,7 @@ import time
 import typer
 
 from orchestrator.cli.render import console
+from orchestrator.cli.text import safe
 from orchestrator.config import workspace
 from orchestrator.ledger import TERMINAL, Ledger
 
@@ -25,6 +26,13 @@ def cancel(job: str = typer.Argument(..., help="Job name (see `orch status`)."))
     control = Control(ws.storage)
     reason = f"cancelled by {getpass.getuser()}@{socket.gethostname()}"
     open_trials = [t for t in view.trials if t.state not in TERMINAL]
+    if not open_trials:  # a finished job stays what it is: nothing was cancelled
+        console.print(
+            f"job {safe(view.name)} [{safe(view.state)}]: nothing to cancel, all "
+            f"{len(view.trials)} trial(s) have ended. See `orch status {safe(view.name)}`.",
+            highlight=False,
+        )
+        return
     for t in open_trials:
         control.request_stop(t.key, failure_class=CANCELLED, reason=reason)
     if view.ray_job_id and view.ray_address:
@@ -39,10 +47,10 @@ def cancel(job: str = typer.Argument(..., help="Job name (see `orch status`)."))
     view = find_job(ledger, job)
     if view.owner is None:  # no live driver will record the stop: do it here
         _mark_cancelled(ledger, ws.tracking_uri, view.name, reason)
-        console.print(f"job {view.name}: {len(open_trials)} unfinished trial(s) cancelled.")
+        console.print(f"job {safe(view.name)}: {len(open_trials)} unfinished trial(s) cancelled.")
     else:
         console.print(
-            f"job {view.name}: asked {len(open_trials)} trial(s) to stop after "
+            f"job {safe(view.name)}: asked {len(open_trials)} trial(s) to stop after "
             f"their current epoch; driver {view.owner} records it."
         )
 
