@@ -42,6 +42,8 @@ CSV_FIELDS = (
     "progress",
     "error",
     "run_ids",
+    "provenance_differs",
+    "provenance",
 )
 _TEXT = ("network", "GPU", "verdict", "params check")  # left-aligned; the rest are numbers
 _OPTIONAL = ("n", "reference (%)", "diff", "verdict", "params check")
@@ -101,6 +103,9 @@ def record(row: Row) -> dict[str, Any]:
         "progress": row.progress,
         "error": row.error,
         "run_ids": list(row.run_ids),
+        # versions, commit, GPU stack, determinism, data sha256 ("a | b" where runs differ)
+        "provenance_differs": list(row.provenance_differs),
+        "provenance": dict(row.provenance),
     }
 
 
@@ -246,4 +251,6 @@ def _csv_value(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, list):
         return " ".join(v)
+    if isinstance(v, dict):
+        return "; ".join(f"{k}={x}" for k, x in v.items())
     return str(v)

@@ -131,6 +131,7 @@ def render_page(
         figures=figures,
         summary=_summary(rows),
         runs=_runs(rows, records, link),
+        provenance=provenance_table(rows),
         tracking_uri=tracking_uri,
         remote=tracking_uri.startswith(("http://", "https://")),
         settings=settings,
@@ -176,6 +177,32 @@ def _summary(rows: Sequence[Row]) -> list[dict[str, Any]]:
     if not any(r.reference is not None for r in rows):  # nothing to compare with: no verdicts
         cards = [c for c in cards if c["kind"] not in ("reproduced", "above", "below")]
     return cards
+
+
+def provenance_table(rows: Sequence[Row]) -> dict[str, Any]:
+    """Columns (provenance keys any cell has) and per cell its values, flagged where the
+    cell's runs differ."""
+    from orchestrator.tracking.provenance import KEYS, LABELS, short
+
+    present = {k for r in rows for k in r.provenance}
+    keys = [k for k in KEYS if k in present] + sorted(present - set(KEYS))
+    return {
+        "columns": [LABELS.get(k, k) for k in keys],
+        "rows": [
+            {
+                "network": r.network,
+                "differs": bool(r.provenance_differs),
+                "cells": [
+                    {
+                        "text": short(k, r.provenance.get(k, "-")),
+                        "differs": k in r.provenance_differs,
+                    }
+                    for k in keys
+                ],
+            }
+            for r in rows
+        ],
+    }
 
 
 def _runs(rows: Sequence[Row], records: Sequence[RunRecord], link: Any) -> list[dict[str, Any]]:

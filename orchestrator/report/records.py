@@ -33,6 +33,9 @@ class RunRecord:
     mixed_hardware: bool = False  # the trial ran on more than one GPU type
     images_per_s: float | None = None  # last epoch's training throughput
     experiment_id: str = ""
+    # orch.prov.* tags: versions, commit, GPU stack, determinism, data sha256 (see
+    # tracking/provenance.py); {} for runs that never started
+    provenance: dict[str, str] = field(default_factory=dict)
 
     @property
     def cell(self) -> str:

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from statistics import mean, stdev
 
 from orchestrator.report.records import BROKEN, UNFINISHED, RunRecord
 from orchestrator.report.speed import SpeedTable
+from orchestrator.tracking import provenance as prov
 
 COLUMNS = (
     "network",
@@ -45,6 +46,7 @@ DEFAULT_NOISE_PP = 0.3  # percentage points of test accuracy; see the module doc
 DEFAULT_SIGMAS = 2.0
 PARAMS_TOLERANCE = 0.02
 MIXED_MARK = "†"  # the cell ran on more than one GPU type
+PROV_MARK = "‡"  # the cell's runs differ in their provenance (versions, GPUs, data)
 RAW_TIME_MARK = "*"  # asked to normalise time, but no measured speed ratio exists
 
 
@@ -77,6 +79,8 @@ class Row:
     experiment_id: str = ""
     normalized_to: str | None = None
     reference_time_s: float | None = None  # published time (on the published GPU)
+    provenance: dict[str, str] = field(default_factory=dict)  # per key: value, or "a | b"
+    provenance_differs: tuple[str, ...] = ()  # keys the runs disagree on
 
     @property
     def verdict_kind(self) -> str:
@@ -98,8 +102,9 @@ class Row:
                 verdict = f"{verdict}; {self.progress}" if verdict else self.progress
         else:
             accuracy = self.progress or "-"
+        network = f"{self.network} {PROV_MARK}" if self.provenance_differs else self.network
         return (
-            self.network,
+            network,
             gpu,
             format_params(self.params),
             _str(self.batch_size),
@@ -156,6 +161,10 @@ def _row(
     ref_params = parse_count(first.reference.get("params"))
     params = next((r.params for r in done + runs if r.params), None)
     time_s, time_note = _time(runs, done, normalize_to, speeds)
+    # Provenance of the runs that ran (a pending run has none); the GPU as the table shows it.
+    records = [
+        {**r.provenance, **({"gpu": r.gpu} if r.gpu else {})} for r in runs if r.provenance
+    ]
     return Row(
         cell=first.cell,
         network=first.cell,
@@ -184,6 +193,8 @@ def _row(
         experiment_id=first.experiment_id,
         normalized_to=normalize_to,
         reference_time_s=parse_duration(first.reference.get("time")),
+        provenance=prov.merged(records),
+        provenance_differs=tuple(prov.differing(records)),
     )
 
 
@@ -297,6 +308,10 @@ def footnotes(rows: Sequence[Row]) -> list[str]:
             f"{MIXED_MARK} ran on more than one GPU type (resumed elsewhere); "
             "its training time mixes their speeds."
         )
+    for r in rows:
+        if r.provenance_differs:
+            what = ", ".join(prov.LABELS.get(k, k) for k in r.provenance_differs)
+            notes.append(f"{PROV_MARK} {r.network}: its runs differ in {what}.")
     target = next((r.normalized_to for r in rows if r.normalized_to), None)
     if target:
         notes.append(f"Training time normalised to {target} with measured images/s ratios.")

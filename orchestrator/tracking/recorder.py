@@ -26,6 +26,7 @@ from orchestrator.scheduling.failures import CANCELLED, DIVERGED, classify, coun
 from orchestrator.scheduling.gputypes import slug
 from orchestrator.spec.model import JobSpec, TrialSpec
 from orchestrator.tracking.mlflow_store import TAG_STATE, MlflowStore
+from orchestrator.tracking.provenance import tags as provenance_tags
 
 _HW_TAGS = {
     "gpu_name": "orch.gpu",
@@ -230,6 +231,7 @@ class Recorder:
 
     def _tag_hardware(self, key: str, run_id: str, result: Mapping[str, Any]) -> None:
         tags: dict[str, Any] = {tag: result[k] for k, tag in _HW_TAGS.items() if k in result}
+        tags.update(provenance_tags(result.get("provenance") or {}))  # orch.prov.*
         label = _gpu_label(result)
         if label:
             # A trial resumed on another GPU type ran on mixed hardware: say so.

@@ -28,6 +28,7 @@ from typing import Any
 from orchestrator.errors import OrchestratorError
 from orchestrator.report.records import RunRecord
 from orchestrator.tracking.mlflow_store import TAG_JOB, TAG_KEY, TAG_ROLE, TAG_STATE, MlflowStore
+from orchestrator.tracking.provenance import from_tags as provenance_from_tags
 
 PAGE = 1000  # runs per search_runs page (MLflow caps a page at 50,000)
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")  # database-backed MLflow stores
@@ -248,6 +249,7 @@ def _record(
         mixed_hardware=tags.get("orch.mixed_hardware", "").lower() == "true",
         images_per_s=metrics.get("images_per_s"),
         experiment_id=experiment_id,
+        provenance=provenance_from_tags(tags),
     )
 
 

@@ -87,6 +87,8 @@ def run_trial(
         "resumed_from": start,
         "replicas": int(strategy.num_replicas_in_sync),
         "val_on_test": data.val is None,
+        # what produced this result: versions, commit, GPU stack, determinism, data sha256
+        "provenance": _provenance(trial, hw, data),
     }
     last: dict[str, Any] = {}
     last_save = time.monotonic()
@@ -189,6 +191,21 @@ def run_trial(
         }
         report(last)
     return LoopResult(max(start, end), start, False, last)
+
+
+def _provenance(trial: TrialSpec, hw: Any, data: Any) -> dict[str, str]:
+    from orchestrator.tracking.provenance import collect
+
+    generated = () if data.files else (data.train.x, data.train.y, data.test.x, data.test.y)
+    prov = collect(
+        gpu_count=hw.gpu_count,
+        seed=trial.seed,
+        xla=trial.recipe.xla,
+        precision=hw.precision,
+        data_files=data.files,
+        data_arrays=generated,
+    )
+    return {**prov, "gpu": hw.label}
 
 
 class _Usage:
