@@ -220,3 +220,51 @@ def read_records(uri: str, read: Any) -> list[Any]:
             "Check that it is an MLflow store (and not damaged), or point ORCH_TRACKING_URI "
             "at the right one."
         ) from None
+
+
+class StorageNotWritable(OrchestratorError, OSError):
+    """Checkpoints cannot be written to the storage path. An OSError too, so that in a
+    Ray trial Tune treats it as machine trouble and retries on another node."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+PROBE_DIR = ".orch-probe"  # the same folder `orch cluster check` probes in
+
+
+def check_storage_writable(storage: str, where: str = "") -> None:
+    """Write and delete a small probe file under `storage` (a path or an object-store
+    URI), before any training: a read-only or missing mount then costs no epoch of
+    compute. `where` names the node in the message ("on node X")."""
+    import socket
+    import uuid
+
+    from orchestrator.training.checkpoint import is_uri, object_store
+
+    name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.txt"
+    fix = (
+        "Point ORCH_STORAGE (or storage in config.toml) at a folder or URI this machine can "
+        "write, or fix the mount's permissions."
+    )
+    try:
+        if is_uri(storage):
+            fs, root = object_store(storage)
+            path = f"{root.rstrip('/')}/{PROBE_DIR}/{name}"
+            fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+            with fs.open_output_stream(path) as f:
+                f.write(b"orch")
+            fs.delete_file(path)
+            return
+        root = Path(storage.removeprefix("file://")).absolute()
+        probe = root / PROBE_DIR / name
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"orch")
+        probe.unlink()
+    except OrchestratorError:
+        raise
+    except Exception as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise StorageNotWritable(
+            f"storage {storage}{where}: cannot write checkpoints there ({reason}). {fix}"
+        ) from None

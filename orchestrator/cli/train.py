@@ -14,7 +14,30 @@ from typing import Any
 import typer
 
 from orchestrator.cli.render import console
+from orchestrator.cli.text import safe
 from orchestrator.errors import SpecError
+
+# What `orch train` honours of a trial (one trial, in this process, without Ray). The rest
+# would be silently ignored: seeds/repeats make several trials, resources other than
+# cpus/timeout_s are Ray's scheduling, reference only feeds the benchmark table.
+TRAIN_KEYS = {
+    "name": None,
+    "model": None,
+    "model_args": None,
+    "dataset": None,
+    "data": None,
+    "epochs": None,
+    "batch_size": None,
+    "seed": None,
+    "recipe": None,
+    "checkpoint": None,
+    "resources": {"cpus", "timeout_s"},
+}
+_IGNORED_HINT = {
+    "seeds": "one `orch train` per seed (--seed N), or a job file with seeds for `orch submit`",
+    "repeats": "one `orch train` per seed (--seed N), or a job file for `orch submit`",
+    "reference": "a job file: the reference only feeds `orch table`",
+}
 
 
 def _parse_sets(sets: list[str]) -> dict[str, Any]:
@@ -22,18 +45,54 @@ def _parse_sets(sets: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in sets:
         key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key or any(not part.strip() for part in key.split(".")):
             raise SpecError(f"--set: expected KEY=VALUE, e.g. recipe.lr=0.1. Received: {item!r}")
         try:
             value = tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError:
             value = raw  # a bare word: take it as a string (recipe.augment=standard)
+        *parents, leaf = [p.strip() for p in key.split(".")]
         node = out
-        *parents, leaf = key.strip().split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
+        for i, p in enumerate(parents):
+            child = node.setdefault(p, {})
+            if not isinstance(child, dict):
+                set_as = ".".join(parents[: i + 1])
+                raise SpecError(
+                    f"--set {item}: {set_as} was already set to {child!r} by an earlier "
+                    f"--set, which is not a table. Set either {set_as}=... or {key}=..., "
+                    "not both."
+                )
+            node = child
+        if isinstance(node.get(leaf), dict) and not isinstance(value, dict):
+            raise SpecError(
+                f"--set {item}: {key} already has keys set by an earlier --set "
+                f"({', '.join(sorted(node[leaf]))}). Set either {key}=... or {key}.KEY=..., "
+                "not both."
+            )
         node[leaf] = value
+    _check_train_keys(out)
     return out
+
+
+def _check_train_keys(sets: dict[str, Any]) -> None:
+    """Refuse a key `orch train` would accept and then ignore."""
+    for top, value in sets.items():
+        if top not in TRAIN_KEYS:
+            hint = _IGNORED_HINT.get(top)
+            fix = f"Use {hint}." if hint else f"orch train takes: {', '.join(sorted(TRAIN_KEYS))}."
+            raise SpecError(
+                f"--set {top}: not used by `orch train` (one trial, here, without Ray). {fix}"
+            )
+        allowed = TRAIN_KEYS[top]
+        if allowed is None or not isinstance(value, dict):
+            continue
+        for sub in value:
+            if sub not in allowed:
+                raise SpecError(
+                    f"--set {top}.{sub}: not used by `orch train` (Ray schedules trials by "
+                    f"it). orch train takes {', '.join(f'{top}.{a}' for a in sorted(allowed))}."
+                )
 
 
 def train(
@@ -48,7 +107,9 @@ def train(
         [], "--set", help="Any trial key as KEY=VALUE (TOML), e.g. recipe.augment=standard."
     ),
     fresh: bool = typer.Option(False, "--fresh", help="Ignore and delete earlier checkpoints."),
-    stop_after: int = typer.Option(None, "--stop-after", help="Stop after this many epochs."),
+    stop_after: int = typer.Option(
+        None, "--stop-after", min=1, help="Stop after this many epochs (at least 1)."
+    ),
 ) -> None:
     """Train one trial locally without Ray, printing each epoch."""
     from orchestrator.config import workspace
@@ -69,21 +130,24 @@ def train(
     trial = deep_merge(trial, _parse_sets(sets))
     spec = parse_job({"job": {"name": "train"}, "trial": [trial]}, "orch train").trials[0]
     ws = workspace()
+    from orchestrator.stores import check_storage_writable
     from orchestrator.training.checkpoint import CheckpointStore
+
+    check_storage_writable(ws.storage)  # before an epoch is spent, not after it
 
     store = CheckpointStore(ws.storage, spec.key)
     if fresh:
         store.clear()
     done = store.epochs()
     console.print(
-        f"trial {spec.name} key {spec.key}: "
+        f"trial {safe(spec.name)} key {spec.key}: "
         + (f"resuming after epoch {done[-1]}" if done else "from scratch")
     )
     from orchestrator.training.loop import run_trial
 
     def show(m: dict[str, Any]) -> None:
         if m.get("diverged"):
-            console.print(f"[red]{m['message']}[/]")
+            console.print(f"[red]{safe(m['message'])}[/]")
             return
         parts = [f"epoch {m['epochs_done']}/{spec.epochs}"]
         parts += [

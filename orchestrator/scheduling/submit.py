@@ -102,10 +102,12 @@ def _run(
     address: str | None,
     sinks: Sequence[TrialSink],
 ) -> SubmitOutcome:
+    from orchestrator.stores import check_storage_writable
     from orchestrator.tracking.metrics import MetricsSink
     from orchestrator.tracking.mlflow_store import MlflowStore
     from orchestrator.tracking.recorder import Recorder
 
+    check_storage_writable(ws.storage)  # here first; each trial probes again on its node
     store = MlflowStore(ws.tracking_uri, ws.artifact_root)
     control = Control(ws.storage)
     done = set() if force else ledger.finished_keys(job.name)

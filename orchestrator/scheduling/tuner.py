@@ -51,6 +51,11 @@ def orch_trial(config: dict[str, Any], specs: dict[str, TrialSpec], storage: str
     if (stop := control.stop_request(trial.key)) is not None:
         tune.report({"stopped": 1, **stop})
         return
+    from orchestrator.stores import check_storage_writable
+
+    # Before any epoch: an unwritable mount on this node fails now, not at the first
+    # checkpoint. It raises an OSError, so Tune retries the trial on another node.
+    check_storage_writable(storage, where=f" on node {node_id[:12]}")
     try:
         run_trial(
             trial,
