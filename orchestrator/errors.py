@@ -55,6 +55,10 @@ class JobBusyError(OrchestratorError):
     """Another live driver is running this job; a second one would duplicate trials."""
 
 
+class JobChangedError(OrchestratorError):
+    """A job file's [job] name is already in the ledger with other trials."""
+
+
 class LedgerError(OrchestratorError):
     """The ledger database cannot be opened or is inconsistent."""
 

@@ -66,10 +66,18 @@ def submit(
     address: str | None = None,
     sinks: Sequence[TrialSink] = (),
     spec_text: str | None = None,
+    update: bool = False,
 ) -> SubmitOutcome:
+    """Run `job`'s unfinished trials. A job of the same name with other trials in the
+    ledger is refused (JobChangedError) unless `update`: then this spec replaces it."""
     ledger = Ledger(ws.ledger_url)
     known = ledger.job(job.name)
+    changes = ledger.spec_changes(job) if known is not None else None
+    if changes is not None and not update:
+        raise spec_changed(job, known.spec_path if known else "?", *changes)
     ledger.register_job(job, spec_text)
+    if update:
+        ledger.drop_trials_not_in(job)
     owner = driver_id()
     previous = ledger.claim_job(job.name, owner, ttl_s=LEASE_TTL_S)
     heartbeat = _Heartbeat(ledger, job.name, owner)
@@ -91,6 +99,29 @@ def submit(
     finally:
         heartbeat.done.set()
         ledger.release_job(job.name, owner)
+
+
+def spec_changed(job: JobSpec, old_path: str, gone: list[str], added: list[str]) -> Exception:
+    """Two files with one [job] name would merge their trials into one job, and the other
+    file's trials would wait forever: say how they differ and what to do."""
+    from orchestrator.errors import JobChangedError
+
+    def names(xs: list[str]) -> str:
+        shown = ", ".join(repr(x) for x in xs[:4])
+        return shown + (f" and {len(xs) - 4} more" if len(xs) > 4 else "")
+
+    diff = []
+    if added:
+        diff.append(f"{len(added)} trial(s) the ledger's job lacks ({names(added)})")
+    if gone:
+        diff.append(f"it lacks {len(gone)} unfinished trial(s) of the ledger's job ({names(gone)})")
+    return JobChangedError(
+        f"{job.path}: job {job.name!r} is already in the ledger with other trials (submitted "
+        f"from {old_path}); this file has {' and '.join(diff)}. Give this file its own [job] "
+        "name to keep the two apart, or submit with --update to make it the job's spec "
+        "(unfinished trials only in the old spec leave the job; finished results and all "
+        "checkpoints stay)."
+    )
 
 
 def _run(
@@ -145,7 +176,12 @@ def _run(
     for t in pending:
         control.clear(t.key)  # a cancel or give-up from an earlier submit no longer holds
 
-    recorder = Recorder(job, store, ledger, control)
+    def waiting(what: str | None) -> None:  # a tracker or ledger outage: tell the display
+        for s in sinks:
+            if hasattr(s, "driver_waiting"):
+                s.driver_waiting(what)
+
+    recorder = Recorder(job, store, ledger, control, on_wait=waiting)
     for trial in job.trials:  # runs exist up front, in file order: the table shows them all
         recorder.run_id(trial.key)
     from orchestrator.scheduling.tuner import run_trials
