@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -11,6 +12,9 @@ from orchestrator.cli.text import safe
 from orchestrator.config import Workspace, workspace
 from orchestrator.spec.load import load_job
 from orchestrator.spec.model import JobSpec
+
+if TYPE_CHECKING:
+    from orchestrator.ledger import Ledger
 
 
 def submit(
@@ -33,6 +37,12 @@ def submit(
         "--python",
         help="With a Ray Jobs address: the Python on the head that runs orch's driver.",
     ),
+    update: bool = typer.Option(
+        False,
+        "--update",
+        help="The ledger has a job of this name with other trials: make this file its spec "
+        "(unfinished trials only in the old spec leave the job; results and checkpoints stay).",
+    ),
 ) -> None:
     """Submit a job: train its unfinished trials on Ray, track them in MLflow."""
     job = load_job(job_file)
@@ -42,9 +52,11 @@ def submit(
     target = parse(address or ws.ray_address, _source(address, ws))
     if target.kind == "jobs":
         check(target.text, _source(address, ws))  # before the ledger lists it as submitted
-        _submit_ray_job(job, job_file, target.text, force=force, pip=pip, python=python)
+        _submit_ray_job(
+            job, job_file, target.text, force=force, pip=pip, python=python, update=update
+        )
         return
-    run_job(job, job_file.read_text(encoding="utf-8"), force=force, address=address)
+    run_job(job, job_file.read_text(encoding="utf-8"), force=force, address=address, update=update)
 
 
 def _source(address: str | None, ws: Workspace) -> str:
@@ -53,7 +65,14 @@ def _source(address: str | None, ws: Workspace) -> str:
 
 
 def _submit_ray_job(
-    job: JobSpec, job_file: Path, address: str, *, force: bool, pip: bool, python: str
+    job: JobSpec,
+    job_file: Path,
+    address: str,
+    *,
+    force: bool,
+    pip: bool,
+    python: str,
+    update: bool = False,
 ) -> None:
     from orchestrator.ledger import Ledger
     from orchestrator.scheduling.rayjobs import submit_driver
@@ -61,10 +80,13 @@ def _submit_ray_job(
     ws = workspace()
     ledger = Ledger(ws.ledger_url)  # opened first: a broken ledger is refused up front
     spec_text = job_file.read_text(encoding="utf-8")
+    _check_same_spec(ledger, job, update)
     # Listed only once the head has accepted it: a submit that never reached the head
     # leaves no SUBMITTED job behind.
     sid = submit_driver(job.name, job_file, address, force=force, pip=pip, python=python)
     ledger.register_job(job, spec_text)
+    if update:
+        ledger.drop_trials_not_in(job)
     ledger.set_ray_job(job.name, sid, address)
     name = safe(job.name)
     console.print(
@@ -82,8 +104,23 @@ def _submit_ray_job(
         )
 
 
+def _check_same_spec(ledger: Ledger, job: JobSpec, update: bool) -> None:
+    """A [job] name already in the ledger with other trials: refused unless --update."""
+    from orchestrator.scheduling.submit import spec_changed
+
+    changes = ledger.spec_changes(job)
+    if changes is not None and not update:
+        known = ledger.job(job.name)
+        raise spec_changed(job, known.spec_path if known else "?", *changes)
+
+
 def run_job(
-    job: JobSpec, spec_text: str | None, *, force: bool = False, address: str | None = None
+    job: JobSpec,
+    spec_text: str | None,
+    *,
+    force: bool = False,
+    address: str | None = None,
+    update: bool = False,
 ) -> None:
     """Run a loaded job with the live display, then print its table (submit and resume)."""
     from orchestrator.cli.table import print_table
@@ -97,6 +134,7 @@ def run_job(
     from orchestrator.ledger import Ledger
 
     ledger = Ledger(ws.ledger_url)
+    _check_same_spec(ledger, job, update)  # before the live display starts
     done = set() if force else ledger.finished_keys(job.name) & {t.key for t in job.trials}
     todo = len(job.trials) - len(done)
     console.print(
@@ -110,11 +148,19 @@ def run_job(
 
         with LiveDisplay(job, skipped=done) as display:
             outcome = run_submit(
-                job, ws, force=force, address=address, sinks=[display], spec_text=spec_text
+                job,
+                ws,
+                force=force,
+                address=address,
+                sinks=[display],
+                spec_text=spec_text,
+                update=update,
             )
         console.print()
     else:
-        outcome = run_submit(job, ws, force=False, address=address, spec_text=spec_text)
+        outcome = run_submit(
+            job, ws, force=False, address=address, spec_text=spec_text, update=update
+        )
     print_table(job.name, job.experiment_name)
     if not outcome.ok:
         console.print(

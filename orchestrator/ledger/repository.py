@@ -121,6 +121,34 @@ class Ledger:
                 t.name, t.model, t.position = trial.name, trial.model, pos
                 t.epochs_total = trial.epochs
 
+    def spec_changes(self, job: JobSpec) -> tuple[list[str], list[str]] | None:
+        """How `job` differs from the job of the same name in the ledger: (names of its
+        unfinished trials the new spec lacks, names of new trials), or None when the
+        ledger has no such job or the same trials (same content keys)."""
+        with self.session() as s:
+            row = s.scalar(select(JobRow).where(JobRow.name == job.name))
+            if row is None:
+                return None
+            old = {t.key: (t.name, t.state) for t in row.trials}
+        new = {t.key: t.name for t in job.trials}
+        gone = [name for key, (name, state) in old.items() if key not in new and state != FINISHED]
+        added = [name for key, name in new.items() if key not in old]
+        return (gone, added) if gone or added else None
+
+    def drop_trials_not_in(self, job: JobSpec) -> list[str]:
+        """--update: the job's unfinished trials that `job` no longer has leave the job
+        (their checkpoints stay in storage, keyed by content). Finished ones stay: they
+        are results. Returns the names dropped."""
+        keep = {t.key for t in job.trials}
+        dropped = []
+        with self.session() as s:
+            row = self._job(s, job.name)
+            for t in list(row.trials):
+                if t.key not in keep and t.state != FINISHED:
+                    dropped.append(t.name)
+                    row.trials.remove(t)
+        return dropped
+
     def set_job_state(self, name: str, state: str, *, mlflow_run_id: str | None = None) -> None:
         with self.session() as s:
             row = self._job(s, name)
