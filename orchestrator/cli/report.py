@@ -95,6 +95,8 @@ def report(
         out_dir=out_dir,
         settings=Settings(noise, sigmas, normalize_to),
     )
+    # The MLflow UI shows the job's result beside its runs: the page on the parent run.
+    store.log_job_results(name, experiment or name, {"report/index.html": path.read_text()})
     console.print(
         f"Report: {path}  ({len(rows)} rows, {len(records)} runs)", highlight=False, soft_wrap=True
     )

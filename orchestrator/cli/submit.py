@@ -162,6 +162,7 @@ def run_job(
             job, ws, force=False, address=address, spec_text=spec_text, update=update
         )
     print_table(job.name, job.experiment_name)
+    _publish(job)
     if not outcome.ok:
         console.print(
             f"[red]{len(outcome.unfinished)} trial(s) did not finish:[/] "
@@ -171,3 +172,17 @@ def run_job(
             + "`."
         )
         raise typer.Exit(1)
+
+
+def _publish(job: JobSpec) -> None:
+    """Table (md, CSV) and report as artifacts of the job's parent run, for the MLflow UI.
+    Best effort: the job has run; a failure here only costs the artifacts."""
+    from orchestrator.cli.report import report
+    from orchestrator.cli.table import publish_table
+    from orchestrator.report.table import DEFAULT_NOISE_PP, DEFAULT_SIGMAS
+
+    try:
+        publish_table(job.name, job.experiment_name)
+        report(job.name, None, None, DEFAULT_NOISE_PP, DEFAULT_SIGMAS)
+    except Exception as e:  # never fail a finished job over its artifacts
+        console.print(f"[yellow]note:[/] could not attach the table/report to MLflow: {e}")

@@ -101,6 +101,19 @@ def print_table(
     typer.echo(render(rows, fmt, job), nl=False)
 
 
+def publish_table(job: str, experiment: str | None = None) -> None:
+    """The benchmark table (Markdown and CSV) as artifacts of the job's parent MLflow run."""
+    from orchestrator.report.formats import to_csv, to_markdown
+    from orchestrator.tracking.mlflow_store import MlflowStore
+
+    rows = load_rows(job, experiment)
+    MlflowStore(workspace().tracking_uri).log_job_results(
+        job,
+        experiment or job,
+        {"table/benchmark.md": to_markdown(rows), "table/benchmark.csv": to_csv(rows)},
+    )
+
+
 def check_options(fmt: str | None, noise_pp: float, sigmas: float) -> None:
     if fmt is not None and fmt not in TABLE_FORMATS:
         raise OrchestratorError(

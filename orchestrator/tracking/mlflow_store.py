@@ -1,4 +1,4 @@
-"""MLflow adapter: the layout of DESIGN.md in one place.
+"""MLflow adapter: the layout of docs/architecture.md ("MLflow layout") in one place.
 
 experiment = job name; one parent run per job (tag orch.role=job); one child run per trial
 (tag orch.role=trial, orch.trial_key), found again by its key after a retry, a resume or a
@@ -31,6 +31,9 @@ EPOCH_METRICS = (
 FINAL_METRICS = ("test_loss", "test_accuracy", "params")
 _SCHEMA_LOCK = 0x6F726368  # "orch": the advisory-lock id serialising MLflow's schema setup
 TAG_KEY, TAG_JOB, TAG_ROLE, TAG_STATE = "orch.trial_key", "orch.job", "orch.role", "orch.state"
+# MLflow 3's UI picks an experiment's mode from this tag; without it an experiment opens in
+# GenAI mode (traces, token usage), with it the runs table, metrics and params of training.
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 class MlflowStore:
@@ -76,6 +79,10 @@ class MlflowStore:
                 if not create:  # a read never brings a deleted experiment back
                     return None
                 self.client.restore_experiment(exp.experiment_id)
+            if create and exp.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+                self.client.set_experiment_tag(
+                    exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+                )
             return exp.experiment_id
         if not create:
             return None
@@ -86,7 +93,9 @@ class MlflowStore:
                 if "://" not in self.artifact_root
                 else self.artifact_root
             )
-        return self.client.create_experiment(name, artifact_location=location)
+        return self.client.create_experiment(
+            name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+        )
 
     def _find(self, exp_id: str, **tags: str) -> Any | None:
         flt = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
@@ -192,6 +201,27 @@ class MlflowStore:
 
     def log_artifact(self, run_id: str, local_path: str, folder: str | None = None) -> None:
         self.client.log_artifact(run_id, local_path, folder)
+
+    def log_job_results(self, job: str, experiment: str, files: Mapping[str, str]) -> None:
+        """The benchmark table (and report) as artifacts of the job's parent run, so the
+        MLflow UI shows the job's result where its trials are: {artifact path: text}."""
+        exp_id = self.experiment_id(experiment, create=False)
+        run = self._find(exp_id, **{TAG_ROLE: "job", TAG_JOB: job}) if exp_id else None
+        if run is None:
+            return
+        for path, text in files.items():
+            self.client.log_text(run.info.run_id, text, path)
+
+
+def ui_path(experiment_id: str) -> str:
+    """The MLflow UI's page for a job's runs, in model-training mode, listing the trials
+    (a search on the trial tag lifts the child runs out of their collapsed parent)."""
+    from urllib.parse import urlencode
+
+    query = urlencode(
+        {"workflowType": "machine_learning", "searchFilter": f"tags.`{TAG_ROLE}` = 'trial'"}
+    )
+    return f"#/experiments/{experiment_id}/runs?{query}"
 
 
 def _resolved(trial: TrialSpec) -> dict[str, Any]:
