@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.scheduling.gputypes import CPU, LABEL, RESOURCE_PREFIX
+from orchestrator.scheduling.gputypes import CPU, LABEL, MEMORY_LABEL, RESOURCE_PREFIX
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class NodeInfo:
     gpu_type: str  # slug; "cpu" for a node without GPUs
     alive: bool = True
     source: str = "node"  # "node": running now; "autoscaler": a type that could be added
+    gpu_memory_gb: float | None = None  # per GPU, from the node's label; None: by its type
 
 
 def node_from_ray(n: dict[str, Any]) -> NodeInfo:
@@ -35,7 +36,15 @@ def node_from_ray(n: dict[str, Any]) -> NodeInfo:
         memory_gb=float(res.get("memory", 0)) / 1024**3,
         gpu_type=gpu_type or "unlabelled",
         alive=bool(n.get("Alive", True)),
+        gpu_memory_gb=_number(labels.get(MEMORY_LABEL)),
     )
+
+
+def _number(text: Any) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
 
 
 def snapshot() -> list[NodeInfo]:

@@ -1,5 +1,10 @@
 """Can each trial ever run? Compared with the cluster's nodes and the node types an
-autoscaler could add (pure). Tune would otherwise wait forever on an impossible request."""
+autoscaler could add (pure). Tune would otherwise wait forever on an impossible request.
+
+Besides GPUs, CPUs and memory, a GPU trial must fit in GPU memory: its peak estimated by
+the cost model (spec/cost.py) against each acceptable node's memory per GPU (its label, or
+its type's published size), times the trial's fraction when it shares a GPU (each packed
+trial gets a hard limit of its fraction, training/hardware.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from orchestrator.errors import InfeasibleError
 from orchestrator.scheduling.cluster import NodeInfo
-from orchestrator.scheduling.gputypes import slug
+from orchestrator.scheduling.gputypes import memory_gb, slug
 from orchestrator.spec.model import NodeType, Resources, TrialSpec
 
 
@@ -47,6 +52,30 @@ def fits(res: Resources, node: NodeInfo) -> bool:
     return node.cpus >= res.cpus and node.gpus >= res.gpus
 
 
+def gpu_memory(node: NodeInfo) -> float:
+    """GB per GPU of a node (0 for a CPU node)."""
+    return memory_gb(node.gpu_type, node.gpu_memory_gb) if node.gpus else 0.0
+
+
+def usable_memory(res: Resources, node: NodeInfo) -> float:
+    """GPU memory one trial gets on `node`: its fraction of a GPU, or all of each GPU."""
+    return gpu_memory(node) * min(res.gpus, 1.0)
+
+
+def peak_gb(trial: TrialSpec) -> float | None:
+    from orchestrator.spec.cost import peak_memory_gb
+
+    return peak_memory_gb(trial) if trial.resources.gpus else None
+
+
+def fits_trial(trial: TrialSpec, node: NodeInfo, excluded: Iterable[str] = ()) -> bool:
+    """`fits`, GPU memory included, and not on a type the trial ran out of memory on."""
+    if not fits(trial.resources, node) or node.gpu_type in set(excluded):
+        return False
+    need = peak_gb(trial)
+    return need is None or need <= usable_memory(trial.resources, node)
+
+
 def describe_request(res: Resources) -> str:
     parts = [f"{res.cpus:g} CPU"]
     if res.gpus:
@@ -74,16 +103,38 @@ def largest_by_type(nodes: Sequence[NodeInfo]) -> str:
 
 
 def infeasible(trials: Sequence[TrialSpec], nodes: Sequence[NodeInfo]) -> list[TrialSpec]:
-    return [t for t in trials if not any(fits(t.resources, n) for n in nodes)]
+    return [t for t in trials if not any(fits_trial(t, n) for n in nodes)]
+
+
+def memory_problem(trial: TrialSpec, nodes: Sequence[NodeInfo]) -> str | None:
+    """Why the trial fits no acceptable GPU's memory, or None when memory is not the reason."""
+    candidates = [n for n in nodes if fits(trial.resources, n)]
+    need = peak_gb(trial)
+    if not candidates or need is None:
+        return None
+    best = max(candidates, key=lambda n: usable_memory(trial.resources, n))
+    have = usable_memory(trial.resources, best)
+    if need <= have:
+        return None
+    share = f"{trial.resources.gpus:g} of " if trial.resources.gpus < 1 else ""
+    whole = ", ask for a whole GPU" if share else ""
+    return (
+        f'trial "{trial.name}" needs about {need:.1f} GB of GPU memory (weights, gradients, '
+        f"optimizer slots and activations at batch {trial.batch_size}, "
+        f"{trial.recipe.precision}); the largest acceptable GPU is {best.gpu_type} with "
+        f"{gpu_memory(best):g} GB ({share}which gives it {have:.1f} GB). Lower the batch size, "
+        f"use mixed precision{whole} or add a larger GPU type."
+    )
 
 
 def check_feasible(trials: Sequence[TrialSpec], nodes: Sequence[NodeInfo]) -> None:
-    """Raise InfeasibleError naming every trial no node can ever hold."""
+    """Raise InfeasibleError naming every trial no node can ever hold (GPU memory included)."""
     bad = infeasible(trials, nodes)
     if not bad:
         return
     lines = [
-        f'trial "{t.name}" asks for {describe_request(t.resources)}: no node can hold it.'
+        memory_problem(t, nodes)
+        or f'trial "{t.name}" asks for {describe_request(t.resources)}: no node can hold it.'
         for t in bad
     ]
     lines.append(

@@ -2,9 +2,10 @@
 
 With independent trials on parallel GPUs, starting the longest jobs first (LPT) keeps the
 grid's makespan within 4/3 of the optimum, instead of leaving one long trial to run alone
-at the end. A trial's duration is its cost (MACs x images x epochs x 3, spec/cost.py) over
-the speed of the fastest acceptable GPU type in the cluster, measured on finished epochs
-when orch has seen that type, else a prior from the type's peak throughput.
+at the end. A trial's duration is the cost model's estimate (spec/cost.py: a roofline of
+each layer on the GPU type, the input pipeline's floor, the evaluation pass) on the fastest
+acceptable GPU type in the cluster, scaled by what orch measured on earlier epochs of the
+same model family on that type.
 """
 
 from __future__ import annotations
@@ -13,30 +14,38 @@ from collections.abc import Mapping, Sequence
 
 from orchestrator.scheduling.cluster import NodeInfo
 from orchestrator.scheduling.feasibility import accepted_types, type_matches
-from orchestrator.scheduling.gputypes import CPU, prior_speed
-from orchestrator.spec.cost import estimate_cost
+from orchestrator.scheduling.gputypes import CPU
+from orchestrator.spec.cost import estimate
 from orchestrator.spec.model import TrialSpec
 
+UNKNOWN_TYPE = "unknown"
 
-def speed_of(gpu_type: str, learned: Mapping[str, float]) -> float:
-    """MAC/s of one device of `gpu_type` (one CPU core for "cpu")."""
-    return learned.get(gpu_type) or prior_speed(gpu_type)
+
+def candidate_types(trial: TrialSpec, nodes: Sequence[NodeInfo]) -> list[str]:
+    """GPU types (slugs) in `nodes` the trial accepts; ['cpu'] for a CPU-only trial."""
+    res = trial.resources
+    if not res.gpus:
+        return [CPU]
+    accepted = accepted_types(res)
+    types = sorted({n.gpu_type for n in nodes if n.gpus and type_matches(n.gpu_type, accepted)})
+    return types or sorted(accepted or {UNKNOWN_TYPE})
+
+
+def seconds_on(
+    trial: TrialSpec, gpu_type: str, learned: Mapping[str, float] | None = None
+) -> float | None:
+    e = estimate(trial, gpu_type, learned=learned)
+    return None if e is None else e.seconds
 
 
 def estimated_seconds(
     trial: TrialSpec, nodes: Sequence[NodeInfo], learned: Mapping[str, float]
 ) -> float:
-    cost = estimate_cost(trial)
-    res = trial.resources
-    if res.gpus:
-        accepted = accepted_types(res)
-        types = {n.gpu_type for n in nodes if n.gpus and type_matches(n.gpu_type, accepted)}
-        per_device = max((speed_of(t, learned) for t in types), default=prior_speed("unknown"))
-        # Data-parallel scaling is imperfect: ~90% per extra GPU; a fraction of a GPU is
-        # shared, so it gets that fraction of the speed.
-        devices = res.gpus if res.gpus <= 1 else 1 + 0.9 * (res.gpus - 1)
-        return cost / (per_device * devices)
-    return cost / (speed_of(CPU, learned) * max(res.cpus, 1.0))
+    """The trial's duration on the fastest acceptable type present; 0.0 when the model is
+    unknown to the zoo, so such trials sort last."""
+    times = [seconds_on(trial, t, learned) for t in candidate_types(trial, nodes)]
+    known = [t for t in times if t is not None]
+    return min(known) if known else 0.0
 
 
 def longest_first(

@@ -24,13 +24,19 @@ def bundle(res: Resources) -> dict[str, float]:
     return b
 
 
-def label_selector(res: Resources, nodes: Sequence[NodeInfo]) -> dict[str, str] | None:
+def label_selector(
+    res: Resources, nodes: Sequence[NodeInfo], types: Sequence[str] | None = None
+) -> dict[str, str] | None:
     """Ray label selector for the trial's acceptable GPU types, or None for any type.
 
     Node labels may carry a detected full name ('a100-sxm4-80gb') where the user wrote
     'A100': the selector lists every label value in the cluster that the request accepts.
-    Ray cannot express an order of preference; every listed type is equally acceptable,
-    and the order only feeds the cost model."""
+    Ray cannot express an order of preference: orch binds a trial to one type at launch
+    (scheduling/placement.py) by passing `types`, the label values to allow (also how a
+    type the trial ran out of memory on is left out)."""
+    if res.gpus and types is not None:
+        values = sorted(set(types))
+        return {LABEL: values[0] if len(values) == 1 else f"in({','.join(values)})"}
     accepted = accepted_types(res)
     if not res.gpus or accepted is None:
         return None
@@ -38,10 +44,12 @@ def label_selector(res: Resources, nodes: Sequence[NodeInfo]) -> dict[str, str] 
     return {LABEL: values[0] if len(values) == 1 else f"in({','.join(values)})"}
 
 
-def placement_group_factory(res: Resources, nodes: Sequence[NodeInfo] = ()) -> Any:
+def placement_group_factory(
+    res: Resources, nodes: Sequence[NodeInfo] = (), types: Sequence[str] | None = None
+) -> Any:
     from ray.tune import PlacementGroupFactory
 
-    selector = label_selector(res, nodes)
+    selector = label_selector(res, nodes, types)
     if selector is None:
         return PlacementGroupFactory([bundle(res)])
     return PlacementGroupFactory([bundle(res)], bundle_label_selector=[selector])

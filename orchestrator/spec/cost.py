@@ -1,54 +1,138 @@
-"""What a trial costs, estimated without TensorFlow: for `orch plan` and longest-first order.
+"""What a trial costs in hours and gigabytes, estimated without TensorFlow (pure).
 
-    cost = MACs per image x training images x epochs x 3
+One training step of batch B on one GPU type, layer by layer (the zoo's own builder run on
+its counting backend, zoo/counting.py), on a roofline of the type's published figures
+(scheduling/gputypes.py):
 
-in multiply-accumulates (MAC; 1 MAC = 2 FLOP). The factor 3 counts the forward pass once
-and the backward pass twice (gradients for activations and for weights). MACs per image
-(Conv2D incl. groups, Dense) and parameters come from the zoo's `estimate_cost`, a pure
-walk over the shapes of exactly what `create_model` builds for the trial: its model
-arguments (seed_variant included) and its dataset's classes and image size.
+    layer time = max(FLOPs / (peak x ETA_COMPUTE), bytes / (bandwidth x ETA_MEMORY))
+    step time  = sum of layer times + layers x LAYER_OVERHEAD_S + optimizer update
+
+FLOPs: 2 per MAC forward, twice that backward (gradients for inputs and for weights).
+Bytes: every activation a layer reads and writes, forward once and backward about twice
+(read the gradient and the saved input, write the input gradient); a BN makes BN_PASSES
+passes (statistics, then normalise; the backward reads twice). The peak is the type's
+TF32 rate for float32 (TensorFlow's default on GPUs that have it), its FP16 / BF16 rate
+under mixed precision; activations are 4 or 2 bytes wide.
+
+An epoch takes max(steps x step time, the input pipeline's time for the epoch's images on
+the trial's CPUs) plus the evaluation pass (forward only) over the test split. Constants:
+  - ETA_COMPUTE, ETA_MEMORY: the fraction of peak FLOP/s and bandwidth that dense layers
+    and streaming layers reach; round values (half of peak for cuDNN convolutions, three
+    quarters of peak bandwidth as STREAM-like kernels reach), not fitted.
+  - LAYER_OVERHEAD_S: framework time per layer per step (op dispatch, the layer's backward
+    and optimizer ops), the only constant calibrated on the seed table, on ONE row:
+    ResNet-110 on a GTX 1080 Ti (3h38 for 200 epochs), the deepest, thinnest network.
+  - The pipeline's images/s per CPU core: measured on this machine
+    (benchmarks/input_pipeline.py, benchmarks/RESULTS.md).
+Once orch has run epochs of a model family on a GPU type, the measured/predicted ratio for
+that (family, type) pair scales the estimate: `learned` below (the ledger keeps it).
 """
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from orchestrator.scheduling.gputypes import CPU, GpuSpec, spec
 from orchestrator.spec.model import DataSpec, TrialSpec
 
-# Training images per dataset (the full training split); svhn is the 73,257 "train" file.
+# Training / test images per dataset (the full splits); svhn is the 73,257 "train" file.
 TRAIN_IMAGES: dict[str, int] = {
     "cifar10": 50_000,
     "cifar100": 50_000,
     "svhn": 73_257,
-    "svhn_extra": 604_388,  # train + extra (the DenseNet paper's SVHN)
+    "svhn_extra": 604_388,
     "digits": 1_437,
     "synthetic": 5_000,  # generated: train_size images when set
     "synthetic100": 5_000,
 }
+TEST_IMAGES: dict[str, int] = {
+    "cifar10": 10_000,
+    "cifar100": 10_000,
+    "svhn": 26_032,
+    "svhn_extra": 26_032,
+    "digits": 360,
+    "synthetic": 1_000,
+    "synthetic100": 1_000,
+}
+
+ETA_COMPUTE = 0.5
+ETA_MEMORY = 0.75
+BN_PASSES = 4
+# Calibrated on the seed's ResNet-110 row (see the module docstring and RESULTS.md).
+LAYER_OVERHEAD_S = 185e-6
+# Data parallelism over n GPUs of one node: each extra GPU adds this fraction of one.
+MULTI_GPU_SCALING = 0.9
+# CUDA context, cuDNN/cuBLAS handles and workspace: taken on every GPU a trial uses.
+RUNTIME_OVERHEAD_GB = 0.6
+
+# Input pipeline, images/s per CPU core (benchmarks/input_pipeline.py on this machine's
+# Xeon @ 2.5 GHz; tf.data parallelises over the trial's cores). "seed-keras2" is the seed's
+# Keras 2 ImageDataGenerator (flip + shift on the CPU, scipy), one generator thread
+# (fit_generator's default workers=1), whatever the CPUs.
+PIPELINE_PER_CORE: dict[str, float] = {
+    "none": 18_000.0,
+    "standard": 4_800.0,
+    "standard_reflect": 4_700.0,
+    "padcrop": 6_500.0,
+}
+SEED_KERAS2_IMAGES_PER_S = 4_650.0
 
 
 @dataclass(frozen=True)
 class ModelCounts:
     params: int  # model.count_params() of what the trial builds (its dataset's classes)
     macs: int  # per image, forward
-    exact: bool = True  # kept for callers; the zoo's shape walk is exact
-    preset: str = ""  # the model name the counts are for
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A trial on one GPU type (per GPU for memory)."""
+
+    gpu_type: str
+    seconds: float  # the whole training, from scratch
+    epoch_s: float
+    step_s: float  # one training step on the GPU(s), input excluded
+    input_s: float  # the input pipeline's time per epoch
+    eval_s: float  # the evaluation pass per epoch
+    memory_gb: float  # peak per GPU
+
+    @property
+    def input_bound(self) -> bool:
+        return self.input_s > self.epoch_s - self.eval_s - 1e-9
 
 
 def model_counts(trial: TrialSpec) -> ModelCounts | None:
-    """Parameters and MACs per image of the trial's model, from the zoo's pure shape walk
-    (presets, seed variants and family requests alike); None if the zoo cannot size it."""
+    """Parameters and MACs per image of the trial's model; None if the zoo cannot size it."""
+    layers = _layers(trial)
+    return None if layers is None else ModelCounts(layers.params, layers.macs)
+
+
+def _layers(trial: TrialSpec):  # -> zoo.counting.Walk | None
+    return _walk(trial.model, _shape(trial), trial.model_args)
+
+
+def _shape(trial: TrialSpec) -> tuple:
+    """(classes, input shape) of the trial's dataset; Nones let the model's defaults hold."""
     from orchestrator.data import DATASETS
-    from orchestrator.errors import OrchestratorError
-    from orchestrator.zoo import estimate_cost as zoo_cost
 
     info = DATASETS.get(trial.data.name)
-    shape = {"num_classes": info.num_classes, "input_shape": info.input_shape} if info else {}
+    return (info.num_classes, info.input_shape) if info else (None, None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _walk(model: str, shape: tuple, model_args: tuple):  # -> zoo.counting.Walk | None
+    from orchestrator.errors import OrchestratorError
+    from orchestrator.spec.model import thaw
+    from orchestrator.zoo import architecture
+
+    classes, input_shape = shape
     try:
-        cost = zoo_cost(trial.model, **shape, **trial.model_kwargs)
+        return architecture(model, num_classes=classes, input_shape=input_shape, **thaw(model_args))
     except (OrchestratorError, TypeError, ValueError):
         return None
-    return ModelCounts(int(cost.params), int(cost.macs), True, trial.model)
 
 
 def training_images(data: DataSpec) -> int | None:
@@ -64,16 +148,168 @@ def training_images(data: DataSpec) -> int | None:
     return max(total - int(held), 0)
 
 
+def evaluation_images(data: DataSpec) -> int:
+    """Images evaluated per epoch: the validation hold-out, else the test split."""
+    total = TRAIN_IMAGES.get(data.name, 0)
+    held = data.validation_size or 0
+    if isinstance(held, float) and held < 1:
+        held = round(held * total)
+    if held:
+        return int(held)
+    test = TEST_IMAGES.get(data.name, 0)
+    return min(test, data.test_size) if data.test_size is not None else test
+
+
 def training_macs(trial: TrialSpec) -> int | None:
-    """Estimated multiply-accumulates to train the trial from scratch, or None if unknown."""
+    """Multiply-accumulates to train the trial from scratch (forward x 3), or None."""
     counts, images = model_counts(trial), training_images(trial.data)
     if counts is None or images is None:
         return None
     return counts.macs * images * trial.epochs * 3
 
 
+def _width(precision: str) -> int:
+    return 2 if precision.startswith("mixed") else 4
+
+
+def _peak_tflops(gpu: GpuSpec, precision: str) -> float:
+    if precision == "mixed_float16":
+        return gpu.fp16
+    if precision == "mixed_bfloat16":
+        return gpu.bf16
+    return max(gpu.fp32, gpu.tf32)
+
+
+@functools.lru_cache(maxsize=4096)
+def _step_parts(
+    model: str, shape: tuple, model_args: tuple, gpu: GpuSpec, batch: int, precision: str
+) -> tuple[float, float, float]:
+    """(GPU time of a training step, GPU time of an evaluation step, framework time per
+    training step), seconds, on one device."""
+    layers = _walk(model, shape, model_args)
+    width = _width(precision)
+    flops_rate = _peak_tflops(gpu, precision) * 1e12 * ETA_COMPUTE
+    byte_rate = gpu.bandwidth_gbs * 1e9 * ETA_MEMORY
+    train = evaluate = 0.0
+    count = 0
+    for layer in layers.layers:
+        if layer.kind == "flatten":
+            continue
+        count += 1
+        passes = BN_PASSES if layer.kind == "bn" else 1
+        moved = (layer.reads + layer.writes) * passes * width * batch
+        flops = 2 * layer.macs * batch
+        train += max(3 * flops / flops_rate, 3 * moved / byte_rate)
+        evaluate += max(flops / flops_rate, moved / byte_rate)
+    trainable = sum(layer.trainable for layer in layers.layers)
+    # SGD with momentum: read weight, gradient, slot; write weight and slot (float32).
+    train += 5 * 4 * trainable / byte_rate
+    return train, evaluate, count * LAYER_OVERHEAD_S
+
+
+def estimate(
+    trial: TrialSpec,
+    gpu_type: str,
+    *,
+    learned: Mapping[str, float] | None = None,
+    pipeline: str = "orch",
+    memory_gb: float | None = None,
+) -> Estimate | None:
+    """The trial's training time and peak memory on `gpu_type` ('cpu': on its CPU cores).
+
+    pipeline: "orch" (tf.data over the trial's CPUs) or "seed-keras2" (the seed's Keras 2
+    ImageDataGenerator, one thread), for comparing with the seed's published times.
+    `learned`: measured/predicted ratios by "family@gpu_type" (the ledger's).
+    """
+    layers, images = _layers(trial), training_images(trial.data)
+    if layers is None or images is None:
+        return None
+    res, precision = trial.resources, trial.recipe.precision
+    on_cpu = gpu_type == CPU or not res.gpus
+    gpu = spec(CPU if on_cpu else gpu_type, memory_gb)
+    devices = max(res.cpus, 1.0) if on_cpu else _devices(res.gpus)
+    batch = trial.batch_size
+    train_gpu, eval_gpu, framework = _step_parts(
+        trial.model, _shape(trial), trial.model_args, gpu, batch, precision
+    )
+    # Data parallelism divides the GPU work; a fraction of a GPU shares its throughput.
+    # The per-layer framework time is spent on the trial's CPU side either way.
+    step_s = train_gpu / devices + framework
+    ratio = (learned or {}).get(learned_key(trial, gpu_type), 1.0)
+    steps = math.ceil(images / batch)
+    input_s = images / _pipeline_rate(trial, pipeline)
+    eval_step = eval_gpu / devices + framework / 3
+    eval_s = math.ceil(evaluation_images(trial.data) / batch) * eval_step * ratio
+    epoch_s = max(steps * step_s * ratio, input_s) + eval_s
+    return Estimate(
+        gpu_type=gpu_type,
+        seconds=epoch_s * trial.epochs,
+        epoch_s=epoch_s,
+        step_s=step_s * ratio,
+        input_s=input_s,
+        eval_s=eval_s,
+        memory_gb=peak_memory_gb(trial) or 0.0,
+    )
+
+
+def _devices(gpus: float) -> float:
+    return gpus if gpus <= 1 else 1 + MULTI_GPU_SCALING * (gpus - 1)
+
+
+def _pipeline_rate(trial: TrialSpec, pipeline: str) -> float:
+    augment = trial.recipe.augment
+    if pipeline == "seed-keras2" and augment != "none":
+        return SEED_KERAS2_IMAGES_PER_S
+    per_core = PIPELINE_PER_CORE.get(augment, PIPELINE_PER_CORE["standard"])
+    return per_core * max(trial.resources.cpus, 1.0)
+
+
+def peak_memory_gb(trial: TrialSpec) -> float | None:
+    """Peak GPU memory per GPU, GB: weights, gradients and optimizer slots (float32, as
+    Keras keeps variables even under mixed precision), the activations kept for the
+    backward pass (_SAVED) x the per-GPU batch at the compute width, the largest layer's
+    temporary gradients, and the CUDA runtime. None if the model is unknown."""
+    layers = _layers(trial)
+    if layers is None:
+        return None
+    width = _width(trial.recipe.precision)
+    per_gpu_batch = math.ceil(trial.batch_size / max(1.0, trial.resources.gpus))
+    slots = {"sgd": 1, "adam": 2, "adamw": 2, "rmsprop": 2}.get(trial.recipe.optimizer, 2)
+    trainable = sum(layer.trainable for layer in layers.layers)
+    state = 4 * (layers.params + trainable * (1 + slots))
+    saved = sum(layer.writes for layer in layers.layers if layer.kind in _SAVED) * width
+    saved *= per_gpu_batch
+    largest = max((layer.reads + layer.writes for layer in layers.layers), default=0)
+    temporary = 2 * largest * 4 * per_gpu_batch
+    return (state + saved + temporary) / 1e9 + RUNTIME_OVERHEAD_GB
+
+
+# Layers whose outputs the backward pass keeps: a conv's output is its BN's input, a ReLU's
+# output its own gradient's and the next conv's input. BN, add and dropout outputs are not
+# needed again (BN's backward reads its input, an add's gradient passes through).
+_SAVED = frozenset({"conv", "dense", "relu", "act", "concat", "pool", "mul"})
+
+
+def learned_key(trial: TrialSpec, gpu_type: str) -> str:
+    """The ledger key of a measured/predicted ratio: model family @ GPU type."""
+    from orchestrator.zoo.registry import PRESETS
+
+    preset = PRESETS.get(trial.model)
+    return f"{preset.family if preset else trial.model}@{gpu_type}"
+
+
+def efficiency_sample(
+    trial: TrialSpec, gpu_type: str, epoch_compute_s: float
+) -> tuple[str, float] | None:
+    """(key, measured / predicted) for one finished epoch's compute time, to learn from."""
+    predicted = estimate(trial, gpu_type)
+    if predicted is None or predicted.epoch_s <= 0 or epoch_compute_s <= 0:
+        return None
+    return learned_key(trial, gpu_type), epoch_compute_s / predicted.epoch_s
+
+
 def estimate_cost(trial: TrialSpec) -> float:
-    """Training cost in MAC (see the module docstring); 0.0 when the model is unknown to the
-    presets, so such trials sort last in longest-first order."""
+    """Training cost in MAC (MACs/image x images x epochs x 3); 0.0 when the model is
+    unknown, so such trials sort last in longest-first order."""
     macs = training_macs(trial)
     return float(macs) if macs is not None else 0.0

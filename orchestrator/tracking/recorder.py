@@ -16,8 +16,10 @@ the epoch in progress — goes to `lost_time_s`; `train_time_s` stays compute th
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from orchestrator.ledger import Ledger
@@ -26,6 +28,7 @@ from orchestrator.scheduling.failures import CANCELLED, DIVERGED, classify, coun
 from orchestrator.scheduling.gputypes import slug
 from orchestrator.spec.model import JobSpec, TrialSpec
 from orchestrator.tracking.mlflow_store import TAG_STATE, MlflowStore
+from orchestrator.tracking.outbox import Outbox
 from orchestrator.tracking.provenance import tags as provenance_tags
 
 _HW_TAGS = {
@@ -35,6 +38,7 @@ _HW_TAGS = {
     "node_id": "orch.node",
     "val_on_test": "orch.val_on_test",
 }
+log = logging.getLogger(__name__)
 # Attempts after which even infrastructure failures stop being retried: a node that dies
 # every time is not bad luck.
 MAX_ATTEMPTS = 20
@@ -42,9 +46,19 @@ MAX_ATTEMPTS = 20
 
 class Recorder:
     def __init__(
-        self, job: JobSpec, store: MlflowStore, ledger: Ledger, control: Control | None = None
+        self,
+        job: JobSpec,
+        store: MlflowStore,
+        ledger: Ledger,
+        control: Control | None = None,
+        on_wait: Callable[[str | None], None] | None = None,
     ) -> None:
-        self.job, self.store, self.ledger, self.control = job, store, ledger, control
+        self.job, self.ledger, self.control = job, ledger, control
+        # Writes to MLflow go through the outbox: buffered and retried while the tracker
+        # is away, so no trial fails or waits because tracking is down (outbox.py).
+        self.store = Outbox(store, on_wait=self._tracker_waiting)
+        self._on_wait = on_wait
+        ledger.on_wait = on_wait  # a ledger reconnecting: the display says so
         self.trials = {t.key: t for t in job.trials}
         self.position = {t.key: i for i, t in enumerate(job.trials)}
         self.exp_id = store.experiment_id(job.experiment_name)
@@ -172,6 +186,29 @@ class Recorder:
     def job_finished(self, state: str) -> None:
         self.ledger.set_job_state(self.job.name, state)
         self.store.end_run(self.parent_id, "FINISHED" if state == "FINISHED" else "FAILED")
+        self.flush()
+
+    def flush(self) -> None:
+        """Wait until MLflow has every buffered write (a tracker still away: up to
+        ORCH_TRACKING_WAIT_S, then say what is missing)."""
+        from orchestrator.config import env_seconds
+
+        wait_s = env_seconds("ORCH_TRACKING_WAIT_S", 3600.0, strict=False)
+        if not self.store.flush(wait_s):
+            log.error(
+                "MLflow at %s did not come back within %.0f s: %d update(s) of job %s were "
+                "not recorded there (the ledger has the trials' states)",
+                self.store.tracking_uri,
+                wait_s,
+                self.store.pending,
+                self.job.name,
+            )
+
+    def _tracker_waiting(self, what: str | None) -> None:
+        with contextlib.suppress(Exception):  # the ledger may be away too: not fatal
+            self.ledger.set_waiting(self.job.name, what)
+        if self._on_wait is not None:
+            self._on_wait(what)
 
     # -- helpers --------------------------------------------------------------------------
     def _end(self, key: str, run_id: str, state: str, cls: str, message: str) -> None:
@@ -216,31 +253,34 @@ class Recorder:
         name = result.get("gpu_name")
         if not name or not result.get("images_per_s"):
             return
-        if key not in self._macs:
-            from orchestrator.spec.cost import model_counts
+        if not result.get("epoch_time_s"):
+            return
+        from orchestrator.spec.cost import efficiency_sample
 
-            counts = model_counts(self.trials[key])
-            self._macs[key] = counts.macs if counts else None
-        macs = self._macs[key]
-        if macs:
-            devices = max(1, int(result.get("gpu_count") or 1))
-            # forward + backward ~ 3 forward passes; per device
-            self.ledger.record_speed(
-                slug(str(name)), 3 * macs * float(result["images_per_s"]) / devices
-            )
+        # The cost model learns measured / predicted epoch time per (model family, GPU type)
+        # (spec/cost.py); the ledger keeps it as an average under the key "family@type".
+        gpu = slug(str(name)) if str(name) != "CPU" else "cpu"
+        sample = efficiency_sample(self.trials[key], gpu, float(result["epoch_time_s"]))
+        if sample is not None:
+            self.ledger.record_speed(*sample)
 
     def _tag_hardware(self, key: str, run_id: str, result: Mapping[str, Any]) -> None:
         tags: dict[str, Any] = {tag: result[k] for k, tag in _HW_TAGS.items() if k in result}
         tags.update(provenance_tags(result.get("provenance") or {}))  # orch.prov.*
         label = _gpu_label(result)
-        if label:
-            # A trial resumed on another GPU type ran on mixed hardware: say so.
-            prior = self.store.client.get_run(run_id).data.tags.get("orch.hardware")
-            seen = {x for x in (prior or "").split(" + ") if x} | {label}
-            tags["orch.hardware"] = " + ".join(sorted(seen))
-            tags["orch.mixed_hardware"] = len(seen) > 1
-        if tags:
-            self.store.set_tags(run_id, tags)
+
+        def write(store: MlflowStore, _retry: bool) -> None:  # in order, via the outbox
+            if label:
+                # A trial resumed on another GPU type ran on mixed hardware: say so.
+                prior = store.client.get_run(run_id).data.tags.get("orch.hardware")
+                seen = {x for x in (prior or "").split(" + ") if x} | {label}
+                tags["orch.hardware"] = " + ".join(sorted(seen))
+                tags["orch.mixed_hardware"] = len(seen) > 1
+            if tags:
+                store.set_tags(run_id, tags)
+
+        if tags or label:
+            self.store.put(f"hardware tags of run {run_id[:8]}", write)
         self._tagged.add(key)
 
 
