@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from orchestrator.cli.render import console
+from orchestrator.cli.text import safe
 from orchestrator.config import workspace
 from orchestrator.errors import OrchestratorError
 from orchestrator.ledger import Ledger
@@ -40,4 +41,4 @@ def logs(
         else:
             print(c.get_job_logs(view.ray_job_id), end="")
     for name, error in errors:
-        console.print(f"[red]trial {name}:[/] {error}")
+        console.print(f"[red]trial {safe(name)}:[/] {safe(error)}")

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.cli.text import safe
 from orchestrator.errors import UnknownModelError, did_you_mean
 from orchestrator.zoo import get_preset, list_families, list_models
 
@@ -28,7 +29,7 @@ def human(count: int) -> str:
 def models_table(pattern: str = "*") -> Table:
     """A rich table of the presets whose names match the shell-style `pattern`."""
     table = Table(
-        title=f"orch model zoo ({pattern})",
+        title=f"orch model zoo ({safe(pattern)})",
         title_justify="left",
         caption=(
             "params: model.count_params() (BN statistics included); MACs: multiply-adds per "

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from orchestrator.cli.text import plain
 from orchestrator.config import Workspace, workspace
 from orchestrator.spec.cost import model_counts, training_macs
 from orchestrator.spec.load import load_job
@@ -66,10 +67,12 @@ def plan(
     rows = plan_rows(job, ws)
     unit = pick_unit(rows)
     typer.echo(
-        f"job {job.name!r} ({job.path}): {len(job.trials)} trials in {len(job.groups)} groups"
+        f"job {job.name!r} ({plain(job.path)}): {len(job.trials)} trials in "
+        f"{len(job.groups)} groups"
     )
     header = tuple(f"cost ({unit[0]})" if c == "cost" else c for c in COLUMNS)
-    typer.echo(format_table(header, [r.cells(unit) for r in rows]))
+    # Names from the job file: control characters shown, never sent to the terminal.
+    typer.echo(format_table(header, [tuple(map(plain, r.cells(unit))) for r in rows]))
     typer.echo(total_line(rows, unit))
     power = len(str(int(unit[1]))) - 1
     typer.echo(

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from orchestrator.cli.text import safe
 from orchestrator.report.formats import visible_columns
 from orchestrator.report.table import COLUMNS, Row, footnotes
 
@@ -53,16 +53,16 @@ def benchmark_table(rows: Sequence[Row], title: str, width: int | None = None) -
     for r, row_cells in zip(rows, cells, strict=True):
         said = "; ".join(_said(COLUMNS[i], row_cells[i]) for i in moved if row_cells[i])
         if said:
-            lines.append(f"{r.network}: {said}")
+            lines.append(f"{r.network}: {said}")  # plain text: escaped with the caption
     return _table(rows, title, shown, widths or {}, lines + footnotes(rows))
 
 
 def _compact(rows: Sequence[Row], title: str, notes: list[str]) -> Table:
     """A very narrow terminal: the network, then the row's cells as wrapping text."""
     t = Table(
-        title=title,
+        title=safe(title),
         title_justify="left",
-        caption="\n".join(notes) or None,
+        caption="\n".join(safe(n) for n in notes) or None,
         caption_justify="left",
         box=box.SIMPLE_HEAD,
     )
@@ -83,7 +83,7 @@ def _compact(rows: Sequence[Row], title: str, notes: list[str]) -> Table:
             parts.insert(1, f"reference {cells['reference (%)']} ({cells['diff'] or '-'})")
         if cells["params check"] not in ("", "ok"):
             parts.append(cells["params check"])
-        t.add_row(escape(r.network), escape(" · ".join(p for p in parts if p)))
+        t.add_row(safe(r.network), safe(" · ".join(p for p in parts if p)))
     return t
 
 
@@ -130,9 +130,9 @@ def _table(
     notes: list[str],
 ) -> Table:
     t = Table(
-        title=title,
+        title=safe(title),
         title_justify="left",
-        caption="\n".join(notes) or None,
+        caption="\n".join(safe(n) for n in notes) or None,
         caption_justify="left",
         box=box.SIMPLE_HEAD,
     )
@@ -160,4 +160,4 @@ def _styled(r: Row, col: str, text: str) -> str:
         style = _VERDICT_STYLE.get(r.verdict_kind)
     elif col == "params check" and text not in ("", "ok"):
         style = "yellow"
-    return f"[{style}]{escape(text)}[/]" if style else escape(text)
+    return f"[{style}]{safe(text)}[/]" if style else safe(text)

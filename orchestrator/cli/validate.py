@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from orchestrator.cli.text import plain
 from orchestrator.errors import SpecError
 from orchestrator.spec.load import load_job
 
@@ -27,7 +28,7 @@ def validate(
         seeds = f" in {groups} groups" if groups != len(job.trials) else ""
         n = len(job.cluster)
         cluster = f", {n} node type{'s' if n > 1 else ''}" if n else ""
-        typer.echo(f"{f}: ok: job {job.name!r}, {len(job.trials)} trials{seeds}{cluster}")
+        typer.echo(f"{plain(f)}: ok: job {job.name!r}, {len(job.trials)} trials{seeds}{cluster}")
     if len(files) > 1 and not problems:
         typer.echo(f"{len(files)} files, {total} trials")
     if problems:
