@@ -9,6 +9,7 @@ from rich.live import Live
 from rich.table import Table
 
 from orchestrator.cli.render import console
+from orchestrator.cli.text import safe
 from orchestrator.spec.model import JobSpec
 
 _STYLE = {
@@ -91,7 +92,7 @@ class LiveDisplay:
     def _render(self) -> Table:
         elapsed = time.monotonic() - self.started
         t = Table(
-            title=f"{self.job.name}: {len(self.job.trials)} trials, {elapsed:.0f} s",
+            title=f"{safe(self.job.name)}: {len(self.job.trials)} trials, {elapsed:.0f} s",
             title_justify="left",
         )
         for col in (
@@ -109,16 +110,16 @@ class LiveDisplay:
         for trial in self.job.trials:
             r = self.rows[trial.key]
             st = r["state"]
-            t.add_row(
-                trial.name,
-                trial.model,
+            t.add_row(  # names and messages escaped: they come from job files and trials
+                safe(trial.name),
+                safe(trial.model),
                 f"[{_STYLE.get(st, '')}]{st}[/]",
                 f"{r['epoch']}/{trial.epochs}",
                 _f(r["loss"], "{:.3f}"),
                 _f(r["acc"], "{:.2%}"),
                 _f(r["test"], "{:.2%}"),
                 f"{r['time']:.0f} s",
-                r["msg"][:60],
+                safe(r["msg"][:60]),
             )
         return t
 

@@ -6,6 +6,7 @@ import typer
 from rich.table import Table
 
 from orchestrator.cli.render import console
+from orchestrator.cli.text import safe
 from orchestrator.config import workspace
 from orchestrator.errors import OrchestratorError
 from orchestrator.ledger import JobView, Ledger
@@ -26,8 +27,8 @@ def status(job: str = typer.Argument(None, help="Job name or file; all jobs if o
         console.print(job_table(j))
         if j.ray_job_id:
             console.print(
-                f"  Ray job {j.ray_job_id} at {j.ray_address}: "
-                f"{ray_job_status(j)}  (`orch logs {j.name}` for its output)"
+                f"  Ray job {safe(j.ray_job_id)} at {safe(j.ray_address)}: "
+                f"{safe(ray_job_status(j))}  (`orch logs {safe(j.name)}` for its output)"
             )
 
 
@@ -51,7 +52,11 @@ def job_table(j: JobView) -> Table:
         counts[t.state] = counts.get(t.state, 0) + 1
     summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
     driver = f", driver {j.owner}" if j.owner else ""
-    title = f"job {j.name} [{j.state}{driver}]: {summary}; ETA {format_eta(job_eta_s(j.trials))}"
+    # Names come from job files and a shared ledger: escaped (control codes, rich markup).
+    title = (
+        f"job {safe(j.name)} \\[{safe(j.state)}{safe(driver)}]: {safe(summary)}; "
+        f"ETA {format_eta(job_eta_s(j.trials))}"
+    )
     table = Table(title=title, title_justify="left")
     for col in (
         "trial",
@@ -69,17 +74,17 @@ def job_table(j: JobView) -> Table:
         table.add_column(col)
     for t in j.trials:
         table.add_row(
-            t.name,
-            t.model,
-            t.state,
-            (t.node or "-")[:8],
-            t.gpu or "-",
+            safe(t.name),
+            safe(t.model),
+            safe(t.state),
+            safe((t.node or "-")[:8]),
+            safe(t.gpu or "-"),
             f"{t.epochs_done}/{t.epochs_total}",
             _pct(t.last_accuracy),
             _pct(t.test_accuracy),
             format_eta(trial_eta_s(t, j.trials)),
             str(t.attempts),
-            (t.error or "")[:80],
+            safe((t.error or "")[:80]),
         )
     return table
 
