@@ -127,16 +127,69 @@ def _unpickle(blob: bytes, where: str) -> dict:
     return obj
 
 
+# The largest a member of the original format can be: its images as pickled uint8 rows
+# plus, per image, a label (two for CIFAR-100) and a file name, and some slack. The real
+# batches hold ~3,104 bytes per image (data_batch_1: 31,035,704 bytes for 10,000 images).
+_BYTES_PER_IMAGE = ROW_LENGTH + 512
+_SLACK = 1 << 20  # 1 MiB: the pickle's framing, the meta file's class names
+_MAX_MEMBERS = 1000
+
+
+def max_member_bytes(name: str, layout: CifarLayout) -> int:
+    """Upper bound on the size of member `name` in a genuine (or test-sized) archive."""
+    if name in layout.train_members:
+        images = FULL_TRAIN // len(layout.train_members)
+    elif name == layout.test_member:
+        images = FULL_TEST
+    elif name == layout.meta_member:
+        images = 0
+    else:  # a file the format does not have (readme.html): as large as the largest
+        images = max(FULL_TRAIN // len(layout.train_members), FULL_TEST)
+    return images * _BYTES_PER_IMAGE + _SLACK
+
+
+def _check_size(where: Path, name: str, size: int, layout: CifarLayout) -> None:
+    """Refuse a member whose declared size no CIFAR file has, before reading it: a small
+    compressed archive can declare gigabytes (an archive bomb)."""
+    limit = max_member_bytes(name, layout)
+    if size > limit:
+        raise DatasetError(
+            f"{where}: member {name!r} declares {size:,} bytes; a {layout.name} file holds "
+            f"at most {limit:,}. This is not the original archive: delete it and download "
+            f"{layout.url} again."
+        )
+
+
 def _read_members(path: Path, layout: CifarLayout) -> dict[str, bytes]:
-    """The raw bytes of every member `layout` needs, from a folder or a tar archive."""
+    """The raw bytes of every member `layout` needs, from a folder or a tar archive.
+    Sizes are checked against the format's before anything is read into memory."""
     if path.is_dir():
-        found = {m: (path / m).read_bytes() for m in layout.members if (path / m).is_file()}
+        found = {}
+        for m in layout.members:
+            if (path / m).is_file():
+                _check_size(path, m, (path / m).stat().st_size, layout)
+                found[m] = (path / m).read_bytes()
     else:
         found = {}
         try:
             with tarfile.open(path, "r:*") as tar:
-                for info in tar:
+                declared = 0
+                for count, info in enumerate(tar, 1):
+                    if count > _MAX_MEMBERS:  # tarfile keeps every header it has read
+                        raise DatasetError(
+                            f"{path}: more than {_MAX_MEMBERS} members; a {layout.name} "
+                            f"archive has {len(layout.members) + 2}. Delete it and download "
+                            f"{layout.url} again."
+                        )
                     name = Path(info.name).name
+                    _check_size(path, name, info.size, layout)
+                    declared += info.size
+                    if declared > _archive_limit(layout):
+                        raise DatasetError(
+                            f"{path}: its members declare more than {_archive_limit(layout):,}"
+                            f" bytes in all, more than any {layout.name} archive. Delete it "
+                            f"and download {layout.url} again."
+                        )
                     if info.isfile() and name in layout.members and name not in found:
                         found[name] = tar.extractfile(info).read()
                 # Read on to the end of the compressed stream: gzip checks its CRC and
@@ -155,6 +208,11 @@ def _read_members(path: Path, layout: CifarLayout) -> dict[str, bytes]:
             f"Delete it and download {layout.url} again."
         )
     return found
+
+
+def _archive_limit(layout: CifarLayout) -> int:
+    """All members of an archive together: the format's files plus as much again."""
+    return 2 * sum(max_member_bytes(m, layout) for m in layout.members)
 
 
 def _parse_batch(blob: bytes, where: str, layout: CifarLayout) -> tuple[np.ndarray, np.ndarray]:
