@@ -1,34 +1,45 @@
-"""`orch plan JOB.toml`: every trial a submit would run, what it asks for and costs, and
-how far it already got. Reads the ledger and the checkpoint directory; runs nothing and
-imports neither TensorFlow nor Ray.
+"""`orch plan JOB.toml`: every trial a submit would run, its hours on each acceptable GPU
+type and its peak GPU memory, how far it already got, and the job's GPU-hours and makespan
+under orch's launch order beside the lower bound. Reads the ledger and the checkpoint
+directory; runs nothing and imports neither TensorFlow nor Ray (except with --address,
+which asks a live cluster for its nodes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import typer
 
-from orchestrator.cli.text import plain
 from orchestrator.config import Workspace, workspace
-from orchestrator.spec.cost import model_counts, training_macs
+from orchestrator.errors import SpecError
+from orchestrator.scheduling.cluster import NodeInfo
+from orchestrator.scheduling.feasibility import fits_trial, memory_problem
+from orchestrator.scheduling.gputypes import slug
+from orchestrator.scheduling.order import candidate_types, longest_first
+from orchestrator.scheduling.simulate import lower_bound, nodes_of, simulate
+from orchestrator.spec.cost import estimate, model_counts, peak_memory_gb
 from orchestrator.spec.load import load_job
 from orchestrator.spec.model import JobSpec, Resources, TrialSpec
 
-COLUMNS = ("trial", "model", "params", "epochs", "resources", "cost", "key", "state")
-# One unit per table, the largest that keeps the biggest trial >= 1.
-UNITS = (("PMAC", 1e15), ("TMAC", 1e12), ("GMAC", 1e9))
+FORMATS = ("table", "json", "csv")
 
 
 @dataclass(frozen=True)
 class PlanRow:
     trial: TrialSpec
-    params: str
-    cost: float | None  # MAC, whole training
+    params: int | None
+    hours: Mapping[str, float | None]  # GPU type -> estimated hours from scratch
+    memory_gb: float | None  # peak per GPU
     done_epochs: int  # from the checkpoints; = epochs when the ledger says FINISHED
     finished: bool
+    problem: str | None = None  # fits no acceptable GPU's memory
 
     @property
     def state(self) -> str:
@@ -39,64 +50,126 @@ class PlanRow:
         return "new"
 
     @property
-    def remaining(self) -> float | None:
-        if self.cost is None:
-            return None
-        return 0.0 if self.finished else self.cost * (1 - self.done_epochs / self.trial.epochs)
+    def left(self) -> float:
+        """Fraction of the training still to run."""
+        return 0.0 if self.finished else 1 - self.done_epochs / self.trial.epochs
 
-    def cells(self, unit: tuple[str, float]) -> tuple[str, ...]:
-        t = self.trial
-        return (
-            t.name,
-            t.model,
-            self.params,
-            str(t.epochs),
-            resources_text(t.resources),
-            in_unit(self.cost, unit),
-            t.key,
-            self.state,
-        )
+    @property
+    def best_hours(self) -> float | None:
+        known = [h for h in self.hours.values() if h is not None]
+        return min(known) if known else None
+
+
+@dataclass(frozen=True)
+class Cluster:
+    nodes: tuple[NodeInfo, ...]
+    source: str  # "live cluster at ...", "[cluster] of the job file", or ""
+
+    def describe(self) -> str:
+        counts: dict[str, float] = {}
+        for n in self.nodes:
+            if n.gpus:
+                counts[n.gpu_type] = counts.get(n.gpu_type, 0) + n.gpus
+        return " + ".join(f"{g:g} x {t}" for t, g in sorted(counts.items())) or "CPUs only"
 
 
 def plan(
     job_file: Path = typer.Argument(..., help="The job file (TOML).", show_default=False),
+    format: str = typer.Option("table", "--format", "-f", help="table, json or csv."),
+    address: str | None = typer.Option(
+        None, help="Plan against a live Ray cluster (its nodes and GPU types)."
+    ),
+    gpu: list[str] = typer.Option(
+        [], "--gpu", help="Also estimate on this GPU type (repeatable), e.g. 'A100'."
+    ),
 ) -> None:
-    """Show the trials a submit would run: resources, params, estimated cost, state."""
+    """Show the trials a submit would run: hours per GPU type, peak memory, state, and the
+    job's GPU-hours and makespan."""
+    if format not in FORMATS:
+        raise SpecError(f"--format: must be one of {', '.join(FORMATS)}. Received: {format!r}")
     job = load_job(job_file)
-    ws = workspace()
-    rows = plan_rows(job, ws)
-    unit = pick_unit(rows)
-    typer.echo(
-        f"job {job.name!r} ({plain(job.path)}): {len(job.trials)} trials in "
-        f"{len(job.groups)} groups"
-    )
-    header = tuple(f"cost ({unit[0]})" if c == "cost" else c for c in COLUMNS)
-    # Names from the job file: control characters shown, never sent to the terminal.
-    typer.echo(format_table(header, [tuple(map(plain, r.cells(unit))) for r in rows]))
-    typer.echo(total_line(rows, unit))
-    power = len(str(int(unit[1]))) - 1
-    typer.echo(
-        "params: model.count_params() of what the trial builds (the zoo's shape walk). "
-        "cost: MACs/image x training images x epochs x 3 (forward + backward), "
-        f"in {unit[0]} = 10^{power} multiply-accumulates (1 MAC = 2 FLOP)."
-    )
+    cluster = cluster_for(job, address)
+    types = gpu_types(job, cluster, gpu)
+    rows = plan_rows(job, workspace(), types, cluster)
+    summary = job_summary(job, rows, cluster)
+    if format == "json":
+        typer.echo(json.dumps(as_json(job, types, rows, summary, cluster), indent=2))
+    elif format == "csv":
+        typer.echo(as_csv(types, rows), nl=False)
+    else:
+        typer.echo(as_text(job, types, rows, summary, cluster))
 
 
-def plan_rows(job: JobSpec, ws: Workspace) -> list[PlanRow]:
-    from orchestrator.training.checkpoint import CheckpointStore
+def cluster_for(job: JobSpec, address: str | None) -> Cluster:
+    """The nodes to plan on: a live cluster's, else the job's declared [cluster]."""
+    if address:
+        from orchestrator.scheduling.cluster import snapshot
+        from orchestrator.scheduling.runtime import connect
 
+        connect(address)
+        return Cluster(tuple(snapshot()), f"live cluster at {address}")
+    if job.cluster:
+        return Cluster(tuple(nodes_of(job.cluster)), "[cluster] of the job file")
+    return Cluster((), "")
+
+
+def gpu_types(job: JobSpec, cluster: Cluster, extra: Sequence[str]) -> list[str]:
+    """Columns: the cluster's GPU types; without a cluster, the types the trials name, else
+    the GPU of their published reference (the seeds' GTX 1080 Ti); plus --gpu."""
+    found = {n.gpu_type for n in cluster.nodes if n.gpus}
+    if not cluster.nodes:
+        for t in job.trials:
+            found |= {slug(g) for g in t.resources.gpu_type}
+        if not found:
+            found = {slug(_reference_gpu(t)) for t in job.trials if t.reference.gpu}
+    found |= {slug(g) for g in extra}
+    if not found and any(t.resources.gpus for t in job.trials):
+        found = {"gtx-1080-ti"}
+    return sorted(found)
+
+
+def _reference_gpu(trial: TrialSpec) -> str:
+    """'GTX 1080 x 2' -> 'GTX 1080'."""
+    return trial.reference.gpu.split(" x ")[0] if trial.reference.gpu else ""
+
+
+def plan_rows(job: JobSpec, ws: Workspace, types: Sequence[str], cluster: Cluster) -> list[PlanRow]:
     finished = finished_keys(ws, job.name)
+    progress = _checkpoint_epochs(ws, job.trials)
     rows = []
     for t in job.trials:
         counts = model_counts(t)
-        params = "-" if counts is None else ("" if counts.exact else "~") + count(counts.params)
-        epochs = CheckpointStore(ws.storage, t.key).epochs()
-        done = min(epochs[-1], t.epochs) if epochs else 0
-        macs = training_macs(t)
+        hours: dict[str, float | None] = {}
+        for gpu_type in types if t.resources.gpus else ["cpu"]:
+            accepted = gpu_type in candidate_types(t, [_probe(gpu_type)])
+            e = estimate(t, gpu_type) if accepted or gpu_type == "cpu" else None
+            hours[gpu_type] = None if e is None else e.seconds / 3600
+        memory = peak_memory_gb(t) if t.resources.gpus else None
+        problem = memory_problem(t, cluster.nodes or [_probe(g) for g in types])
+        done = min(progress.get(t.key, 0), t.epochs)
         rows.append(
-            PlanRow(t, params, None if macs is None else float(macs), done, t.key in finished)
+            PlanRow(t, counts and counts.params, hours, memory, done, t.key in finished, problem)
         )
     return rows
+
+
+def _probe(gpu_type: str) -> NodeInfo:
+    """A node with plenty of everything but one GPU type: does the trial accept the type?"""
+    return NodeInfo(gpu_type, gpu_type, cpus=1e6, gpus=1e6, memory_gb=1e9, gpu_type=gpu_type)
+
+
+def _checkpoint_epochs(ws: Workspace, trials: Sequence[TrialSpec]) -> dict[str, int]:
+    """Last checkpointed epoch per trial key; skipped when there is no storage at all."""
+    if "://" not in ws.storage and not Path(ws.storage).exists():
+        return {}
+    from orchestrator.training.checkpoint import CheckpointStore
+
+    out = {}
+    for t in trials:
+        epochs = CheckpointStore(ws.storage, t.key).epochs()
+        if epochs:
+            out[t.key] = epochs[-1]
+    return out
 
 
 def finished_keys(ws: Workspace, job: str) -> set[str]:
@@ -110,23 +183,172 @@ def finished_keys(ws: Workspace, job: str) -> set[str]:
     return Ledger(url).finished_keys(job)
 
 
-def pick_unit(rows: Sequence[PlanRow]) -> tuple[str, float]:
-    biggest = max((r.cost for r in rows if r.cost is not None), default=0.0)
-    return next((u for u in UNITS if biggest >= u[1]), UNITS[-1])
+@dataclass(frozen=True)
+class Summary:
+    gpu_hours: float  # every trial on its fastest acceptable type, x its GPUs
+    gpu_hours_left: float
+    unknown: int  # trials the cost model cannot size
+    makespan_h: float | None  # under orch's longest-first order on the cluster
+    fifo_h: float | None
+    bound_h: float | None
 
 
-def total_line(rows: Sequence[PlanRow], unit: tuple[str, float]) -> str:
+def job_summary(job: JobSpec, rows: Sequence[PlanRow], cluster: Cluster) -> Summary:
+    total = left = 0.0
+    unknown = 0
+    for r in rows:
+        if r.best_hours is None:
+            unknown += 1
+            continue
+        share = r.trial.resources.gpus or 0.0
+        total += r.best_hours * share
+        left += r.best_hours * share * r.left
+    if not cluster.nodes:
+        return Summary(total, left, unknown, None, None, None)
+    pending = [
+        replace(r.trial, epochs=max(1, math.ceil(r.trial.epochs * r.left)))
+        for r in rows
+        if not r.finished and any(fits_trial(r.trial, n) for n in cluster.nodes)
+    ]
+    if not pending:
+        return Summary(total, left, unknown, 0.0, 0.0, 0.0)
+
+    def duration(trial: TrialSpec, node: NodeInfo) -> float | None:
+        e = estimate(trial, node.gpu_type if trial.resources.gpus else "cpu")
+        return None if e is None else e.seconds
+
+    ordered = longest_first(pending, cluster.nodes, {})
+    span = simulate(ordered, cluster.nodes, duration)
+    fifo = simulate(pending, cluster.nodes, duration)
+    bound = lower_bound(pending, cluster.nodes, duration)
+    return Summary(total, left, unknown, span / 3600, fifo / 3600, bound / 3600)
+
+
+# ------------------------------------------------------------------------------ output
+
+
+def as_text(
+    job: JobSpec, types: Sequence[str], rows: Sequence[PlanRow], s: Summary, cluster: Cluster
+) -> str:
+    header = ["trial", "model", "params", "epochs", "batch", "resources", "GPU mem"]
+    header += [f"h {t}" for t in types] + ["key", "state"]
+    cells = []
+    for r in rows:
+        t = r.trial
+        hours = [hours_text(r.hours.get(g)) for g in types]
+        if not t.resources.gpus:
+            hours = [hours_text(r.hours.get("cpu")) + " (CPU)"] + ["-"] * (len(types) - 1)
+        memory = (
+            "-" if r.memory_gb is None else f"{r.memory_gb:.1f} GB" + ("!" if r.problem else "")
+        )
+        cells.append(
+            [t.name, t.model, "-" if r.params is None else count(r.params), str(t.epochs),
+             str(t.batch_size), resources_text(t.resources), memory, *hours, t.key, r.state]
+        )  # fmt: skip
+    lines = [f"job {job.name!r} ({job.path}): {len(job.trials)} trials in {len(job.groups)} groups"]
+    lines.append(format_table(header, cells))
+    lines.append(total_line(rows, s))
+    if cluster.nodes:
+        lines.append(makespan_line(s, cluster))
+    else:
+        lines.append(
+            "makespan: no cluster to plan on; declare [[cluster.node_type]] in the job file or "
+            "pass --address to plan against a running cluster."
+        )
+    lines += [f"refused before launch: {r.problem}" for r in rows if r.problem]
+    lines.append(
+        "h TYPE: estimated hours from scratch on that GPU type (a roofline of every layer on "
+        "the type's published FLOP/s and bandwidth, the input pipeline on the trial's CPUs, "
+        "the evaluation pass; corrected by what orch has measured). GPU mem: estimated peak "
+        "per GPU (weights, gradients, optimizer slots, activations x batch)."
+    )
+    return "\n".join(lines)
+
+
+def total_line(rows: Sequence[PlanRow], s: Summary) -> str:
     n_fin = sum(r.finished for r in rows)
     n_part = sum(1 for r in rows if not r.finished and r.done_epochs)
-    costs = [r.cost for r in rows if r.cost is not None]
-    left = [r.remaining for r in rows if r.remaining is not None]
-    unknown = len(rows) - len(costs)
     text = (
         f"total: {len(rows)} trials: {n_fin} finished, {n_part} partly done, "
-        f"{len(rows) - n_fin - n_part} new; cost {in_unit(sum(costs), unit)} {unit[0]}, "
-        f"{in_unit(sum(left), unit)} {unit[0]} left"
+        f"{len(rows) - n_fin - n_part} new; {s.gpu_hours:.1f} GPU-hours on the fastest "
+        f"acceptable types, {s.gpu_hours_left:.1f} left"
     )
-    return text + (f" ({unknown} trials of unknown cost)" if unknown else "")
+    return text + (f" ({s.unknown} trials of unknown cost)" if s.unknown else "")
+
+
+def makespan_line(s: Summary, cluster: Cluster) -> str:
+    assert s.makespan_h is not None and s.bound_h is not None and s.fifo_h is not None
+    ratio = f" ({s.makespan_h / s.bound_h:.2f} x)" if s.bound_h else ""
+    return (
+        f"makespan on {cluster.describe()} ({cluster.source}): {s.makespan_h:.1f} h in orch's "
+        f"longest-first order{ratio}, {s.fifo_h:.1f} h in file order; lower bound "
+        f"{s.bound_h:.1f} h"
+    )
+
+
+def as_json(
+    job: JobSpec, types: Sequence[str], rows: Sequence[PlanRow], s: Summary, cluster: Cluster
+) -> dict:
+    return {
+        "job": job.name,
+        "path": str(job.path),
+        "gpu_types": list(types),
+        "cluster": {"source": cluster.source, "gpus": cluster.describe()}
+        if cluster.nodes
+        else None,
+        "trials": [
+            {
+                "name": r.trial.name,
+                "model": r.trial.model,
+                "key": r.trial.key,
+                "state": r.state,
+                "params": r.params,
+                "epochs": r.trial.epochs,
+                "batch_size": r.trial.batch_size,
+                "gpus": r.trial.resources.gpus,
+                "cpus": r.trial.resources.cpus,
+                "gpu_memory_gb": _round(r.memory_gb),
+                "hours": {g: _round(h) for g, h in r.hours.items()},
+                "problem": r.problem,
+            }
+            for r in rows
+        ],
+        "total": {
+            "gpu_hours": _round(s.gpu_hours),
+            "gpu_hours_left": _round(s.gpu_hours_left),
+            "unknown_cost": s.unknown,
+            "makespan_h": _round(s.makespan_h),
+            "fifo_makespan_h": _round(s.fifo_h),
+            "lower_bound_h": _round(s.bound_h),
+        },
+    }
+
+
+def as_csv(types: Sequence[str], rows: Sequence[PlanRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        ["trial", "model", "key", "state", "params", "epochs", "batch_size", "gpus", "cpus",
+         "gpu_memory_gb", *[f"hours_{g}" for g in types], "hours_cpu"]
+    )  # fmt: skip
+    for r in rows:
+        t = r.trial
+        writer.writerow(
+            [t.name, t.model, t.key, r.state, r.params, t.epochs, t.batch_size,
+             t.resources.gpus, t.resources.cpus, _round(r.memory_gb),
+             *[_round(r.hours.get(g)) for g in types], _round(r.hours.get("cpu"))]
+        )  # fmt: skip
+    return out.getvalue()
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def hours_text(hours: float | None) -> str:
+    if hours is None:
+        return "-"
+    return f"{hours:.2f}" if hours < 10 else f"{hours:.1f}"
 
 
 def resources_text(r: Resources) -> str:
@@ -147,19 +369,13 @@ def count(n: int) -> str:
     return f"{n / 1e3:.3g}k" if n >= 1_000 else str(n)
 
 
-def in_unit(macs: float | None, unit: tuple[str, float]) -> str:
-    if macs is None:
-        return "-"
-    value = macs / unit[1]
-    return "0" if value == 0 else f"{value:.4g}"
-
-
 def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Plain aligned columns: never truncated, fine in a pipe or a log."""
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
     ]
-    right = {h for h in header if h in ("params", "epochs") or h.startswith("cost")}
+    right = {h for h in header if h in ("params", "epochs", "batch", "GPU mem")}
+    right |= {h for h in header if h.startswith("h ")}
 
     def line(cells: Sequence[str]) -> str:
         out = [

@@ -123,17 +123,19 @@ def _fastest(trial: TrialSpec, nodes: Sequence[NodeInfo], duration: Duration) ->
 def lower_bound(
     trials: Sequence[TrialSpec], nodes: Sequence[NodeInfo], duration: Duration
 ) -> float:
-    """max(the longest trial on its fastest node, the GPU-seconds every trial needs at least
-    (its GPUs x its time on its fastest type) over the cluster's GPUs)."""
-    longest, work = 0.0, 0.0
+    """max(the longest trial on its fastest node, the GPU-seconds the GPU trials need at
+    least (GPUs x time on their fastest type) over the cluster's GPUs, and the same for
+    the CPU-only trials' core-seconds over its cores)."""
+    longest, gpu_work, cpu_work = 0.0, 0.0, 0.0
     for t in trials:
         best = _fastest(t, nodes, duration)
         if best is None:
             continue
         longest = max(longest, best)
-        work += best * (t.resources.gpus or t.resources.cpus)
+        if t.resources.gpus:
+            gpu_work += best * t.resources.gpus
+        else:
+            cpu_work += best * t.resources.cpus
     gpus = sum(n.gpus for n in nodes)
     cpus = sum(n.cpus for n in nodes)
-    uses_gpus = any(t.resources.gpus for t in trials)
-    capacity = gpus if uses_gpus else cpus
-    return max(longest, work / capacity if capacity else 0.0)
+    return max(longest, gpu_work / gpus if gpus else 0.0, cpu_work / cpus if cpus else 0.0)

@@ -4,6 +4,7 @@ checkpoint directories written by CheckpointStore: one row per trial with its st
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -90,21 +91,67 @@ def test_plan_shows_new_finished_and_resumable_trials(orch_home: Path, job_file:
     assert table["ResNet-20-0.05"].rstrip().endswith(f"{r20a.key}  new")
     assert table["ResNet-20-0.1"].rstrip().endswith(f"{r20b.key}  epoch 2 of 4, resumable")
     assert table["DenseNet-BC"].rstrip().endswith(f"{dense.key}  new")
-    # params from the zoo's shape walk: the family request builds densenet_bc_100_12.
+    # params from the zoo's counting walk: the family request builds densenet_bc_100_12.
     assert " 62k " in table["LeNet"] and " 274k " in table["ResNet-20-0.1"]
     assert " 793k " in table["DenseNet-BC"]
     assert "0.5 GPU (GTX 1080 Ti/RTX 3090), 2 CPU, 8 GB" in table["ResNet-20-0.1"]
     assert "  2 CPU  " in table["LeNet"]
-    # cost: MACs x images x epochs x 3; digits has 1,437 training images; DenseNet trains
-    # on 1,000 - 10% = 900. The unit is the largest keeping the biggest trial >= 1.
-    assert "cost (TMAC)" in out
-    lenet_tmac = 651_720 * 1_437 * 4 * 3 / 1e12
-    assert f" {lenet_tmac:.4g} " in table["LeNet"]
-    dense_tmac = 287_929_692 * 900 * 4 * 3 / 1e12
-    assert f" {dense_tmac:.4g} " in table["DenseNet-BC"]
+    # hours on each acceptable type named by the trials, peak GPU memory for GPU trials.
+    assert "h gtx-1080-ti" in out and "h rtx-3090" in out and "GPU mem" in out
+    assert " GB " in table["ResNet-20-0.1"] and "(CPU)" in table["LeNet"]
     total = next(line for line in out.splitlines() if line.startswith("total:"))
-    assert total.startswith("total: 4 trials: 1 finished, 1 partly done, 2 new; cost ")
-    assert "TMAC left" in total and "10^12 multiply-accumulates" in out
+    assert total.startswith("total: 4 trials: 1 finished, 1 partly done, 2 new; ")
+    assert "GPU-hours on the fastest acceptable types" in total
+    assert "makespan: no cluster to plan on" in out
+
+
+CLUSTER = """
+[[cluster.node_type]]
+name = "box"
+gpu_type = "GTX 1080 Ti"
+gpus = 2
+cpus = 16
+memory_gb = 64
+
+[[cluster.node_type]]
+name = "cpu"
+cpus = 8
+"""
+
+
+def test_plan_formats_and_makespan_on_the_declared_cluster(orch_home: Path, job_file: Path) -> None:
+    job_file.write_text(JOB.replace(', "RTX 3090"', "") + CLUSTER)
+    env = {"ORCH_HOME": str(orch_home)}
+    text = run_orch("plan", str(job_file), env=env)
+    assert text.returncode == 0, text.stderr
+    assert "makespan on 2 x gtx-1080-ti ([cluster] of the job file): " in text.stdout, text.stdout
+    assert "lower bound" in text.stdout
+    proc = run_orch("plan", str(job_file), "--format", "json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert [t["name"] for t in data["trials"]][:2] == ["LeNet", "ResNet-20-0.05"]
+    resnet = data["trials"][1]
+    assert resnet["hours"]["gtx-1080-ti"] > 0 and 0.1 < resnet["gpu_memory_gb"] < 11
+    total = data["total"]
+    assert total["makespan_h"] >= total["lower_bound_h"] > 0
+    assert total["gpu_hours"] > 0
+    proc = run_orch("plan", str(job_file), "--format", "csv", env=env)
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("trial,model,key,state,params,epochs,batch_size,gpus,cpus,")
+    assert "hours_gtx-1080-ti" in lines[0] and len(lines) == 5
+    bad = run_orch("plan", str(job_file), "--format", "xml", env=env)
+    assert bad.returncode == 2 and "--format: must be one of table, json, csv" in bad.stderr
+
+
+def test_plan_refuses_a_trial_no_gpu_can_hold(orch_home: Path, job_file: Path) -> None:
+    big = JOB.replace(', "RTX 3090"', "").replace(
+        'model = "resnet20"', 'model = "resnet20"\nbatch_size = 8192'
+    )
+    job_file.write_text(big + CLUSTER)
+    proc = run_orch("plan", str(job_file), env={"ORCH_HOME": str(orch_home)})
+    assert proc.returncode == 0, proc.stderr
+    assert 'refused before launch: trial "ResNet-20-0.05" needs about ' in proc.stdout
+    assert "the largest acceptable GPU is gtx-1080-ti with 11 GB" in proc.stdout
 
 
 def test_plan_without_a_workspace_creates_none(orch_home: Path, job_file: Path) -> None:
