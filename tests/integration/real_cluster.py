@@ -246,6 +246,21 @@ class RealCluster:
             start_new_session=True,
         )
 
+    def trial_pids(self, name: str) -> list[int]:
+        """PIDs of the trial processes (Tune's orch_trial actors) running on node `name`."""
+        node = self.nodes[name]
+        if node.proc is None:
+            return []
+        out = subprocess.run(
+            ["ps", "-eo", "pid=,pgid=,args="], capture_output=True, text=True, check=True
+        ).stdout
+        pids = []
+        for line in out.splitlines():
+            pid, pgid, args = line.split(None, 2)
+            if int(pgid) == node.proc.pid and args.startswith("ray::") and "orch_trial" in args:
+                pids.append(int(pid))
+        return pids
+
     def node_table(self) -> list[dict[str, object]]:
         """Alive nodes as the GCS lists them (a client with the token, in a subprocess)."""
         code = (

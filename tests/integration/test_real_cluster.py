@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.ledger import Ledger
-from tests.integration.real_cluster import GPU_TYPES, RealCluster, real_cluster  # noqa: F401
+from tests.integration.real_cluster import GPU_TYPES, RealCluster
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,7 @@ def mlflow_client(home: Path):  # type: ignore[no-untyped-def]
     return MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
 
 
-def test_check_submit_status_with_gpu_types(real_cluster: RealCluster, tmp_path: Path) -> None:  # noqa: F811
+def test_check_submit_status_with_gpu_types(real_cluster: RealCluster, tmp_path: Path) -> None:
     real_cluster.heal()
     home = tmp_path / ".orch"
     check = real_cluster.orch("cluster", "check", "--address", real_cluster.address, home=home)

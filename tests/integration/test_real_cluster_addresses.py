@@ -13,7 +13,7 @@ import pytest
 
 from orchestrator.ledger import Ledger
 from tests.conftest import run_orch
-from tests.integration.real_cluster import RealCluster, real_cluster  # noqa: F401
+from tests.integration.real_cluster import RealCluster
 
 pytestmark = pytest.mark.integration
 LIMIT_S = 20.0
@@ -109,7 +109,7 @@ def test_port_that_accepts_but_never_answers(tmp_path: Path, silent_port: int) -
 
 # -- against the real cluster: its token ----------------------------------------------------
 @pytest.mark.parametrize("case", ["no token", "wrong token", "missing token file"])
-def test_token_refused_or_missing(real_cluster: RealCluster, tmp_path: Path, case: str) -> None:  # noqa: F811
+def test_token_refused_or_missing(real_cluster: RealCluster, tmp_path: Path, case: str) -> None:
     env: dict[str, str] = {}  # HOME is tmp_path: no ~/.ray/auth_token to fall back on
     if case == "wrong token":
         env["RAY_AUTH_TOKEN"] = "0" * 64
@@ -126,7 +126,7 @@ def test_token_refused_or_missing(real_cluster: RealCluster, tmp_path: Path, cas
     assert "RAY_AUTH_TOKEN_PATH" in line  # the fix
 
 
-def test_ray_jobs_address_refuses_a_wrong_token(real_cluster: RealCluster, tmp_path: Path) -> None:  # noqa: F811
+def test_ray_jobs_address_refuses_a_wrong_token(real_cluster: RealCluster, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{real_cluster.dashboard_port}"
     line, _ = _orch(tmp_path, "submit", "addr.toml", "--address", url, RAY_AUTH_TOKEN="0" * 64)
     assert url in line and "refused the token" in line
