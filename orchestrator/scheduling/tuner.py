@@ -13,7 +13,8 @@ from orchestrator.scheduling.cluster import NodeInfo
 from orchestrator.scheduling.control import Control
 from orchestrator.scheduling.events import TrialSink, TuneEvents
 from orchestrator.scheduling.failures import CODE_ERROR
-from orchestrator.scheduling.resources import placement_group_factory
+from orchestrator.scheduling.gputypes import LABEL
+from orchestrator.scheduling.placement import GpuOutOfMemory, Placement
 from orchestrator.scheduling.watchdog import InfeasibleWatchdog
 from orchestrator.spec.model import JobSpec, TrialSpec
 
@@ -63,12 +64,22 @@ def orch_trial(config: dict[str, Any], specs: dict[str, TrialSpec], storage: str
             report=lambda m: tune.report({**m, "node_id": node_id}),
             should_stop=lambda: control.stop_request(trial.key),
         )
-    except _infrastructure_errors():
+    except _infrastructure_errors() as e:
+        if _is_gpu_oom(e):  # name the type, so the retry can go to a larger one
+            label = ray.get_runtime_context().get_node_labels().get(LABEL) or "unknown"
+            label = label[0] if isinstance(label, list) else label
+            raise GpuOutOfMemory(str(label), str(e)) from e
         raise
     except Exception as e:
         tune.report(
             {"failed": 1, "failure_class": CODE_ERROR, "message": f"{type(e).__name__}: {e}"[:2000]}
         )
+
+
+def _is_gpu_oom(error: BaseException) -> bool:
+    import tensorflow as tf
+
+    return isinstance(error, tf.errors.ResourceExhaustedError) and "GPU" in str(error)
 
 
 def safe_name(name: str) -> str:
@@ -92,11 +103,10 @@ def run_trials(
 
     specs = {t.key: t for t in trials}
     trainable = tune.with_parameters(orch_trial, specs=specs, storage=storage)
-    nodes = cluster_nodes()
-    trainable = tune.with_resources(
-        trainable,
-        resources=lambda cfg: placement_group_factory(specs[cfg["trial_key"]].resources, nodes),
-    )
+    # Each trial is bound to GPU types when Tune creates it: its preference order, memory,
+    # and after an OOM the larger types (scheduling/placement.py).
+    placement = Placement(specs, cluster_nodes)
+    trainable = tune.with_resources(trainable, resources=placement.resources)
     names = {t.key: safe_name(t.name) for t in trials}
     watchdog = InfeasibleWatchdog(
         specs, Control(storage), sinks, cluster_nodes, grace_s=infeasible_grace_s
@@ -118,7 +128,7 @@ def run_trials(
             storage_path=str(Path(storage, "tune").absolute())
             if "://" not in storage
             else f"{storage.rstrip('/')}/tune",
-            callbacks=[TuneEvents(sinks), watchdog],
+            callbacks=[TuneEvents(sinks), watchdog, placement],
             stop=watchdog,
             verbose=0,
             # Tune retries every failure; the recorder enforces each trial's own budget
