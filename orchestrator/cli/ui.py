@@ -13,6 +13,9 @@ from orchestrator.config import Workspace, workspace
 
 
 def ui(
+    job: str = typer.Argument(
+        None, help="A job name or file: also print the address of its runs, side by side."
+    ),
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Interface to bind; 0.0.0.0 to serve the whole network."
     ),
@@ -37,6 +40,8 @@ def ui(
     console.print(
         f"MLflow UI for {_redact(ws.tracking_uri)} on http://{host}:{port} (Ctrl-C stops it)"
     )
+    if job:
+        console.print(f"Runs of {job}: {_job_address(job, host, port)}", soft_wrap=True)
     sys.stdout.flush()
     # The server replaces this process: signals (Ctrl-C, a supervisor's SIGTERM) reach it
     # directly, and no orch process is left waiting on it.
@@ -69,3 +74,15 @@ def _redact(uri: str) -> str:
     if not at or ":" not in creds:
         return uri
     return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
+
+
+def _job_address(job: str, host: str, port: int) -> str:
+    """The job's runs page: model-training mode, its trials, best test accuracy first."""
+    from orchestrator.cli.table import resolve_job_name
+    from orchestrator.tracking.mlflow_store import MlflowStore, ui_path
+
+    name, experiment = resolve_job_name(job)
+    exp_id = MlflowStore(workspace().tracking_uri).experiment_id(experiment or name, create=False)
+    if exp_id is None:
+        return f"(no MLflow experiment {experiment or name!r} yet: submit the job first)"
+    return f"http://{host}:{port}/{ui_path(exp_id)}"

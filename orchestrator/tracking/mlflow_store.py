@@ -219,9 +219,24 @@ def ui_path(experiment_id: str) -> str:
     from urllib.parse import urlencode
 
     query = urlencode(
-        {"workflowType": "machine_learning", "searchFilter": f"tags.`{TAG_ROLE}` = 'trial'"}
+        {
+            "workflowType": "machine_learning",
+            "searchFilter": f"tags.`{TAG_ROLE}` = 'trial'",
+            # sorting by a metric brings its column into view: best trials first
+            "orderByKey": "metrics.`test_accuracy`",
+            "orderByAsc": "false",
+        }
     )
     return f"#/experiments/{experiment_id}/runs?{query}"
+
+
+def compare_path(experiment_id: str, run_ids: list[str]) -> str:
+    """The MLflow UI's side-by-side comparison of runs: params, metrics, curves."""
+    import json as _json
+    from urllib.parse import quote
+
+    runs, exps = _json.dumps(run_ids), _json.dumps([experiment_id])
+    return f"#/compare-runs?runs={quote(runs)}&experiments={quote(exps)}"
 
 
 def _resolved(trial: TrialSpec) -> dict[str, Any]:

@@ -17,7 +17,12 @@ from orchestrator.ledger import Ledger
 from orchestrator.report.formats import to_csv, to_markdown
 from orchestrator.report.table import build_table
 from orchestrator.spec.load import parse_job
-from orchestrator.tracking.mlflow_store import EXPERIMENT_KIND, MlflowStore, ui_path
+from orchestrator.tracking.mlflow_store import (
+    EXPERIMENT_KIND,
+    MlflowStore,
+    compare_path,
+    ui_path,
+)
 from orchestrator.tracking.recorder import Recorder
 from orchestrator.tracking.runs import fetch_records
 from tests.conftest import ORCH, ROOT
@@ -26,6 +31,7 @@ from tests.integration.test_mlflow_ui import _free_port, _get, _stop
 pytestmark = pytest.mark.integration
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOT = ROOT / "tests" / "artifacts" / "mlflow_ui.png"
+COMPARE_SHOT = ROOT / "tests" / "artifacts" / "mlflow_ui_compare.png"
 
 
 def _job_in_mlflow(uri: str, home: Path) -> tuple[MlflowStore, str]:
@@ -124,11 +130,20 @@ def test_runs_compare_in_model_training_mode(tmp_path: Path) -> None:
             "--no-sandbox",
             "--disable-gpu",
             "--hide-scrollbars",
-            "--window-size=1600,1000",
+            "--window-size=2400,1800",
             "--virtual-time-budget=20000",
         ]
         subprocess.run(
             [*chrome, f"--screenshot={SHOT}", url], capture_output=True, timeout=180, check=False
+        )
+        compare = f"http://127.0.0.1:{port}/" + compare_path(
+            exp_id, [r.info.run_id for r in children]
+        )
+        subprocess.run(
+            [*chrome, f"--screenshot={COMPARE_SHOT}", compare],
+            capture_output=True,
+            timeout=180,
+            check=False,
         )
         dom = subprocess.run(
             [*chrome, "--dump-dom", url], capture_output=True, text=True, timeout=180
@@ -137,6 +152,7 @@ def test_runs_compare_in_model_training_mode(tmp_path: Path) -> None:
         _stop(proc)
         log.close()
     assert SHOT.is_file() and SHOT.stat().st_size > 20_000, "no screenshot"
+    assert COMPARE_SHOT.is_file() and COMPARE_SHOT.stat().st_size > 20_000
     # The runs page of a training experiment: the trials by name, no GenAI overview.
     assert "ui-compare" in dom
     assert "Token usage" not in dom
