@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.cli.render import console
@@ -42,6 +43,7 @@ class LiveDisplay:
         }
         self.started = time.monotonic()
         self.dashboard: str | None = None  # set by submit once Ray is up
+        self.waiting: str | None = None  # what the driver waits for (tracker/ledger outage)
         self.live = Live(self._render(), console=console, refresh_per_second=2, transient=False)
 
     def __enter__(self) -> LiveDisplay:
@@ -58,6 +60,11 @@ class LiveDisplay:
 
     def trial_started(self, key: str) -> None:
         self._update(key, state="RUNNING", msg="")
+
+    def driver_waiting(self, what: str | None) -> None:
+        """Trials keep training; the driver buffers their records until `what` is back."""
+        self.waiting = what
+        self.live.update(self._render())
 
     def trial_result(self, key: str, result: dict[str, Any]) -> None:
         self._update(
@@ -121,6 +128,8 @@ class LiveDisplay:
                 f"{r['time']:.0f} s",
                 safe(r["msg"][:60]),
             )
+        if self.waiting:
+            t.caption = f"waiting for {escape(self.waiting)}; trials keep training"
         return t
 
 

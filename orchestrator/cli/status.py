@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.cli.render import console
@@ -25,6 +26,8 @@ def status(job: str = typer.Argument(None, help="Job name or file; all jobs if o
         jobs = [find_job(ledger, job)]
     for j in jobs:
         console.print(job_table(j))
+        if j.waiting_for and j.state == "RUNNING":
+            console.print(f"  driver waiting for {escape(j.waiting_for)}")
         if j.ray_job_id:
             console.print(
                 f"  Ray job {safe(j.ray_job_id)} at {safe(j.ray_address)}: "

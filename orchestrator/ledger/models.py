@@ -31,6 +31,7 @@ class JobRow(Base):
     # The live driver's lease ("host:pid") and its last heartbeat: one driver per job.
     owner: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None]
+    waiting_for: Mapped[str | None] = mapped_column(Text)  # e.g. a tracker that is down
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

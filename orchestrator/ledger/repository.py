@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator.errors import JobBusyError, LedgerError
 from orchestrator.ledger.migrations import upgrade
 from orchestrator.ledger.models import AttemptRow, JobRow, SpeedRow, TrialRow, utcnow
+from orchestrator.ledger.reconnect import retrying
 from orchestrator.spec.model import JobSpec
 from orchestrator.stores import ledger_engine, ledger_exists
 
@@ -68,6 +69,7 @@ class JobView:
     ray_job_id: str | None = None
     ray_address: str | None = None
     spec_text: str | None = None
+    waiting_for: str | None = None  # what the live driver waits for (a tracker outage)
 
 
 class Ledger:
@@ -120,6 +122,11 @@ class Ledger:
                     row.trials.append(t)
                 t.name, t.model, t.position = trial.name, trial.model, pos
                 t.epochs_total = trial.epochs
+
+    def set_waiting(self, name: str, what: str | None) -> None:
+        """What the job's driver is waiting for (None: nothing), for `orch status`."""
+        with self.session() as s:
+            self._job(s, name).waiting_for = what[:1000] if what else None
 
     def spec_changes(self, job: JobSpec) -> tuple[list[str], list[str]] | None:
         """How `job` differs from the job of the same name in the ledger: (names of its
@@ -343,6 +350,15 @@ class Ledger:
         return row
 
 
+# A database that restarts or drops a connection mid-job: each method is one transaction,
+# run again once the server answers (reconnect.py). Not __init__: a ledger that cannot be
+# opened at all is reported at once.
+Ledger.on_wait = None  # type: ignore[attr-defined]  # set by the driver: what it waits for
+for _name, _fn in list(vars(Ledger).items()):
+    if callable(_fn) and not _name.startswith("_") and _name != "session":
+        setattr(Ledger, _name, retrying(_fn))
+
+
 def driver_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -408,4 +424,5 @@ def _job_view(row: JobRow) -> JobView:
         ray_job_id=row.ray_job_id,
         ray_address=row.ray_address,
         spec_text=row.spec_text,
+        waiting_for=row.waiting_for,
     )
