@@ -116,6 +116,8 @@ def main() -> None:
             # `orch` alone: the help went to stdout as it was built; say what is missing.
             typer.echo("Error: Missing command. Run 'orch COMMAND'; see 'orch --help'.", err=True)
         else:
+            if getattr(e, "ctx", "absent") is None:  # raised by click's parser without one
+                e.ctx = _usage_context(sys.argv[1:])
             e.show()
         sys.exit(e.exit_code if isinstance(e.exit_code, int) and e.exit_code else 2)
     except OSError as e:
@@ -135,6 +137,21 @@ def main() -> None:
             "ORCH_DEBUG=1 for the traceback and report it."
         )
         sys.exit(1)
+
+
+def _usage_context(argv: list[str]) -> object | None:
+    """A click context for the command named in `argv` (or orch itself), so that a usage
+    error raised without one still shows the usage line and the --help hint."""
+    try:
+        from typer._click import Context
+    except ImportError:  # pragma: no cover
+        from click import Context
+
+    group = typer.main.get_command(app)
+    root = Context(group, info_name="orch")
+    name = next((a for a in argv if not a.startswith("-")), None)
+    sub = getattr(group, "commands", {}).get(name)
+    return Context(sub, info_name=name, parent=root) if sub is not None else root
 
 
 def _print_error(message: str) -> None:

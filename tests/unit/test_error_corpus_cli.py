@@ -1,0 +1,177 @@
+"""Error corpus, class 1: the command line (issue 15 §1, issue 14 §4 usage errors).
+
+Every command with a missing argument, an unknown option and a bad value; `orch` alone,
+unknown commands; the `orch train --set` keys train would ignore; report --out on a file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.unit.corpus import Case, check, job_file, run_corpus, write
+
+COMMANDS = (
+    "submit",
+    "plan",
+    "validate",
+    "status",
+    "resume",
+    "cancel",
+    "logs",
+    "table",
+    "report",
+    "models",
+    "train",
+    "cluster",
+    "ui",
+)
+# What each command needs to get past its arguments (for the unknown-option cases).
+ARGS = {
+    "submit": ["job.toml"],
+    "plan": ["job.toml"],
+    "validate": ["job.toml"],
+    "resume": ["tiny"],
+    "cancel": ["tiny"],
+    "logs": ["tiny"],
+    "table": ["tiny"],
+    "report": ["tiny"],
+    "train": ["lenet5"],
+    "cluster": ["check"],
+}
+REQUIRED = ("submit", "plan", "validate", "resume", "cancel", "logs", "table", "report", "train")
+
+
+def _sets(sets: list[str]) -> list[str]:
+    return [arg for s in sets for arg in ("--set", s)]
+
+
+def _job(folder: Path) -> None:
+    job_file(folder)
+
+
+CASES: list[Case] = [
+    # orch itself
+    Case("orch-alone", [], kind="usage", match="missing command", real=True),
+    Case("unknown-command", ["nosuchcmd"], kind="usage", match="no such command", real=True),
+    Case("typo-command", ["sumbit", "job.toml"], kind="usage", match="no such command"),
+    Case("unknown-global-option", ["--bogus"], kind="usage", match="no such option"),
+    Case("unknown-short-option", ["-x", "status"], kind="usage", match="no such option"),
+    Case("help-is-fine", ["--help"], kind="ok"),
+    # a missing argument, for every command that takes one
+    *[
+        Case(f"{cmd}-missing-argument", [cmd], kind="usage", match="missing argument", real=i < 2)
+        for i, cmd in enumerate(REQUIRED)
+    ],
+    Case("cluster-missing-action", ["cluster"], kind="usage", match="missing argument"),
+    # an unknown option, for every command
+    *[
+        Case(
+            f"{cmd}-unknown-option",
+            [cmd, *ARGS.get(cmd, []), "--bogus"],
+            setup=_job,
+            kind="usage",
+            match="no such option",
+            real=cmd == "plan",
+        )
+        for cmd in COMMANDS
+    ],
+    # bad values
+    Case("train-epochs-abc", ["train", "lenet5", "--epochs", "abc"], kind="usage", real=True),
+    Case("train-epochs-float", ["train", "lenet5", "--epochs", "1.5"], kind="usage"),
+    Case("train-batch-size-x", ["train", "lenet5", "--batch-size", "x"], kind="usage"),
+    Case("train-seed-abc", ["train", "lenet5", "--seed", "abc"], kind="usage"),
+    Case("train-lr-abc", ["train", "lenet5", "--lr", "abc"], kind="usage"),
+    Case("train-train-size-1.5", ["train", "lenet5", "--train-size", "1.5"], kind="usage"),
+    Case("train-stop-after-negative", ["train", "lenet5", "--stop-after", "-1"], kind="usage"),
+    Case("train-stop-after-zero", ["train", "lenet5", "--stop-after", "0"], kind="usage"),
+    Case("train-stop-after-abc", ["train", "lenet5", "--stop-after", "abc"], kind="usage"),
+    Case("train-epochs-missing-value", ["train", "lenet5", "--epochs"], kind="usage"),
+    Case("train-epochs-zero", ["train", "lenet5", "--epochs", "0"], match="epochs"),
+    Case("train-lr-negative", ["train", "lenet5", "--lr", "-0.1"], match="lr"),
+    Case("train-unknown-model", ["train", "nosuchnet"], match="unknown model"),
+    Case("train-unknown-dataset", ["train", "lenet5", "-d", "cifar11"], match="cifar10"),
+    Case("table-noise-abc", ["table", "tiny", "--noise", "abc"], kind="usage"),
+    Case("table-sigmas-abc", ["table", "tiny", "--sigmas", "abc"], kind="usage"),
+    Case("table-format-bogus", ["table", "tiny", "--format", "yaml"], match="--format"),
+    Case("table-noise-negative", ["table", "tiny", "--noise", "-1"], match="--noise"),
+    Case("table-sigmas-zero", ["table", "tiny", "--sigmas", "0"], match="--sigmas"),
+    Case("report-noise-abc", ["report", "tiny", "--noise", "abc"], kind="usage"),
+    Case("report-sigmas-negative", ["report", "tiny", "--sigmas", "-2"], match="--sigmas"),
+    Case(
+        "report-out-existing-file",
+        ["report", "tiny", "--out", "taken.html"],
+        setup=lambda d: write(d / "taken.html", "<html></html>").touch(),
+        match="--out",
+        check=lambda d, r: (d / "taken.html").read_text() == "<html></html>",
+    ),
+    Case(
+        "report-out-under-a-file",
+        ["report", "tiny", "--out", "taken/sub"],
+        setup=lambda d: write(d / "taken", "x"),
+        match="--out",
+    ),
+    Case("ui-port-abc", ["ui", "--port", "abc"], kind="usage"),
+    Case("ui-workers-x", ["ui", "--workers", "x"], kind="usage"),
+    Case("cluster-timeout-abc", ["cluster", "check", "--timeout", "abc"], kind="usage"),
+    Case("submit-force-with-value", ["submit", "job.toml", "--force=3"], setup=_job, kind="usage"),
+    Case("submit-no-such-file", ["submit", "nope.toml"], match="nope.toml"),
+    Case("plan-no-such-file", ["plan", "nope.toml"], match="nope.toml"),
+    Case("validate-no-such-file", ["validate", "nope.toml"], match="nope.toml"),
+    Case(
+        "plan-directory",
+        ["plan", "adir"],
+        setup=lambda d: (d / "adir").mkdir(),
+        match="adir",
+    ),
+    Case(
+        "plan-binary-file",
+        ["plan", "bin.toml"],
+        setup=lambda d: write(d / "bin.toml", bytes(range(256)) * 4),
+        match="bin.toml",
+    ),
+    Case("models-no-match", ["models", "zzz*"], match="zzz"),
+    # orch train --set: keys train would ignore, and contradictory ones
+    *[
+        Case(
+            f"train-set-{name}",
+            ["train", "lenet5", *_sets(sets)],
+            match=m,
+        )
+        for name, sets, m in (
+            ("seeds", ["seeds=[0,1,2]"], "seeds"),
+            ("repeats", ["repeats=3"], "repeats"),
+            ("reference", ["reference.accuracy=90"], "reference"),
+            ("resources-gpus", ["resources.gpus=1"], "resources.gpus"),
+            ("resources-gpu-type", ["resources.gpu_type='A100'"], "resources.gpu_type"),
+            ("resources-table", ["resources={gpus=1}"], "resources.gpus"),
+            ("resources-max-retries", ["resources.max_retries=2"], "max_retries"),
+            ("job-key", ["job.name=x"], "job"),
+            ("recipe-then-recipe-lr", ["recipe=3", "recipe.lr=1"], "recipe"),
+            ("recipe-lr-then-recipe", ["recipe.lr=1", "recipe=3"], "recipe"),
+            ("model-args-then-depth", ["model_args=3", "model_args.depth=20"], "model_args"),
+            ("no-equals", ["recipe.lr"], "KEY=VALUE"),
+            ("empty-key", ["=3"], "KEY=VALUE"),
+            ("empty-part", ["recipe..lr=1"], "KEY=VALUE"),
+            ("bad-value", ["recipe.lr=-1"], "lr"),
+            ("unknown-recipe-key", ["recipe.lrr=0.1"], "lrr"),
+        )
+    ],
+]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return run_corpus(CASES, tmp_path_factory.mktemp("cli-corpus"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_cli_corpus(case: Case, results: dict) -> None:
+    check(case, results[case.id])
+
+
+def test_train_set_seeds_trains_nothing(results: dict) -> None:
+    """`--set seeds=[0,1,2]` is refused before any training (no checkpoint written)."""
+    r = results["train-set-seeds"]
+    assert not (r.folder / ".orch" / "storage").exists()
