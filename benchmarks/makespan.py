@@ -1,109 +1,119 @@
-"""Makespan of jobs/full_table.toml on a described heterogeneous cluster, simulated:
-orch's longest-first order vs FIFO (file order) vs the lower bound.
+"""Makespan of real job files on a heterogeneous cluster, simulated under honest uncertainty:
+orch's longest-first order (with and without GPU-type affinity) vs FIFO vs the lower bound.
 
-No Ray and no training: trial durations come from orch's cost model (spec/cost.py MACs x
-images x epochs x 3, over the per-GPU-type speed prior of scheduling/gputypes.py), and a
-list scheduler places each trial, in queue order, on the fastest free node type that can
-hold it (all its GPUs on one node), as Ray does with orch's placement groups.
+No Ray and no training. Each trial's true duration is orch's estimate (spec/cost.py) times
+a lognormal error (sigma 0.3, the same factor on every GPU type); the schedulers order by
+the estimates, the simulation (scheduling/simulate.py: Ray-like list scheduling, each trial
+on the free node where it finishes first) runs the true durations, and the lower bound is
+computed from the true durations of each draw. 200 draws; median and 90th percentile.
 
-    python benchmarks/makespan.py [JOB.toml] [SEEDS]
+Cluster: one 4 x GTX 1080 Ti box + one 8 x V100 node. Also: the gain of packing the four
+LeNet-tricks rows on one GPU (gpus = 0.25 each) over running them one GPU each in turn.
 
-SEEDS repeats every trial with that many seeds (default 5: the table with error bars),
-so the grid has more trials than the cluster has GPUs and the order matters.
+    python benchmarks/makespan.py [--draws 200] [--sigma 0.3]
 """
 
 from __future__ import annotations
 
-import heapq
-import sys
-from dataclasses import dataclass, replace
+import argparse
+import random
+import statistics
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from orchestrator.scheduling.cluster import NodeInfo
-from orchestrator.scheduling.feasibility import fits
-from orchestrator.scheduling.order import estimated_seconds, longest_first, speed_of
-from orchestrator.spec.cost import estimate_cost
+from orchestrator.scheduling.order import longest_first
+from orchestrator.scheduling.simulate import lower_bound, simulate
+from orchestrator.spec.cost import estimate
 from orchestrator.spec.load import load_job
-from orchestrator.spec.model import TrialSpec
+from orchestrator.spec.model import Resources, TrialSpec
 
-# The described cluster: one 4 x GTX 1080 Ti box and one 8-GPU V100 node.
+ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = [
     NodeInfo("box", "box", cpus=32, gpus=4, memory_gb=128, gpu_type="gtx-1080-ti"),
     NodeInfo("dgx", "dgx", cpus=64, gpus=8, memory_gb=512, gpu_type="v100"),
 ]
+JOBS = (("full_table", 1), ("full_table", 5), ("densenet_paper", 5), ("lr_schedules", 1))
 
 
-@dataclass
-class Node:
-    info: NodeInfo
-    free: float
+def trials_of(name: str, seeds: int) -> list[TrialSpec]:
+    job = load_job(ROOT / "jobs" / f"{name}.toml")
+    if seeds == 1:
+        return list(job.trials)
+    return [
+        replace(t, seed=s, name=f"{t.name}-s{s}", key=f"{t.key}-s{s}")
+        for t in job.trials
+        for s in range(seeds)
+    ]
 
 
-def duration_on(trial: TrialSpec, node: NodeInfo) -> float:
-    return estimated_seconds(trial, [node], {})
+def estimated(trial: TrialSpec, node: NodeInfo) -> float | None:
+    e = estimate(trial, node.gpu_type if trial.resources.gpus else "cpu")
+    return None if e is None else e.seconds
 
 
-def simulate(queue: list[TrialSpec]) -> float:
-    """List scheduling: whenever GPUs free up, start the first queued trial that fits a
-    node now (fastest such node), like Ray placing pending placement groups in order."""
-    nodes = [Node(n, n.gpus) for n in CLUSTER]
-    pending = list(queue)
-    running: list[tuple[float, int, Node, float]] = []  # (end, seq, node, gpus)
-    now, seq = 0.0, 0
-    while pending or running:
-        started = True
-        while started:
-            started = False
-            for trial in pending:
-                options = [
-                    n
-                    for n in nodes
-                    if fits(trial.resources, n.info) and n.free >= trial.resources.gpus
-                ]
-                if not options:
-                    continue
-                best = min(options, key=lambda n: duration_on(trial, n.info))
-                best.free -= trial.resources.gpus
-                heapq.heappush(
-                    running, (now + duration_on(trial, best.info), seq, best, trial.resources.gpus)
-                )
-                seq += 1
-                pending.remove(trial)
-                started = True
-                break
-        if not running:
-            raise RuntimeError(f"{[t.name for t in pending]} can never run on this cluster")
-        now, _, node, gpus = heapq.heappop(running)
-        node.free += gpus
-    return now
+def draw(trials: Sequence[TrialSpec], rng: random.Random, sigma: float) -> dict[str, float]:
+    return {t.key: rng.lognormvariate(0.0, sigma) for t in trials}
 
 
-def lower_bound(trials: list[TrialSpec]) -> float:
-    """max(total work / total capacity, the longest trial on its fastest node)."""
-    capacity = sum(speed_of(n.gpu_type, {}) * n.gpus for n in CLUSTER)
-    work = sum(estimate_cost(t) for t in trials)
-    longest = max(min(duration_on(t, n) for n in CLUSTER if fits(t.resources, n)) for t in trials)
-    return max(work / capacity, longest)
+def one_draw(trials: list[TrialSpec], factor: dict[str, float]) -> dict[str, float]:
+    def true(trial: TrialSpec, node: NodeInfo) -> float | None:
+        base = estimated(trial, node)
+        return None if base is None else base * factor[trial.key]
+
+    lpt = longest_first(trials, CLUSTER, {})
+    bound = lower_bound(trials, CLUSTER, true)
+    return {
+        "bound": bound,
+        "fifo": simulate(trials, CLUSTER, true),
+        "lpt": simulate(lpt, CLUSTER, true),
+        "lpt+affinity": simulate(lpt, CLUSTER, true, affinity=True),
+    }
+
+
+def summary(values: Sequence[float]) -> tuple[float, float]:
+    ordered = sorted(values)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+
+
+def packing_gain() -> tuple[float, float]:
+    """(makespan with the four LeNet-tricks rows packed at 0.25 GPU, one at a time at 1 GPU)
+    on one GTX 1080 Ti box with one GPU."""
+    box = [NodeInfo("one", "one", cpus=32, gpus=1, memory_gb=128, gpu_type="gtx-1080-ti")]
+    packed = list(load_job(ROOT / "jobs/lenet_tricks.toml").trials)
+    whole = [replace(t, resources=replace(t.resources, gpus=1.0)) for t in packed]
+    assert all(isinstance(t.resources, Resources) for t in whole)
+    return simulate(packed, box, estimated), simulate(whole, box, estimated)
 
 
 def main() -> None:
-    path = Path(sys.argv[1] if len(sys.argv) > 1 else "jobs/full_table.toml")
-    seeds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
-    job = load_job(path)
-    trials = [replace(t, seed=s, name=f"{t.name}-s{s}") for t in job.trials for s in range(seeds)]
-    fifo = simulate(trials)
-    lpt = simulate(longest_first(trials, CLUSTER, {}))
-    bound = lower_bound(trials)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--draws", type=int, default=200)
+    parser.add_argument("--sigma", type=float, default=0.3)
+    args = parser.parse_args()
+    rng = random.Random(0)
+    cluster = " + ".join(f"{n.gpus:g} x {n.gpu_type}" for n in CLUSTER)
+    print(f"cluster: {cluster}; lognormal sigma {args.sigma}; {args.draws} draws (seed 0)\n")
+    print("| job | trials | lower bound, h | FIFO | longest-first | longest-first + affinity |")
+    print("|---|---:|---|---|---|---|")
+    for name, seeds in JOBS:
+        trials = trials_of(name, seeds)
+        runs = [one_draw(trials, draw(trials, rng, args.sigma)) for _ in range(args.draws)]
+        bound = summary([r["bound"] / 3600 for r in runs])
+        cells = [f"{bound[0]:.1f} (p90 {bound[1]:.1f})"]
+        for policy in ("fifo", "lpt", "lpt+affinity"):
+            ratio = summary([r[policy] / r["bound"] for r in runs])
+            hours = statistics.median(r[policy] for r in runs) / 3600
+            cells.append(f"{hours:.1f} h: {ratio[0]:.3f} x (p90 {ratio[1]:.3f} x)")
+        label = f"{name} x {seeds} seeds" if seeds > 1 else name
+        print(f"| {label} | {len(trials)} | " + " | ".join(cells) + " |")
+    packed, whole = packing_gain()
     print(
-        f"job {job.name} x {seeds} seeds: {len(trials)} trials on "
-        + " + ".join(f"{n.gpus:g} x {n.gpu_type}" for n in CLUSTER)
+        f"\npacking the 4 LeNet-tricks rows on one GTX 1080 Ti: {packed / 3600:.2f} h at "
+        f"gpus = 0.25 (all four at once) vs {whole / 3600:.2f} h at gpus = 1 (one after "
+        f"another): {whole / packed:.1f} x shorter"
     )
-    for label, value in (
-        ("lower bound", bound),
-        ("FIFO (file order)", fifo),
-        ("orch longest-first", lpt),
-    ):
-        print(f"  {label:20s} {value / 3600:8.1f} h   {value / bound:5.3f} x bound")
 
 
 if __name__ == "__main__":
