@@ -50,7 +50,10 @@ def run_trial(
     `should_stop` is asked after every epoch; a request (a dict with failure_class and
     reason) ends the trial after checkpointing, with one last report `stopped=1`."""
     hw = setup_tensorflow(
-        cpus=cpus or trial.resources.cpus, precision=trial.recipe.precision, seed=trial.seed
+        cpus=cpus or trial.resources.cpus,
+        precision=trial.recipe.precision,
+        seed=trial.seed,
+        gpu_fraction=trial.resources.gpus or 1.0,
     )
     from orchestrator.data import load_dataset, make_eval_pipeline, make_train_pipeline
 
