@@ -4,6 +4,7 @@ within 20 s (issue 15 §2, issue 11 §1). Through the real CLI, as a user types 
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.ledger import Ledger
-from tests.conftest import run_orch
+from tests.conftest import ORCH, run_orch
 from tests.integration.real_cluster import RealCluster
 
 pytestmark = pytest.mark.integration
@@ -130,3 +131,18 @@ def test_ray_jobs_address_refuses_a_wrong_token(real_cluster: RealCluster, tmp_p
     url = f"http://127.0.0.1:{real_cluster.dashboard_port}"
     line, _ = _orch(tmp_path, "submit", "addr.toml", "--address", url, RAY_AUTH_TOKEN="0" * 64)
     assert url in line and "refused the token" in line
+
+
+def test_env_address_with_the_token_works(real_cluster: RealCluster, tmp_path: Path) -> None:
+    # ORCH_RAY_ADDRESS and a token at ~/.ray/auth_token: no RAY_AUTH_* variable at all
+    real_cluster.heal()
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text(real_cluster.token_file.read_text())
+    env = real_cluster.env(tmp_path / ".orch", HOME=str(tmp_path))
+    env.pop("RAY_AUTH_TOKEN_PATH")
+    env["ORCH_RAY_ADDRESS"] = real_cluster.address
+    proc = subprocess.run(
+        [ORCH, "cluster", "check"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"Ray cluster at {real_cluster.address}: 3 node(s)" in proc.stdout
