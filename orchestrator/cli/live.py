@@ -1,10 +1,19 @@
-"""A rich live table of the running job: one line per trial, updated at every epoch."""
+"""A rich live table of the running job: one line per trial, updated at every epoch.
+
+It fits the terminal: trial names are never cut (two trials must stay tellable apart), so
+when the table is too wide whole columns go, least useful first (`_DROP_ORDER`), and the
+notes of a dropped note column move under the table. When validation is the test set (the
+seeds' protocol, validation_size = 0) the two accuracies are one number: one column.
+The display starts at the first trial event, so an error before any trial runs (e.g. no
+node can hold a trial) is printed on its own, not under a half-drawn table.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+from rich import box
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
@@ -44,18 +53,30 @@ class LiveDisplay:
         self.started = time.monotonic()
         self.dashboard: str | None = None  # set by submit once Ray is up
         self.waiting: str | None = None  # what the driver waits for (tracker/ledger outage)
-        self.live = Live(self._render(), console=console, refresh_per_second=2, transient=False)
+        # Validation on the test set (no held-out split): val acc == test acc, one column.
+        self.val_is_test = all(t.data.validation_size == 0 for t in job.trials)
+        # Rendered at every refresh, at the terminal's width then (it may be resized).
+        self.live = Live(
+            console=console, refresh_per_second=2, transient=False, get_renderable=self._render
+        )
+        self.started_live = False
 
     def __enter__(self) -> LiveDisplay:
-        self.live.__enter__()
-        return self
+        return self  # the live table starts at the first trial event (see the docstring)
 
     def __exit__(self, *exc: object) -> None:
-        self.live.update(self._render())
-        self.live.__exit__(*exc)  # type: ignore[arg-type]
+        if self.started_live:
+            self.live.update(self._render())
+            self.live.__exit__(*exc)  # type: ignore[arg-type]
+
+    def _start(self) -> None:
+        if not self.started_live:
+            self.started_live = True
+            self.live.__enter__()
 
     def _update(self, key: str, **fields: Any) -> None:
         self.rows[key].update(fields)
+        self._start()
         self.live.update(self._render())
 
     def trial_started(self, key: str) -> None:
@@ -64,7 +85,8 @@ class LiveDisplay:
     def driver_waiting(self, what: str | None) -> None:
         """Trials keep training; the driver buffers their records until `what` is back."""
         self.waiting = what
-        self.live.update(self._render())
+        if self.started_live:
+            self.live.update(self._render())
 
     def trial_result(self, key: str, result: dict[str, Any]) -> None:
         self._update(
@@ -96,41 +118,92 @@ class LiveDisplay:
     ) -> None:
         self._update(key, state="RETRYING" if will_retry else "FAILED", msg=message)
 
-    def _render(self) -> Table:
+    def _render(self, width: int | None = None) -> Table:
+        width = width or console.width
         elapsed = time.monotonic() - self.started
+        columns = self._columns()
+        cells = [self._cells(trial) for trial in self.job.trials]
+        shown = _fit(columns, cells, width)
         t = Table(
             title=f"{safe(self.job.name)}: {len(self.job.trials)} trials, {elapsed:.0f} s",
             title_justify="left",
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
         )
-        for col in (
-            "trial",
-            "model",
-            "state",
-            "epoch",
-            "loss",
-            "val acc",
-            "test acc",
-            "compute",
-            "note",
-        ):
-            t.add_column(col)
-        for trial in self.job.trials:
-            r = self.rows[trial.key]
-            st = r["state"]
-            t.add_row(  # names and messages escaped: they come from job files and trials
-                safe(trial.name),
-                safe(trial.model),
-                f"[{_STYLE.get(st, '')}]{st}[/]",
-                f"{r['epoch']}/{trial.epochs}",
-                _f(r["loss"], "{:.3f}"),
-                _f(r["acc"], "{:.2%}"),
-                _f(r["test"], "{:.2%}"),
-                f"{r['time']:.0f} s",
-                safe(r["msg"][:60]),
-            )
+        for name in shown:
+            # A trial name folds onto a second line rather than being cut to "ResNe…".
+            t.add_column(name, no_wrap=name != "trial", overflow="fold")
+        for row in cells:
+            t.add_row(*(row[name] for name in shown))
+        notes = []
+        if "note" not in shown:  # notes of a dropped column: under the table, in full
+            notes += [
+                f"{safe(tr.name)}: {row['note']}"
+                for tr, row in zip(self.job.trials, cells, strict=True)
+                if row["note"]
+            ]
+        if self.val_is_test:
+            notes.append("validation set = test set (the seeds' protocol): acc is test accuracy")
+        elif "acc" in shown:
+            notes.append("acc: validation accuracy, test accuracy once a trial has finished")
         if self.waiting:
-            t.caption = f"waiting for {escape(self.waiting)}; trials keep training"
+            notes.append(f"waiting for {escape(self.waiting)}; trials keep training")
+        t.caption = "\n".join(notes) or None
+        t.caption_justify = "left"
         return t
+
+    def _columns(self) -> list[str]:
+        accuracy = ["acc"] if self.val_is_test else ["val acc", "test acc"]
+        return ["trial", "model", "state", "epoch", "loss", *accuracy, "compute", "note"]
+
+    def _cells(self, trial: Any) -> dict[str, str]:
+        r = self.rows[trial.key]
+        st = r["state"]
+        acc = r["test"] if r["test"] is not None else r["acc"]
+        return {  # names and messages escaped: they come from job files and trials
+            "trial": safe(trial.name),
+            "model": safe(trial.model),
+            "state": f"[{_STYLE.get(st, '')}]{st}[/]",
+            "epoch": f"{r['epoch']}/{trial.epochs}",
+            "loss": _f(r["loss"], "{:.3f}"),
+            "acc": _f(acc, "{:.2%}"),
+            "val acc": _f(r["acc"], "{:.2%}"),
+            "test acc": _f(r["test"], "{:.2%}"),
+            "compute": _duration(r["time"]),
+            "note": safe(r["msg"][:60]),
+        }
+
+
+# Least useful first: what goes when the terminal is narrow. trial, state, epoch and the
+# accuracy stay; a trial's note moves under the table.
+# "val+test" merges the two accuracy columns into one "acc" (validation until the test).
+_DROP_ORDER = ("note", "model", "loss", "val+test", "compute")
+
+
+def _fit(columns: list[str], cells: list[dict[str, str]], width: int) -> list[str]:
+    """The columns to show at `width`: all if they fit, else without the least useful."""
+    from rich.text import Text
+
+    def natural(name: str) -> int:
+        texts = [Text.from_markup(row[name]).cell_len for row in cells]
+        return max([len(name), *texts])
+
+    shown = list(columns)
+    for name in (None, *_DROP_ORDER):
+        if name == "val+test" and "val acc" in shown:
+            at = shown.index("val acc")
+            shown[at : at + 2] = ["acc"]
+        if name in shown:
+            shown.remove(name)
+        # SIMPLE_HEAD without edges: a divider and 1 + 1 padding between columns.
+        if sum(natural(c) for c in shown) + 3 * (len(shown) - 1) <= width:
+            break
+    return shown
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 600 else f"{seconds / 60:.0f} min"
 
 
 def _f(v: float | None, fmt: str) -> str:
