@@ -76,7 +76,9 @@ def setup_tensorflow(
 
     gpu_fraction: the trial's `resources.gpus`; below 1 the trial shares its GPU and gets
     a hard memory limit of that fraction of the GPU's memory."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from orchestrator.quiet import import_tensorflow
+
+    import_tensorflow()  # TF's native start-up lines stay off the terminal
     import keras
     import tensorflow as tf
 
