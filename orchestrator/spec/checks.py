@@ -1,11 +1,13 @@
 """Checks on one merged trial (a cell) that no single key can make alone: required keys,
-the schedule, the model's arguments for its dataset, sizes, resources against [cluster],
-and the reference's accuracy against its error. Pure: no TensorFlow.
+the recipe's cross-field rules, the schedule, the model's arguments for its dataset, sizes,
+resources against [cluster], and the reference's accuracy against its error. Pure: no
+TensorFlow. These are the trial's rules too: the trial process builds what passed here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.errors import SpecError
@@ -13,7 +15,9 @@ from orchestrator.spec import schema as s
 from orchestrator.spec.cluster import check_request, gpu_types
 from orchestrator.spec.fields import REQUIRED_TRIAL_KEYS
 from orchestrator.spec.grid import Cell
-from orchestrator.spec.model import NodeType, Recipe, Resources
+from orchestrator.spec.model import NodeType, Recipe, Resources, declared
+from orchestrator.spec.recipe import cross_field_problems, default_weight_decay_mode
+from orchestrator.spec.schedule import ScheduleValue, parse_schedule
 
 # Arguments create_model receives from elsewhere; in model_args they would collide.
 _NOT_MODEL_ARGS = {
@@ -23,8 +27,15 @@ _NOT_MODEL_ARGS = {
 }
 
 
-def check_cell(cell: Cell, cluster: tuple[NodeType, ...], problems: list[str]) -> bool:
-    """Append every problem of one cell; True when it can be built."""
+@dataclass(frozen=True)
+class Checked:
+    """What checking a cell parsed, so that building it parses nothing again."""
+
+    schedule: ScheduleValue | None
+
+
+def check_cell(cell: Cell, cluster: tuple[NodeType, ...], problems: list[str]) -> Checked | None:
+    """Append every problem of one cell; what it parsed when it can be built, else None."""
     before = len(problems)
     t, where = cell.table, cell.where
     for key in REQUIRED_TRIAL_KEYS:
@@ -32,33 +43,42 @@ def check_cell(cell: Cell, cluster: tuple[NodeType, ...], problems: list[str]) -
             problems.append(
                 f"{where}{key}: missing. Set it in the trial, its [[grid]] or [defaults]."
             )
-    _check_schedule(t, where, problems)
+    _check_recipe(t, where, problems)
+    schedule = _check_schedule(t, where, problems)
     if len(problems) == before:
         _check_model(t, where, problems)
     _check_data(t, where, problems)
     _check_resources(t, cluster, where, problems)
     _check_reference(t, where, problems)
-    return len(problems) == before
+    return Checked(schedule) if len(problems) == before else None
 
 
-def _check_schedule(t: Mapping[str, Any], where: str, problems: list[str]) -> None:
+def resolved_recipe(t: Mapping[str, Any]) -> dict[str, Any]:
+    """The cell's recipe table with every default filled in, as the trial will train it."""
+    recipe = dict(t.get("recipe", {}))
+    if "weight_decay_mode" not in recipe:
+        recipe["weight_decay_mode"] = default_weight_decay_mode(
+            recipe.get("optimizer", Recipe.optimizer),
+            recipe.get("weight_decay", Recipe.weight_decay),
+        )
+    return {**declared(Recipe()), **recipe}
+
+
+def _check_recipe(t: Mapping[str, Any], where: str, problems: list[str]) -> None:
+    problems.extend(f"{where}recipe.{p}" for p in cross_field_problems(resolved_recipe(t)))
+
+
+def _check_schedule(t: Mapping[str, Any], where: str, problems: list[str]) -> ScheduleValue | None:
+    """The cell's schedule, parsed once (None: constant lr, or broken and reported)."""
     recipe = t.get("recipe", {})
     sched = recipe.get("schedule") if isinstance(recipe, Mapping) else None
     if not isinstance(sched, Mapping) or not sched:
-        return
-    from orchestrator.training.schedules import SCHEDULE_KINDS, schedule_from_dict
-
-    kind = sched.get("kind")
-    if not isinstance(kind, str):  # schedule_from_dict assumes a hashable kind
-        shown = "missing" if kind is None else f"Received: kind={kind!r}"
-        problems.append(
-            f"{where}recipe.schedule: kind: must be one of {', '.join(SCHEDULE_KINDS)}; {shown}."
-        )
-        return
+        return None
     try:
-        schedule_from_dict(sched, epochs=t.get("epochs"), lr=recipe.get("lr", Recipe.lr))
+        return parse_schedule(sched, epochs=t.get("epochs"), lr=recipe.get("lr", Recipe.lr))
     except SpecError as e:
         problems.extend(f"{where}recipe.schedule: {p}" for p in e.problems)
+        return None
 
 
 def _check_model(t: Mapping[str, Any], where: str, problems: list[str]) -> None:
@@ -79,6 +99,9 @@ def _check_model(t: Mapping[str, Any], where: str, problems: list[str]) -> None:
             "decides where weight decay goes (L2 on kernels or decoupled). "
             f"Received: weight_decay={args.pop('weight_decay')!r}"
         )
+    if found := _beyond_limits(args):  # checking (or sizing) a huge network could hang
+        problems.extend(f"{where}model_args.{p}" for p in found)
+        return
     try:
         found = check_model(
             t["model"], num_classes=info.num_classes, input_shape=info.input_shape, **args
@@ -86,6 +109,43 @@ def _check_model(t: Mapping[str, Any], where: str, problems: list[str]) -> None:
     except (TypeError, ValueError) as e:  # a value of a type the zoo's check did not expect
         found = [f"{t['model']}: arguments of the wrong type ({e}). Received: {s.shown(args)}"]
     problems.extend(f"{where}model_args: {p}" for p in found)
+
+
+# Sanity limits on the integer model arguments, far above every published network (ResNet-
+# 1202, DenseNet-BC k=40, WRN-40-10, ResNeXt 32x4d): a bigger value is a typo, and checking,
+# sizing or building it would take hours or more memory than any machine has.
+MODEL_ARG_LIMITS: dict[str, int] = {
+    "depth": 2000,
+    "growth_rate": 256,
+    "width": 64,
+    "base_filters": 1024,
+    "base_width": 1024,
+    "init_filters": 4096,
+    "fc_units": 65536,
+    "cardinality": 256,
+    "se_reduction": 1024,
+    "num_blocks": 16,
+    "layers_per_block": 1000,  # each block's, when a list
+}
+MAX_BLOCK_LIST = 16  # entries of a layers_per_block list
+
+
+def _beyond_limits(args: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for key, limit in MODEL_ARG_LIMITS.items():
+        value = args.get(key)
+        values = value if isinstance(value, list) else [value]
+        if isinstance(value, list) and len(value) > MAX_BLOCK_LIST:
+            problems.append(
+                f"{key}: at most {MAX_BLOCK_LIST} entries (a sanity limit). "
+                f"Received: {key}={s.shown(value)}"
+            )
+        elif any(isinstance(v, int) and not isinstance(v, bool) and v > limit for v in values):
+            problems.append(
+                f"{key}: must be <= {limit}, a sanity limit far above every published "
+                f"network; a bigger value is most likely a typo. Received: {key}={s.shown(value)}"
+            )
+    return problems
 
 
 def _check_data(t: Mapping[str, Any], where: str, problems: list[str]) -> None:
@@ -109,6 +169,13 @@ def _check_resources(
 ) -> None:
     res = t.get("resources", {})
     types = gpu_types(res.get("gpu_type"), where, problems)
+    if types and not res.get("gpus", Resources.gpus):
+        # The same contradiction [cluster] refuses for a node type: a GPU type, no GPU.
+        problems.append(
+            f"{where}resources.gpu_type: a trial without GPUs runs on no GPU type; set "
+            f"resources.gpus or remove gpu_type. Received: gpu_type={res['gpu_type']!r}, "
+            f"gpus={res.get('gpus', Resources.gpus)!r}"
+        )
     check_request(
         res.get("gpus", Resources.gpus),
         res.get("cpus", Resources.cpus),

@@ -7,9 +7,9 @@ registries (pure imports, no TensorFlow), so the messages suggest real names.
 from __future__ import annotations
 
 from orchestrator.spec import schema as s
+from orchestrator.spec.recipe import OPTIMIZERS, PRECISIONS, WEIGHT_DECAY_MODES
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+__all__ = ["OPTIMIZERS", "PRECISIONS", "WEIGHT_DECAY_MODES"]  # and the tables below
 
 
 def _models() -> list[str]:
@@ -43,8 +43,8 @@ RECIPE = s.Table(
         "momentum": s.is_number(ge=0, lt=1),
         "nesterov": s.is_bool,
         "weight_decay": s.is_number(ge=0),
-        "weight_decay_mode": s.one_of(("l2", "decoupled"), "weight decay mode"),
-        "schedule": s.Table({}, free=True),  # checked by training.schedules.schedule_from_dict
+        "weight_decay_mode": s.one_of(WEIGHT_DECAY_MODES, "weight decay mode"),
+        "schedule": s.Table({}, free=True),  # parsed by spec.schedule.parse_schedule
         "preprocess": s.one_of(_preprocessings, "preprocessing"),
         "augment": s.one_of(_augmentations, "augmentation"),
         "precision": s.one_of(PRECISIONS, "precision"),
@@ -97,7 +97,7 @@ _RUN = {
     "data": DATA,
     "epochs": s.is_int(lo=1),
     "batch_size": s.is_int(lo=1),
-    "seed": s.is_int(lo=0),
+    "seed": s.is_int(lo=0, hi=s.MAX_SEED),
     "seeds": s.seed_list,
     "repeats": s.is_int(lo=1),
     "recipe": RECIPE,

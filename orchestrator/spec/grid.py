@@ -34,7 +34,8 @@ from typing import Any
 from orchestrator.errors import did_you_mean
 from orchestrator.spec import schema as s
 from orchestrator.spec.fields import TRIAL_KEYS
-from orchestrator.spec.model import CheckpointPolicy, DataSpec, Recipe, Resources
+from orchestrator.spec.model import CheckpointPolicy, DataSpec, Recipe, Resources, declared
+from orchestrator.spec.names import name_problem, shown_name
 
 SEED_KEYS = ("seed", "seeds", "repeats")
 # Replaced as a whole when a later level sets them: a step schedule's boundaries must not
@@ -47,7 +48,7 @@ _NOT_AXES = SEED_KEYS
 # What `{key}` means in a name template when the trial does not set the key.
 _DEFAULT_VIEW: dict[str, Any] = {
     "batch_size": 128,
-    "recipe": asdict(Recipe()),
+    "recipe": declared(Recipe()),
     "resources": asdict(Resources()),
     "data": asdict(DataSpec()),
     "checkpoint": asdict(CheckpointPolicy()),
@@ -140,6 +141,12 @@ def seeds_of(table: Mapping[str, Any]) -> Sequence[int] | None:
     return None
 
 
+def max_seeds(base: Mapping[str, Any], per_model: Mapping[str, Any]) -> int:
+    """The most trials one cell of a grid can make: its seeds, or a per-model block's."""
+    levels = [base, *(merge(base, b) for b in per_model.values() if isinstance(b, Mapping))]
+    return max(len(seeds_of(t) or (0,)) for t in levels)
+
+
 def seeding_problems(table: Mapping[str, Any], where: str, problems: list[str]) -> None:
     """At most one of seed / seeds / repeats per level."""
     present = [k for k in SEED_KEYS if k in table]
@@ -227,7 +234,10 @@ def expand_trial(
         return None
     table = {k: v for k, v in merged.items() if k not in ("name", *SEED_KEYS)}
     table["seed"] = merged.get("seed", 0)
-    return Cell(f'{where}trial "{name}": ', name, table, seeds_of(merged))
+    seeds = seeds_of(merged)
+    if not _name_ok(name, seeds, twhere, problems):
+        return None
+    return Cell(f'{where}trial "{name}": ', name, table, seeds)
 
 
 def grid_dimensions(g: Mapping[str, Any], gwhere: str, problems: list[str]) -> list[_Dim]:
@@ -379,10 +389,21 @@ def _named(
             problems.append(f"{gwhere}name: {s.end(problem)} Received: name={template!r}")
             return []
         seeds = seeds_of(t)
+        if not _name_ok(name, seeds, gwhere, problems):
+            return []
         table = {k: v for k, v in t.items() if k not in SEED_KEYS}
         table["seed"] = t.get("seed", 0)
         cells.append(Cell(f'{gwhere}trial "{name}": ', name, table, seeds))
     return cells
+
+
+def _name_ok(name: str, seeds: Sequence[int] | None, where: str, problems: list[str]) -> bool:
+    """The trial's name, with the longest "-s<seed>" it gets, fits the ledger and a file."""
+    longest = f"{name}-s{max(seeds)}" if seeds else name
+    problem = name_problem(longest)
+    if problem is not None:
+        problems.append(f"{where}name: {problem}. Received: name={shown_name(longest)}")
+    return problem is None
 
 
 def default_template(dims: list[_Dim]) -> str:

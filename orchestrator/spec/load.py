@@ -26,7 +26,7 @@ from typing import Any
 from orchestrator.errors import SpecError
 from orchestrator.spec import grid as g
 from orchestrator.spec import schema as s
-from orchestrator.spec.checks import check_cell
+from orchestrator.spec.checks import Checked, check_cell, resolved_recipe
 from orchestrator.spec.cluster import parse_cluster
 from orchestrator.spec.fields import (  # noqa: F401  (re-exported: the schema's old home)
     CHECKPOINT,
@@ -56,6 +56,7 @@ from orchestrator.spec.model import (
     TrialSpec,
     freeze,
 )
+from orchestrator.spec.names import name_problem, shown_name
 
 _HEADER = re.compile(r"^[ \t]*\[\[[ \t]*(trial|grid)[ \t]*\]\]", re.MULTILINE)
 deep_merge = g.merge  # tables merge key by key; recipe.schedule and seeding keys replace
@@ -128,6 +129,10 @@ def parse_job(
             "and repeats."
         )
     trials = _build_all(cells, cluster, problems) if trusted and total <= g.MAX_TRIALS else []
+    name = job.get("name", default_name)
+    if isinstance(name, str) and (problem := name_problem(name)) is not None:
+        key = "job.name" if "name" in job else "job.name (the file's name)"
+        problems.append(f"{where}{key}: {problem}. Received: name={shown_name(name)}")
     if problems:
         raise SpecError(list(dict.fromkeys(problems)))  # each distinct message once
     return JobSpec(
@@ -176,11 +181,18 @@ def _cells(
         order = ["trial"] * len(blocks["trial"]) + ["grid"] * len(blocks["grid"])
     cells: list[g.Cell] = []
     seen = {"trial": 0, "grid": 0}
+    over = False
     for kind in order:
         i = seen[kind]
         seen[kind] += 1
+        # Trials so far: a grid that would pass the limit is refused before it expands.
+        # After one grid passed the limit, later ones are checked but neither expanded
+        # nor counted again (one message, not one per grid).
+        budget = g.MAX_TRIALS - sum(len(c.seeds or (0,)) for c in cells) if not over else -1
         if kind == "grid":
-            cells += _grid(blocks["grid"][i], i + 1, defaults, where, problems)
+            grid = _grid(blocks["grid"][i], i + 1, defaults, where, problems, budget)
+            over = over or grid is None
+            cells += grid or []
         elif cell := _trial(blocks["trial"][i], i + 1, defaults, where, problems):
             cells.append(cell)
     return cells
@@ -208,7 +220,10 @@ def _grid(
     defaults: Mapping[str, Any] | None,
     where: str,
     problems: list[str],
-) -> list[g.Cell]:
+    budget: int = g.MAX_TRIALS,
+) -> list[g.Cell] | None:
+    """The block's cells; None when expanding it would pass the trial limit (`budget`: the
+    trials it may add; < 0: the limit is passed already, so the block is only checked)."""
     name = block.get("name")
     gwhere = f"{where}grid #{index}" + (f' "{name}"' if isinstance(name, str) else "") + ": "
     before = len(problems)
@@ -233,6 +248,16 @@ def _grid(
         problems.append(f"{gwhere}axes and zip make {size} cells, more than {g.MAX_TRIALS}.")
         return []
     base = g.merge(defaults, {k: v for k, v in block.items() if k not in g.GRID_ONLY})
+    # Counted, not built: cells times the most seeds any of its cells can have.
+    bound = size * g.max_seeds(base, per_model if isinstance(per_model, Mapping) else {})
+    if budget < 0:
+        return None
+    if bound > budget:
+        problems.append(
+            f"{gwhere}makes up to {bound} trials, and with the {g.MAX_TRIALS - budget} before "
+            f"it the job would pass {g.MAX_TRIALS} trials; check axes, seeds and repeats."
+        )
+        return None
     return g.grid_cells(block, dims, base, gwhere, problems)
 
 
@@ -253,9 +278,10 @@ def _build_all(
     seen: dict[str, str] = {}
     named: set[str] = set()
     for cell in cells:
-        if not check_cell(cell, cluster, problems):
+        checked = check_cell(cell, cluster, problems)
+        if checked is None:
             continue
-        base = build_trial(cell.table, name=cell.group)
+        base = build_trial(cell.table, name=cell.group, checked=checked)
         for seed in cell.seeds or (None,):
             trial = (
                 base
@@ -281,11 +307,19 @@ def _build_all(
     return trials
 
 
-def build_trial(t: Mapping[str, Any], name: str, group: str = "") -> TrialSpec:
-    """A checked, merged trial table -> TrialSpec with its content key."""
-    recipe = dict(t.get("recipe", {}))
-    if recipe.get("schedule"):
-        recipe["schedule"] = freeze(recipe["schedule"])
+def build_trial(
+    t: Mapping[str, Any], name: str, group: str = "", checked: Checked | None = None
+) -> TrialSpec:
+    """A checked, merged trial table -> TrialSpec with its content key. `checked` holds
+    what `check_cell` parsed (the schedule); without it the cell is checked here."""
+    if checked is None:
+        problems: list[str] = []
+        checked = check_cell(g.Cell("", name, dict(t), None), (), problems)
+        if checked is None:
+            raise SpecError(problems)
+    recipe = resolved_recipe(t)
+    recipe["schedule"] = freeze(recipe["schedule"]) if recipe.get("schedule") else ()
+    recipe["lr_schedule"] = checked.schedule
     resources = dict(t.get("resources", {}))
     resources["gpu_type"] = _gpu_types(resources.get("gpu_type"))
     reference = dict(t.get("reference", {}))

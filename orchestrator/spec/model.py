@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+from orchestrator.spec.schedule import ScheduleValue
+
+# Marks a field computed from the others at build time: it never enters the content key.
+DERIVED = {"derived": True}
 
 # A frozen mapping as sorted (key, value) pairs, so specs stay hashable and compare by value.
 Items = tuple[tuple[str, Any], ...]
@@ -35,6 +40,15 @@ def thaw(items: Items) -> dict[str, Any]:
     return out
 
 
+def declared(spec: Any) -> dict[str, Any]:
+    """`asdict(spec)` without derived fields: what a job file can say about it."""
+    out = asdict(spec)
+    for f in fields(spec):
+        if f.metadata.get("derived"):
+            out.pop(f.name)
+    return out
+
+
 @dataclass(frozen=True)
 class DataSpec:
     """Which data a trial trains on. `data_dir` says where, so it is not part of the key."""
@@ -55,12 +69,18 @@ class Recipe:
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 1e-4
-    weight_decay_mode: str = "l2"  # "l2": kernel regulariser (the seeds); "decoupled": AdamW
+    # "l2": kernel regulariser (the seeds); "decoupled": in the optimizer. A job file that
+    # leaves it out gets `spec.recipe.default_weight_decay_mode` (decoupled for adamw).
+    weight_decay_mode: str = "l2"
     schedule: Items = ()  # e.g. (("kind", "step"), ("boundaries", (81, 122)), ...); () = constant
     preprocess: str = "meanstd"
     augment: str = "standard"
     precision: str = "float32"  # or mixed_float16 / mixed_bfloat16
     xla: bool = False
+    # `schedule` parsed once by the spec (None: constant lr); the trial runs this value.
+    lr_schedule: ScheduleValue | None = field(
+        default=None, compare=False, repr=False, metadata=DERIVED
+    )
 
     @property
     def schedule_dict(self) -> dict[str, Any]:

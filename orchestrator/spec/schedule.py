@@ -1,10 +1,12 @@
-"""Per-epoch learning-rate schedules (pure Python, no TensorFlow).
+"""Per-epoch learning-rate schedules (pure Python, no TensorFlow): parsed once, in the spec.
 
 Epochs are 0-based, as Keras `LearningRateScheduler` passes them to the seeds' scripts, and
 the LR changes once per epoch, never per step. Schedules are frozen dataclasses with
 `lr_at(epoch)`; reduce-on-plateau is the one stateful schedule (`observe` after each
-epoch, `state`/`load_state` for checkpoints). `schedule_from_dict` builds any of them from
-a job file's `recipe.schedule` table and reports every problem at once as a SpecError.
+epoch, `state`/`load_state` for checkpoints). `parse_schedule` turns a job file's
+`recipe.schedule` table into a frozen `ScheduleValue` (reporting every problem at once as a
+SpecError); the spec keeps that value on the Recipe, and the trial calls `start_schedule`
+on it (a fresh PlateauSchedule for plateau, the value itself otherwise).
 """
 
 from __future__ import annotations
@@ -348,7 +350,7 @@ def _htd(r: _Reader) -> HTDSchedule | None:
     return HTDSchedule(lr, epochs, lower, upper)  # type: ignore[arg-type]
 
 
-def _plateau(r: _Reader) -> PlateauSchedule | None:
+def _plateau(r: _Reader) -> PlateauConfig | None:
     monitor = r._get("monitor", "val_loss")
     if not isinstance(monitor, str) or not monitor:
         r.problems.append(f"monitor: must be a metric name. Received: monitor={monitor!r}")
@@ -364,9 +366,7 @@ def _plateau(r: _Reader) -> PlateauSchedule | None:
     if None in values or not isinstance(monitor, str) or not monitor:
         return None
     lr, factor, patience, min_lr, mode, min_delta, cooldown = values
-    return PlateauSchedule(
-        PlateauConfig(lr, monitor, factor, patience, min_lr, mode, min_delta, cooldown)  # type: ignore[arg-type]
-    )
+    return PlateauConfig(lr, monitor, factor, patience, min_lr, mode, min_delta, cooldown)  # type: ignore[arg-type]
 
 
 _BUILDERS = {
@@ -378,10 +378,32 @@ _BUILDERS = {
 }
 
 
+# What the spec keeps: frozen, hashable, comparable. Plateau's running state is not in it.
+ScheduleValue = (
+    ConstantSchedule | StepSchedule | CosineSchedule | HTDSchedule | WarmupSchedule | PlateauConfig
+)
+
+
+def start_schedule(value: ScheduleValue | None) -> Schedule | None:
+    """The schedule a trial runs: the parsed value, or a fresh reduce-on-plateau state."""
+    if isinstance(value, PlateauConfig):
+        return PlateauSchedule(value)
+    return value
+
+
 def schedule_from_dict(
     table: Mapping[str, Any], *, epochs: int | None = None, lr: float | None = None
 ) -> Schedule:
-    """Build a schedule from a `recipe.schedule` table, e.g.
+    """`start_schedule(parse_schedule(...))`: a ready schedule from a table."""
+    schedule = start_schedule(parse_schedule(table, epochs=epochs, lr=lr))
+    assert schedule is not None  # parse_schedule returns a value or raises
+    return schedule
+
+
+def parse_schedule(
+    table: Mapping[str, Any], *, epochs: int | None = None, lr: float | None = None
+) -> ScheduleValue:
+    """Parse a `recipe.schedule` table into a frozen value, e.g.
 
         {"kind": "step", "boundaries": [81, 122], "values": [0.1, 0.01, 0.001]}
         {"kind": "htd", "lr": 0.1, "epochs": 200, "warmup_epochs": 5}
@@ -398,7 +420,7 @@ def schedule_from_dict(
     if lr is not None:
         table.setdefault("lr", lr)
     kind = table.get("kind")
-    if kind not in _BUILDERS:
+    if not isinstance(kind, str) or kind not in _BUILDERS:
         hint = did_you_mean(kind, SCHEDULE_KINDS) if isinstance(kind, str) else ""
         shown = "missing" if kind is None else f"Received: kind={kind!r}"
         raise SpecError(f"kind: must be one of {', '.join(SCHEDULE_KINDS)}; {shown}.{hint}")
@@ -420,4 +442,4 @@ def schedule_from_dict(
         raise SpecError(problems or [f"kind: cannot build a {kind} schedule."])
     if warmup:
         return WarmupSchedule(schedule, warmup, start)  # type: ignore[arg-type]
-    return schedule
+    return schedule  # type: ignore[return-value]

@@ -101,15 +101,20 @@ def str_or_str_list(v: Any) -> str | None:
     return "must be a string or a non-empty array of strings"
 
 
+# Keras seeds NumPy's global generator, which takes 0 .. 2**32 - 1: a bigger seed validates
+# nowhere else and fails in the trial (keras.utils.set_random_seed).
+MAX_SEED = 2**32 - 1
+
+
 def seed_list(v: Any) -> str | None:
-    """`seeds = [0, 1, 2]`: a non-empty array of distinct whole numbers >= 0."""
+    """`seeds = [0, 1, 2]`: a non-empty array of distinct whole numbers in 0..MAX_SEED."""
     ok = (
         isinstance(v, list)
         and v
-        and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v)
+        and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= MAX_SEED for x in v)
     )
     if not ok:
-        return "must be a non-empty array of whole numbers >= 0"
+        return f"must be a non-empty array of whole numbers in 0..{MAX_SEED}"
     return None if len(set(v)) == len(v) else "must not repeat a seed"
 
 

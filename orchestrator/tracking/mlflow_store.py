@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from orchestrator.spec.model import TrialSpec
+from orchestrator.spec.model import TrialSpec, declared
 
 EPOCH_METRICS = (
     "loss",
@@ -241,40 +241,40 @@ def compare_path(experiment_id: str, run_ids: list[str]) -> str:
 
 def _resolved(trial: TrialSpec) -> dict[str, Any]:
     out = asdict(trial)
+    out["recipe"] = declared(trial.recipe)  # the parsed schedule is derived: not a setting
     out["model_args"] = trial.model_kwargs
     out["recipe"]["schedule"] = trial.recipe.schedule_dict
     return out
 
 
+# Where the flat param names come from: the resolved trial's parts, flattened with these
+# prefixes, so that a new recipe or data field becomes a param without an edit here.
+_FLAT_PARTS = (("recipe", ""), ("data", ""), ("model_args", "model."))
+_NOT_PARAMS = {"data": ("name", "data_dir")}  # name is `dataset`; where data lives is no param
+
+
 def _params(trial: TrialSpec) -> list[Any]:
-    """Flat, consistently named params: the same names for every model, for the MLflow UI."""
+    """Flat, consistently named params: the same names for every model, for the MLflow UI.
+
+    The resolved trial flattened: model, dataset, epochs, batch_size, seed, every recipe
+    and data field by its own name, the model arguments as model.<arg>, gpus and cpus.
+    """
     from mlflow.entities import Param
 
-    r = trial.recipe
+    resolved = _resolved(trial)
     flat: dict[str, Any] = {
         "model": trial.model,
         "dataset": trial.data.name,
         "epochs": trial.epochs,
         "batch_size": trial.batch_size,
         "seed": trial.seed,
-        "optimizer": r.optimizer,
-        "lr": r.lr,
-        "momentum": r.momentum,
-        "nesterov": r.nesterov,
-        "weight_decay": r.weight_decay,
-        "weight_decay_mode": r.weight_decay_mode,
-        "schedule": json.dumps(r.schedule_dict or {"kind": "constant"}, sort_keys=True),
-        "preprocess": r.preprocess,
-        "augment": r.augment,
-        "precision": r.precision,
-        "xla": r.xla,
-        "validation_size": trial.data.validation_size,
-        "train_size": trial.data.train_size,
-        "test_size": trial.data.test_size,
-        "gpus": trial.resources.gpus,
-        "cpus": trial.resources.cpus,
     }
-    flat.update({f"model.{k}": v for k, v in trial.model_kwargs.items()})
+    for part, prefix in _FLAT_PARTS:
+        skip = _NOT_PARAMS.get(part, ())
+        flat.update({f"{prefix}{k}": v for k, v in resolved[part].items() if k not in skip})
+    schedule = trial.recipe.schedule_dict or {"kind": "constant"}
+    flat["schedule"] = json.dumps(schedule, sort_keys=True)
+    flat.update(gpus=trial.resources.gpus, cpus=trial.resources.cpus)
     return [Param(k, str(v)) for k, v in flat.items()]
 
 

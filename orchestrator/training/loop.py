@@ -264,27 +264,23 @@ def _due(trial: TrialSpec, epoch: int, end: int, last_save: float) -> bool:
 
 
 def _schedule(trial: TrialSpec) -> Any:
-    if not trial.recipe.schedule:
-        return None
-    from orchestrator.training.schedules import schedule_from_dict
+    """The schedule the spec parsed (a TrialSpec built by hand may not carry one yet)."""
+    from orchestrator.training.schedules import parse_schedule, start_schedule
 
-    return schedule_from_dict(trial.recipe.schedule_dict, epochs=trial.epochs, lr=trial.recipe.lr)
+    value = trial.recipe.lr_schedule
+    if value is None and trial.recipe.schedule:
+        r = trial.recipe
+        value = parse_schedule(r.schedule_dict, epochs=trial.epochs, lr=r.lr)
+    return start_schedule(value)
 
 
 def _build(trial: TrialSpec, strategy: Any, num_classes: int, input_shape: tuple) -> tuple:
-    from orchestrator.training.optimizers import make_optimizer
+    from orchestrator.training.optimizers import optimizer_for
     from orchestrator.zoo import create_model
 
     r = trial.recipe
     with strategy.scope():
-        optimizer, model_l2 = make_optimizer(
-            r.optimizer,
-            lr=r.lr,
-            momentum=r.momentum,
-            nesterov=r.nesterov,
-            weight_decay=r.weight_decay,
-            weight_decay_mode=r.weight_decay_mode,
-        )
+        optimizer, model_l2 = optimizer_for(r)
         model = create_model(
             trial.model,
             num_classes=num_classes,

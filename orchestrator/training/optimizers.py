@@ -10,21 +10,37 @@ Two recipes that are easy to confuse:
                outside the gradient. The model gets no L2 (`model_l2 = 0`). Biases and
                BatchNorm gamma/beta are excluded, as the seeds' L2 excluded them.
 
-Importing this module does not import TensorFlow; `make_optimizer` imports Keras.
+The rules (kinds, modes, ranges, adamw's mode) are the job file's, from `spec`: what
+`orch validate` accepts is what builds here. Importing this module does not import
+TensorFlow; `make_optimizer` / `optimizer_for` import Keras.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from orchestrator.errors import SpecError, did_you_mean
+from orchestrator.errors import SpecError
+from orchestrator.spec import schema as s
+from orchestrator.spec.recipe import OPTIMIZERS, WEIGHT_DECAY_MODES, cross_field_problems
 
-OPTIMIZER_KINDS: tuple[str, ...] = ("sgd", "adam", "adamw")
-WEIGHT_DECAY_MODES: tuple[str, ...] = ("l2", "decoupled")
+if TYPE_CHECKING:
+    from orchestrator.spec.model import Recipe
+
+# The spec's names, under the names this module always exported.
+OPTIMIZER_KINDS: tuple[str, ...] = OPTIMIZERS
+__all__ = [
+    "OPTIMIZER_KINDS",
+    "WEIGHT_DECAY_MODES",
+    "OptimizerChoice",
+    "make_optimizer",
+    "optimizer_for",
+    "validate_optimizer",
+]
 # Variables the decoupled decay skips. Keras 3 checks `variable.name`, which is "bias" for
 # a Keras variable but "dense/bias:0" for the tf.Variable the TF backend passes, so the
 # pattern accepts both forms (and never matches e.g. "kernel" or "depthwise_kernel").
 NO_DECAY_VARIABLES: tuple[str, ...] = (r"(?:^|/)(?:bias|gamma|beta)(?::\d+)?$",)
+_OPTIMIZER_KEYS = ("optimizer", "lr", "momentum", "nesterov", "weight_decay", "weight_decay_mode")
 
 
 class OptimizerChoice(NamedTuple):
@@ -32,10 +48,6 @@ class OptimizerChoice(NamedTuple):
 
     optimizer: Any  # keras.optimizers.Optimizer (not imported here: no TF at import time)
     model_l2: float
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def validate_optimizer(
@@ -47,40 +59,35 @@ def validate_optimizer(
     weight_decay: float = 0.0,
     weight_decay_mode: str = "l2",
 ) -> None:
-    """Raise SpecError listing every bad argument (pure: usable by spec validation)."""
-    problems = []
-    if kind not in OPTIMIZER_KINDS:
-        problems.append(
-            f"optimizer: must be one of {', '.join(OPTIMIZER_KINDS)}. Received: "
-            f"optimizer={kind!r}.{did_you_mean(str(kind), OPTIMIZER_KINDS)}"
+    """Raise SpecError listing every bad argument, by the job file's own rules (the
+    `[recipe]` schema and `spec.recipe.cross_field_problems`): one copy of each rule."""
+    from orchestrator.spec.fields import RECIPE
+
+    values = dict(
+        zip(
+            _OPTIMIZER_KEYS,
+            (kind, lr, momentum, nesterov, weight_decay, weight_decay_mode),
+            strict=True,
         )
-    if not _is_number(lr) or not lr > 0:
-        problems.append(f"lr: must be > 0. Received: lr={lr!r}")
-    if not _is_number(momentum) or not 0 <= momentum < 1:
-        problems.append(f"momentum: must be in [0, 1). Received: momentum={momentum!r}")
-    if not isinstance(nesterov, bool):
-        problems.append(f"nesterov: must be true or false. Received: nesterov={nesterov!r}")
-    if not _is_number(weight_decay) or not weight_decay >= 0:
-        problems.append(f"weight_decay: must be >= 0. Received: weight_decay={weight_decay!r}")
-    if weight_decay_mode not in WEIGHT_DECAY_MODES:
-        problems.append(
-            f"weight_decay_mode: must be one of {', '.join(WEIGHT_DECAY_MODES)}. "
-            f"Received: weight_decay_mode={weight_decay_mode!r}."
-            f"{did_you_mean(str(weight_decay_mode), WEIGHT_DECAY_MODES)}"
-        )
-    elif (
-        kind == "adamw"
-        and weight_decay_mode == "l2"
-        and _is_number(weight_decay)
-        and weight_decay > 0
-    ):
-        problems.append(
-            "weight_decay_mode: adamw decays weights in the optimizer; set "
-            'weight_decay_mode = "decoupled", or use optimizer = "adam" for L2. '
-            "Received: weight_decay_mode='l2'"
-        )
+    )
+    problems: list[str] = []
+    s.validate_table(values, RECIPE, "", "", problems)
+    if not problems:
+        problems += cross_field_problems(values)
     if problems:
         raise SpecError(problems)
+
+
+def optimizer_for(recipe: Recipe) -> OptimizerChoice:
+    """The optimizer of a spec's recipe, which `orch validate` has already checked."""
+    return _build(
+        recipe.optimizer,
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        nesterov=recipe.nesterov,
+        weight_decay=recipe.weight_decay,
+        weight_decay_mode=recipe.weight_decay_mode,
+    )
 
 
 def make_optimizer(
@@ -105,6 +112,25 @@ def make_optimizer(
         weight_decay=weight_decay,
         weight_decay_mode=weight_decay_mode,
     )
+    return _build(
+        kind,
+        lr=lr,
+        momentum=momentum,
+        nesterov=nesterov,
+        weight_decay=weight_decay,
+        weight_decay_mode=weight_decay_mode,
+    )
+
+
+def _build(
+    kind: str,
+    *,
+    lr: float,
+    momentum: float,
+    nesterov: bool,
+    weight_decay: float,
+    weight_decay_mode: str,
+) -> OptimizerChoice:
     import keras  # lazy: keeps this module importable without TensorFlow
 
     decoupled = weight_decay_mode == "decoupled" and weight_decay > 0

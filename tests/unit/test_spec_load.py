@@ -29,7 +29,7 @@ model = "lenet5"
 name = "ResNet-20"
 model = "resnet20"
 recipe = { lr = 0.1 }
-resources = { cpus = 2, gpu_type = "GTX 1080 Ti" }
+resources = { cpus = 2, gpus = 1, gpu_type = "GTX 1080 Ti" }
 reference = { accuracy = 91.82, params = 270000, source = "cifar-10-cnn README" }
 """
 
