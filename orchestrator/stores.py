@@ -108,18 +108,24 @@ def check_database_url(url: str, what: str, hint: str, error: type[OrchestratorE
 
     parsed = _parse(url, what, hint, error)
     try:
-        dialect = parsed.get_dialect()
+        parsed.get_dialect()
     except NoSuchModuleError:
         raise error(
             f"{what} {url!r}: unknown database kind {parsed.drivername!r}. {hint}"
         ) from None
-    try:
-        dialect.import_dbapi()
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import ArgumentError
+
+    try:  # imports the driver and checks the dialect's own URL rules; connects to nothing
+        create_engine(url).dispose()
     except ImportError as e:
         install = DRIVERS.get(parsed.get_backend_name(), f"install the {e.name} package")
         raise error(
             f"{what} {url!r}: its database driver {e.name!r} is not installed. Fix: {install}."
         ) from None
+    except (ArgumentError, TypeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise error(f"{what} {url!r} is not a valid URL ({first}). {hint}") from None
     path = sqlite_path(url)
     if path is not None:
         check_sqlite_file(path, what, error)
@@ -137,7 +143,9 @@ def ledger_engine(url: str) -> Any:
 
 
 def ledger_exists(url: str) -> bool:
-    """False only for a SQLite ledger whose file is not there yet (nothing to read)."""
+    """False only for a SQLite ledger whose file is not there yet (nothing to read). A URL
+    that could never be opened is a LedgerError here too, not an empty ledger."""
+    check_database_url(url, "the ledger", LEDGER_HINT, LedgerError)
     path = sqlite_path(url)
     return path is None or path.exists()
 

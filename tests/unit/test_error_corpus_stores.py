@@ -1,0 +1,347 @@
+"""Error corpus, class 2: stores and configuration (issue 15 §3, and §2's tracking server).
+
+Damaged ledger and MLflow databases, bad ledger URLs and tracking URIs, a tracking server
+that refuses or never answers, bad config.toml and environment settings, a tracking URI on
+the ledger's own database, and read-only commands that must create nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.unit.corpus import BOUND_S, Case, check, job_file, run_corpus, write
+
+# A port that accepts connections and never answers (the kernel completes the handshake
+# from the listen backlog): a tracking server that hangs.
+SILENT = socket.socket()
+SILENT.bind(("127.0.0.1", 0))
+SILENT.listen(64)
+SILENT_URI = f"http://127.0.0.1:{SILENT.getsockname()[1]}"
+
+
+@cache
+def templates() -> Path:
+    """A valid ledger (one registered job, "tiny") and MLflow store, built once."""
+    root = Path(tempfile.mkdtemp(prefix="corpus-stores-"))
+    job_file(root)
+    code = (
+        "from orchestrator.ledger import Ledger\n"
+        "from orchestrator.spec.load import load_job\n"
+        "from orchestrator.tracking.mlflow_store import MlflowStore\n"
+        f"Ledger('sqlite:///{root}/orch.db').register_job(load_job('{root}/job.toml'))\n"
+        f"MlflowStore('sqlite:///{root}/mlflow.db').experiment_id('tiny')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT, timeout=300)
+    return root
+
+
+def with_store(name: str, damage: str = "") -> object:
+    """Setup: the job file, and .orch/<name> copied from the templates, then damaged."""
+
+    def setup(folder: Path) -> None:
+        job_file(folder)
+        home = folder / ".orch"
+        home.mkdir()
+        for db in ("orch.db", "mlflow.db"):
+            shutil.copy(templates() / db, home / db)
+        target = home / name
+        if damage == "random":
+            target.write_bytes(os.urandom(8192))
+        elif damage == "truncated":
+            data = target.read_bytes()
+            target.write_bytes(data[: max(4096, len(data) // 3 // 4096 * 4096)])
+        elif damage == "header-only":
+            target.write_bytes(target.read_bytes()[:50])
+        elif damage == "empty":
+            target.write_bytes(b"")
+        elif damage == "folder":
+            target.unlink()
+            target.mkdir()
+
+    return setup
+
+
+def config(text: str | bytes) -> object:
+    def setup(folder: Path) -> None:
+        job_file(folder)
+        if text == "<folder>":
+            (folder / ".orch" / "config.toml").mkdir(parents=True)
+        else:
+            write(folder / ".orch" / "config.toml", text)
+
+    return setup
+
+
+def home_is_file(folder: Path) -> None:
+    job_file(folder)
+    write(folder / "home", "not a folder")
+
+
+def file_here(folder: Path) -> None:
+    job_file(folder)
+    write(folder / "afile", "x")
+
+
+WRITES = (".orch",)  # what a writing command (submit) may create
+L, T = "ORCH_LEDGER_URL", "ORCH_TRACKING_URI"
+READ = ("status", "plan", "table", "report", "cancel", "logs", "resume")
+
+
+def args(cmd: str) -> list[str]:
+    return {
+        "status": ["status"],
+        "status-job": ["status", "tiny"],
+        "plan": ["plan", "job.toml"],
+        "submit": ["submit", "job.toml"],
+        "table": ["table", "tiny"],
+        "report": ["report", "tiny"],
+        "cancel": ["cancel", "tiny"],
+        "logs": ["logs", "tiny"],
+        "resume": ["resume", "tiny"],
+        "train": ["train", "lenet5", "--epochs", "1"],
+        "validate": ["validate", "job.toml"],
+        "models": ["models", "lenet*"],
+    }[cmd]
+
+
+CASES: list[Case] = [
+    # damaged ledger
+    *[
+        Case(
+            f"ledger-random-{cmd}",
+            args(cmd),
+            setup=with_store("orch.db", "random"),
+            match="orch.db.*not a SQLite database",
+            real=cmd == "status",
+        )
+        for cmd in ("status", "status-job", "plan", "submit", "cancel", "logs", "resume")
+    ],
+    *[
+        Case(
+            f"ledger-truncated-{cmd}",
+            args(cmd),
+            setup=with_store("orch.db", "truncated"),
+            match="orch.db.*truncated",
+        )
+        for cmd in ("status", "plan", "submit", "cancel")
+    ],
+    Case(
+        "ledger-header-only-status",
+        ["status"],
+        setup=with_store("orch.db", "header-only"),
+        match="truncated",
+    ),
+    Case(
+        "ledger-folder-status",
+        ["status"],
+        setup=with_store("orch.db", "folder"),
+        match="not a file",
+    ),
+    Case(
+        "ledger-folder-submit",
+        ["submit", "job.toml"],
+        setup=with_store("orch.db", "folder"),
+        match="not a file",
+    ),
+    Case(
+        "ledger-empty-file-is-empty-ledger",
+        ["status"],
+        setup=with_store("orch.db", "empty"),
+        kind="ok",
+        creates=(".orch",),
+    ),
+    # damaged MLflow store
+    *[
+        Case(
+            f"mlflow-{damage}-{cmd}",
+            args(cmd),
+            setup=with_store("mlflow.db", damage),
+            match="mlflow.db.*(not a SQLite database|truncated|not a file)",
+            creates=WRITES,
+        )
+        for damage in ("random", "truncated", "folder")
+        for cmd in ("table", "report", "submit")
+    ],
+    # ledger URLs
+    *[
+        Case(f"ledger-url-{name}-{cmd}", args(cmd), env={L: url}, setup=file_here, match=m)
+        for name, url, m in (
+            ("garbage", "garbage", "not a database URL"),
+            ("unknown-scheme", "foo://host/db", "unknown database kind"),
+            ("asyncpg-missing", "postgresql+asyncpg://u@localhost/db", "asyncpg.*not installed"),
+            ("mysql-missing", "mysql://u@localhost/db", "not installed"),
+            ("pg-nosuchdriver", "postgresql+nosuchdriver://u@localhost/db", "unknown database"),
+            ("under-a-file", "sqlite:///{dir}/afile/orch.db", "afile"),
+            ("spaces", "sqlite:// /x", "ledger"),
+        )
+        for cmd in ("status", "submit", "cancel")
+    ],
+    # tracking URIs
+    *[
+        Case(
+            f"tracking-{name}-{cmd}",
+            args(cmd),
+            env={T: uri},
+            setup=file_here,
+            match=m,
+            real=name == "refused" and cmd == "table",
+        )
+        for name, uri, m in (
+            ("garbage", "garbage", "tracking URI 'garbage'"),
+            ("unknown-scheme", "foo://x", "scheme 'foo'"),
+            ("file-scheme", "file:///tmp/mlruns", "scheme 'file'"),
+            ("http-no-host", "http://", "no host"),
+            ("refused", "http://127.0.0.1:1", "127.0.0.1:1.*does not answer"),
+            ("mysql-missing", "mysql://u@localhost/db", "not installed"),
+            ("asyncpg-missing", "postgresql+asyncpg://u@localhost/db", "not installed"),
+            ("under-a-file", "sqlite:///{dir}/afile/m.db", "afile"),
+        )
+        for cmd in ("table", "report", "submit")
+    ],
+    Case(
+        "tracking-silent-server-table",
+        ["table", "tiny"],
+        env={T: SILENT_URI},
+        match="does not answer",
+        real=True,
+    ),
+    Case(
+        "tracking-silent-server-report",
+        ["report", "tiny"],
+        env={T: SILENT_URI},
+        match="does not answer",
+    ),
+    # the tracking URI on the ledger's own database
+    *[
+        Case(
+            f"tracking-is-ledger-{cmd}",
+            args(cmd),
+            env={L: "sqlite:///{dir}/shared.db", T: "sqlite:///./shared.db"},
+            setup=file_here,
+            match="ledger's own database",
+        )
+        for cmd in ("table", "status", "submit", "report")
+    ],
+    Case(
+        "tracking-is-ledger-postgres",
+        ["status"],
+        env={
+            L: "postgresql://postgres@127.0.0.1/test",
+            T: "postgresql+psycopg2://postgres@localhost:5432/test",
+        },
+        match="ledger's own database",
+    ),
+    # config.toml
+    *[
+        Case(f"config-{name}", ["status"], setup=config(text), match=m)
+        for name, text, m in (
+            ("ledger-url-int", "ledger_url = 3\n", "ledger_url: must be a non-empty string"),
+            ("storage-bool", "storage = true\n", "storage: must be"),
+            ("offline-string", 'offline = "yes"\n', "offline: must be true or false"),
+            ("tracking-uri-list", "tracking_uri = []\n", "tracking_uri: must be"),
+            ("ray-address-empty", 'ray_address = ""\n', "ray_address: must be"),
+            ("unknown-key", 'ledger = "x"\n', "unknown key 'ledger'"),
+            ("invalid-toml", "ledger_url = \n", "not valid TOML"),
+            ("binary", bytes(range(256)), "not a text file"),
+            ("latin1", "ledger_url = 'caf\xe9'\n".encode("latin-1"), "not a text file"),
+            ("folder", "<folder>", "is not a file"),
+        )
+    ],
+    Case(
+        "config-binary-table",
+        ["table", "tiny"],
+        setup=config(bytes(range(256))),
+        match="config.toml",
+    ),
+    Case("config-folder-plan", ["plan", "job.toml"], setup=config("<folder>"), match="config.toml"),
+    # ORCH_HOME a regular file
+    *[
+        Case(
+            f"home-is-file-{cmd}",
+            args(cmd),
+            env={"ORCH_HOME": "{dir}/home"},
+            setup=home_is_file,
+            match="ORCH_HOME .* is a file",
+        )
+        for cmd in ("status", "table", "submit", "train", "plan")
+    ],
+    # numeric settings, read when scheduling.submit is imported: the runner's children import
+    # it themselves, so their environment applies; one case runs the real script
+    *[
+        Case(
+            f"env-{var.lower()}-{name}-{cmd}",
+            args(cmd),
+            env={var: value},
+            setup=file_here,
+            match=var,
+            real=(var, name, cmd) == ("ORCH_LEASE_TTL_S", "abc", "submit"),
+        )
+        for var, name, value, cmd in (
+            ("ORCH_LEASE_TTL_S", "abc", "abc", "status"),
+            ("ORCH_LEASE_TTL_S", "abc", "abc", "submit"),
+            ("ORCH_LEASE_TTL_S", "negative", "-5", "status"),
+            ("ORCH_LEASE_TTL_S", "nan", "nan", "status"),
+            ("ORCH_INFEASIBLE_GRACE_S", "abc", "abc", "submit"),
+            ("ORCH_INFEASIBLE_GRACE_S", "zero", "0", "status"),
+        )
+    ],
+    # read-only commands create nothing
+    Case("readonly-status", ["status"], kind="ok"),
+    Case("readonly-validate", ["validate", "job.toml"], setup=file_here, kind="ok"),
+    Case("readonly-models", ["models", "lenet*"], kind="ok"),
+    Case("readonly-plan", ["plan", "job.toml"], setup=file_here, kind="ok"),
+    *[
+        Case(f"readonly-{cmd}", args(cmd), setup=file_here, match="tiny")
+        for cmd in ("status-job", "table", "report", "cancel", "logs", "resume")
+    ],
+    Case(
+        "readonly-table-tracking-in-missing-folder",
+        ["table", "tiny"],
+        env={T: "sqlite:///{dir}/no/such/dir/mlflow.db"},
+        match="no trial runs",
+    ),
+    Case(
+        "readonly-report-tracking-in-missing-folder",
+        ["report", "tiny"],
+        env={T: "sqlite:///{dir}/no/such/dir/mlflow.db"},
+        match="no trial runs",
+    ),
+]
+# submits may create the workspace (ledger) before they stop; nothing else may
+CASES = [
+    Case(**{**c.__dict__, "creates": WRITES}) if c.argv[:1] == ["submit"] else c for c in CASES
+]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return run_corpus(CASES, tmp_path_factory.mktemp("stores-corpus"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_stores_corpus(case: Case, results: dict) -> None:
+    check(case, results[case.id])
+
+
+def test_silent_tracking_server_is_bounded(results: dict) -> None:
+    """A server that accepts and never answers: refused well within issue 15's 20 s."""
+    assert results["tracking-silent-server-report"].elapsed < BOUND_S
+
+
+def test_damaged_stores_are_left_as_they_were(results: dict) -> None:
+    """A refused command does not 'repair' (overwrite) a damaged database."""
+    for case_id in ("ledger-random-status", "mlflow-random-table"):
+        r = results[case_id]
+        name = "orch.db" if case_id.startswith("ledger") else "mlflow.db"
+        assert (r.folder / ".orch" / name).stat().st_size == 8192
