@@ -132,7 +132,13 @@ def run_job(
     # records anything (bounded time; the result is cached for the connect that follows).
     check(address or ws.ray_address, _source(address, ws))
     from orchestrator.ledger import Ledger
+    from orchestrator.stores import check_tracking_uri
 
+    check_tracking_uri(ws.tracking_uri)  # a bad or damaged store: refused before any write
+    if ws.tracking_uri.startswith(("http://", "https://")):
+        from orchestrator.stores import probe_server
+
+        probe_server(ws.tracking_uri)  # a server that is down: one line, before training
     ledger = Ledger(ws.ledger_url)
     _check_same_spec(ledger, job, update)  # before the live display starts
     done = set() if force else ledger.finished_keys(job.name) & {t.key for t in job.trials}
