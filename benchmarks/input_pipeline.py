@@ -9,6 +9,12 @@ and prints both with their ratio. Target: ratio >= 10, so that on a GPU roughly 
 than this CPU the pipeline still keeps up. Both run on the same cores, one after the other:
 the ratio is an upper bound on the headroom while they share the CPU during training.
 
+It also states the pipeline's images/s per CPU core (tf.data spreads over all of them), the
+seed's own Keras 2 ImageDataGenerator (flip + shift on the CPU with scipy, one thread as
+fit_generator's default workers=1) for the cost model's comparison with the seed's times,
+and, per GPU type of the cost model, the ResNet-20 training images/s it predicts and the
+cores needed to keep that GPU fed (ratio taken against the GPU rate, not a CPU step).
+
     .venv/bin/python benchmarks/input_pipeline.py [--data synthetic|digits] [--repeats 3]
 
 Prints a Markdown block for benchmarks/RESULTS.md ("## Input pipeline").
@@ -59,6 +65,43 @@ def pipeline_rate(split: Split, augment: str, repeats: int) -> list[float]:
         if epoch:
             rates.append(seen / (time.perf_counter() - start))
     return rates
+
+
+def seed_generator_rate(split: Split, batches: int = 40) -> float:
+    """images/s of the seed's Keras 2 ImageDataGenerator (keras.src.legacy), one thread."""
+    from keras.src.legacy.preprocessing.image import ImageDataGenerator
+
+    x = split.x[:10_000].astype("float32")
+    y = np.zeros((len(x), 10), "float32")
+    generator = ImageDataGenerator(
+        horizontal_flip=True, width_shift_range=0.125, height_shift_range=0.125,
+        fill_mode="constant", cval=0.0,
+    ).flow(x, y, batch_size=BATCH)  # fmt: skip
+    next(generator)
+    start = time.perf_counter()
+    seen = sum(len(next(generator)[0]) for _ in range(batches))
+    return seen / (time.perf_counter() - start)
+
+
+def gpu_demand(per_core: float) -> list[tuple[str, float, float]]:
+    """(GPU type, ResNet-20 training images/s the cost model predicts, cores to feed it)."""
+    from orchestrator.scheduling.gputypes import SPECS
+    from orchestrator.spec.load import parse_job
+
+    job = parse_job(
+        {"trial": [{"name": "r20", "model": "resnet20", "dataset": "cifar10", "epochs": 1,
+                    "batch_size": BATCH, "resources": {"gpus": 1, "cpus": 64}}]},
+        "resnet20.toml",
+    )  # fmt: skip
+    from orchestrator.spec.cost import estimate
+
+    trial = job.trials[0]
+    out = []
+    for gpu_type in SPECS:
+        e = estimate(trial, gpu_type)
+        rate = BATCH / e.step_s
+        out.append((gpu_type, rate, rate / per_core))
+    return out
 
 
 def build_model():
@@ -132,6 +175,8 @@ def main() -> None:
     step, label = model_rate(args.steps, args.repeats)
     model_ips = statistics.median(step)
     ratio = statistics.median(pipe["standard"]) / model_ips
+    seed_rate = seed_generator_rate(split)
+    cores = os.cpu_count() or 1
 
     # Other processes on the machine slow both sides; the load average says how much.
     load = f"1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
@@ -144,8 +189,21 @@ def main() -> None:
         print(f"| pipeline, augment={aug} | {statistics.median(rates):,.0f} "
               f"({min(rates):,.0f}-{max(rates):,.0f}) |")  # fmt: skip
     print(f"| {label} training step | {model_ips:,.0f} ({min(step):,.0f}-{max(step):,.0f}) |")
+    print(f"| seed's Keras 2 ImageDataGenerator, 1 thread | {seed_rate:,.0f} |")
     verdict = "meets" if ratio >= 10 else "MISSES"
     print(f"\nratio pipeline(standard) / model step = {ratio:.1f} ({verdict} the target >= 10)")
+    print(f"\nper CPU core ({cores} cores, tf.data over all of them):\n")
+    print("| augment | images/s per core |")
+    print("|---|---|")
+    for aug, rates in pipe.items():
+        print(f"| {aug} | {statistics.median(rates) / cores:,.0f} |")
+    per_core = statistics.median(pipe["standard"]) / cores
+    print("\nResNet-20 (batch 128, float32) on each GPU type, cost model; cores of this CPU "
+          "the standard pipeline needs to keep up:\n")  # fmt: skip
+    print("| GPU type | predicted training images/s | cores needed |")
+    print("|---|---|---|")
+    for gpu_type, rate, need in gpu_demand(per_core):
+        print(f"| {gpu_type} | {rate:,.0f} | {need:.1f} |")
 
 
 if __name__ == "__main__":

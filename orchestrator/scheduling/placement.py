@@ -17,6 +17,7 @@ applies it through the trial's placement group factory.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -121,9 +122,24 @@ def free_gpus_by_type(nodes: Sequence[NodeInfo]) -> dict[str, float]:
     return out
 
 
+# Live Placement objects of this process, by token: Tune pickles the resources callable with
+# the trainable and calls the unpickled copy, which must share the callback's state.
+_LIVE: dict[str, Placement] = {}
+
+
+def _revive(token: str) -> Placement:
+    live = _LIVE.get(token)
+    if live is None:  # another process: binding happens only in the driver
+        raise RuntimeError("orch placement state is only available in the driver")
+    return live
+
+
 class Placement(_Callback):  # type: ignore[misc]
     """Binds trials at creation (`resources`, for tune.with_resources) and moves a trial
     that ran out of GPU memory (`on_trial_recover`)."""
+
+    def __reduce__(self) -> tuple:
+        return (_revive, (self._token,))
 
     def __init__(
         self,
@@ -138,6 +154,8 @@ class Placement(_Callback):  # type: ignore[misc]
         self.promised: dict[str, tuple[str, float]] = {}  # key -> (type, gpus), not started
         self.bound: dict[str, list[str] | None] = {}
         self._lock = threading.Lock()
+        self._token = uuid.uuid4().hex
+        _LIVE[self._token] = self
 
     def types_for(self, key: str) -> list[str] | None:
         trial = self.specs[key]

@@ -1,0 +1,213 @@
+"""Ready for a real GPU: measured figures beside the cost model's predictions, in one table.
+
+On one NVIDIA GPU (within 8 minutes with the defaults):
+  1. ResNet-20 training images/s (batch 128, synthetic in-memory batch): float32 and
+     mixed_float16, XLA off and on;
+  2. the input pipeline's images/s (orch's tf.data, standard augmentation) with the trial's
+     CPUs, and its ratio to the GPU's float32 rate (>= 1: the GPU stays fed);
+  3. four packed trials at gpus = 0.25 (each its own process with the hard memory limit of
+     training/hardware.py), at the same time: total images/s and each one's peak memory;
+and beside each the cost model's prediction (spec/cost.py) for the detected GPU type.
+
+    python benchmarks/gpu_check.py            # on the GPU
+    python benchmarks/gpu_check.py --cpu      # anywhere (CI): same table, on the CPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+MODEL = "resnet20"  # --model: a smaller net for the CPU test
+
+
+def resnet20_trial(batch: int, cpus: float, gpus: float = 1.0, precision: str = "float32"):
+    from orchestrator.spec.load import parse_job
+
+    job = parse_job(
+        {"trial": [{"name": "r20", "model": MODEL, "dataset": "cifar10", "epochs": 1,
+                    "batch_size": batch, "recipe": {"precision": precision},
+                    "resources": {"gpus": gpus, "cpus": cpus}}]},
+        "gpu_check.toml",
+    )  # fmt: skip
+    return job.trials[0]
+
+
+def predicted_rate(batch: int, gpu_type: str, cpus: float, gpus: float, precision: str) -> float:
+    from orchestrator.spec.cost import estimate
+
+    e = estimate(resnet20_trial(batch, cpus, gpus, precision), gpu_type)
+    return batch / e.step_s if e else float("nan")
+
+
+def train_rate(batch: int, steps: int, precision: str, xla: bool) -> tuple[float, float]:
+    """(images/s of ResNet-20 training steps, peak device memory MB) in this process."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from orchestrator.zoo import create_model
+
+    keras.mixed_precision.set_global_policy(precision)
+    model = create_model(MODEL)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+        loss="sparse_categorical_crossentropy",
+        jit_compile=xla,
+    )
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batch, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, batch)
+    data = tf.data.Dataset.from_tensors((x, y)).cache()
+    model.fit(data.repeat(3), epochs=1, verbose=0)  # trace, compile
+    start = time.perf_counter()
+    model.fit(data.repeat(steps), epochs=1, verbose=0)
+    rate = steps * batch / (time.perf_counter() - start)
+    keras.mixed_precision.set_global_policy("float32")
+    return rate, peak_memory_mb()
+
+
+def peak_memory_mb() -> float:
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # this process, MB
+
+
+def pipeline_rate(cpus: int, images: int, batch: int) -> float:
+    import numpy as np
+
+    from orchestrator.data import Split, make_train_pipeline
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(images, 32, 32, 3), dtype=np.uint8)
+    split = Split(x, rng.integers(0, 10, images), None)
+    rates = []
+    for epoch in range(2):  # epoch 0 traces
+        pipe = make_train_pipeline(
+            split, batch_size=batch, epoch=epoch, seed=0, preprocess="meanstd",
+            augment="standard", dataset="synthetic",
+        )  # fmt: skip
+        start, seen = time.perf_counter(), 0
+        for _, labels in pipe:
+            seen += int(labels.shape[0])
+        rates.append(seen / (time.perf_counter() - start))
+    return rates[-1]
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One packed trial: hard memory limit of its fraction, then ResNet-20 steps."""
+    from orchestrator.training.hardware import setup_tensorflow
+
+    setup_tensorflow(cpus=args.cpus, precision="float32", seed=0, gpu_fraction=args.fraction)
+    rate, peak = train_rate(args.batch, args.steps, "float32", False)
+    print(json.dumps({"rate": rate, "peak_mb": peak, "end": time.time()}))
+
+
+def packed(args: argparse.Namespace, env: dict[str, str]) -> list[dict]:
+    cmd = [sys.executable, __file__, "--worker", "--fraction", "0.25", "--batch",
+           str(args.batch), "--steps", str(args.steps), "--cpus", str(args.cpus),
+           "--model", MODEL]  # fmt: skip
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for _ in range(4)
+    ]
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=600)
+        if p.returncode:
+            raise SystemExit(f"packed worker failed: {stderr[-2000:]}")
+        out.append(json.loads(stdout.strip().splitlines()[-1]))
+    return out
+
+
+def gpu_name() -> tuple[str, str]:
+    import tensorflow as tf
+
+    from orchestrator.scheduling.gputypes import slug
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "CPU", "cpu"
+    name = str(tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU"))
+    return name, slug(name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cpu", action="store_true", help="run on the CPU (hides GPUs)")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--cpus", type=int, default=4, help="the trial's CPUs")
+    parser.add_argument("--images", type=int, default=20_000, help="pipeline epoch size")
+    parser.add_argument("--model", default="resnet20", help="zoo preset (default resnet20)")
+    parser.add_argument("--xla", choices=("both", "off"), default="both")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--fraction", type=float, default=0.25, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    global MODEL
+    MODEL = args.model
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+    if args.cpu:
+        os.environ["CUDA_VISIBLE_DEVICES"] = env["CUDA_VISIBLE_DEVICES"] = ""
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    if args.worker:
+        worker(args)
+        return
+    begin = time.perf_counter()
+    name, gpu_type = gpu_name()
+    rows: list[tuple[str, str, str]] = []
+    fp32 = None
+    for precision in ("float32", "mixed_float16"):
+        for xla in (False, True) if args.xla == "both" else (False,):
+            rate, _ = train_rate(args.batch, args.steps, precision, xla)
+            fp32 = rate if (precision, xla) == ("float32", False) else fp32
+            model = predicted_rate(args.batch, gpu_type, args.cpus, 1.0, precision)
+            label = f"{MODEL} train, {precision}, XLA {'on' if xla else 'off'}"
+            rows.append((label, f"{rate:,.0f} img/s", f"{model:,.0f} img/s (XLA not modelled)"
+                         if xla else f"{model:,.0f} img/s"))  # fmt: skip
+    pipe = pipeline_rate(args.cpus, args.images, args.batch)
+    from orchestrator.spec.cost import PIPELINE_PER_CORE
+
+    rows.append((f"input pipeline, standard aug, all {os.cpu_count()} cores here",
+                 f"{pipe:,.0f} img/s", f"{PIPELINE_PER_CORE['standard'] * args.cpus:,.0f} img/s "
+                 f"with the trial's {args.cpus} CPUs"))  # fmt: skip
+    assert fp32 is not None
+    rows.append(("pipeline / GPU float32 rate", f"{pipe / fp32:.2f}", ">= 1 keeps the GPU fed"))
+    jobs = packed(args, env)
+    total = sum(j["rate"] for j in jobs)
+    model = 4 * predicted_rate(args.batch, gpu_type, args.cpus, 0.25, "float32")
+    rows.append(
+        ("4 packed trials at gpus = 0.25, total", f"{total:,.0f} img/s", f"{model:,.0f} img/s")
+    )
+    from orchestrator.spec.cost import peak_memory_gb
+
+    limit = peak_memory_gb(resnet20_trial(args.batch, args.cpus, 0.25))
+    peaks = ", ".join(f"{j['peak_mb']:,.0f}" for j in jobs)
+    what = "GPU memory peak" if gpu_type != "cpu" else "process RSS peak (CPU)"
+    rows.append((f"packed trials, each: {what}, MB", peaks, f"{limit * 1024:,.0f} MB (estimate)"))
+    print(f"### gpu_check: {name} ({gpu_type}), TF batch {args.batch}, {args.steps} steps, "
+          f"{args.cpus} trial CPUs; {time.perf_counter() - begin:.0f} s\n")  # fmt: skip
+    print("| measurement | measured | cost model |")
+    print("|---|---|---|")
+    for label, measured, predicted in rows:
+        print(f"| {label} | {measured} | {predicted} |")
+    spread = statistics.pstdev(j["rate"] for j in jobs) / (total / 4)
+    print(f"\npacked trials' rates differ by {spread:.0%} (std / mean).")
+
+
+if __name__ == "__main__":
+    main()
