@@ -116,6 +116,81 @@ def check_float(
     return []
 
 
+# Keras initializers that can fill a conv or dense kernel, with the config keys each takes
+# (keras.initializers.get accepts the snake_case name or the class name). Not identity
+# (2-D only) or STFT (for STFT layers). A test builds every one of them with Keras.
+_SEED = ("seed",)
+KERNEL_INITIALIZERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "glorot_normal": ("GlorotNormal", _SEED),
+    "glorot_uniform": ("GlorotUniform", _SEED),
+    "he_normal": ("HeNormal", _SEED),
+    "he_uniform": ("HeUniform", _SEED),
+    "lecun_normal": ("LecunNormal", _SEED),
+    "lecun_uniform": ("LecunUniform", _SEED),
+    "orthogonal": ("Orthogonal", ("gain", "seed")),
+    "random_normal": ("RandomNormal", ("mean", "stddev", "seed")),
+    "random_uniform": ("RandomUniform", ("minval", "maxval", "seed")),
+    "truncated_normal": ("TruncatedNormal", ("mean", "stddev", "seed")),
+    "variance_scaling": ("VarianceScaling", ("scale", "mode", "distribution", "seed")),
+    "zeros": ("Zeros", ()),
+    "ones": ("Ones", ()),
+    "constant": ("Constant", ("value",)),
+}
+_BY_CLASS = {cls: (name, keys) for name, (cls, keys) in KERNEL_INITIALIZERS.items()}
+
+
+_MODES = ("fan_in", "fan_out", "fan_avg")
+_DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform", "normal")
+
+
+def _config_ok(key: str, value: Any) -> bool:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if key == "seed":
+        return value is None or (number and isinstance(value, int) and value >= 0)
+    if key == "mode":
+        return value in _MODES
+    if key == "distribution":
+        return value in _DISTRIBUTIONS
+    if key == "scale":
+        return number and math.isfinite(value) and value > 0
+    return number and math.isfinite(value)
+
+
+def check_initializer(model: str, init: Any) -> list[str]:
+    """A kernel initializer: a known name, a {class_name, config} table, or an object."""
+    from orchestrator.errors import did_you_mean
+
+    arg = "kernel_initializer"
+    names = [*KERNEL_INITIALIZERS, *_BY_CLASS]
+    if hasattr(init, "get_config") and not isinstance(init, str | dict):
+        return []  # a Keras initializer object, from Python
+    if isinstance(init, str):
+        if init in names:
+            return []
+        rule = "unknown initializer; known: " + ", ".join(KERNEL_INITIALIZERS)
+        return [received(model, arg, rule, init) + "." + did_you_mean(init, names)]
+    if isinstance(init, dict):
+        cls, config = init.get("class_name"), init.get("config", {})
+        found = (
+            (_BY_CLASS.get(cls) or KERNEL_INITIALIZERS.get(cls)) if isinstance(cls, str) else None
+        )
+        extra = set(init) - {"class_name", "config", "module", "registered_name"}
+        if found is None or extra or not isinstance(config, dict):
+            rule = "a table must be {class_name = <a known initializer>, config = {...}}"
+            return [received(model, arg, rule, init)]
+        bad = [k for k, v in config.items() if k not in found[1] or not _config_ok(k, v)]
+        if bad:
+            takes = ", ".join(found[1]) or "no config"
+            rule = (
+                f"{cls} takes {takes} (numbers; a whole seed; scale > 0; mode and "
+                f"distribution as in Keras); check {', '.join(map(str, bad))}"
+            )
+            return [received(model, arg, rule, init)]
+        return []
+    rule = "must be a Keras initializer name (e.g. 'he_normal'), config or object"
+    return [received(model, arg, rule, init)]
+
+
 def check_common(model: str, kwargs: Mapping[str, Any]) -> list[str]:
     """Checks the arguments most families share, where present."""
     problems: list[str] = []
@@ -130,10 +205,7 @@ def check_common(model: str, kwargs: Mapping[str, Any]) -> list[str]:
         if check_float(model, "bn_epsilon", eps, 0.0, 1.0) or eps == 0:
             problems.append(received(model, "bn_epsilon", "must be a number in (0, 1)", eps))
     if "kernel_initializer" in kwargs:
-        init = kwargs["kernel_initializer"]
-        if not (isinstance(init, str | dict) or hasattr(init, "get_config")):
-            rule = "must be a Keras initializer name (e.g. 'he_normal'), config or object"
-            problems.append(received(model, "kernel_initializer", rule, init))
+        problems += check_initializer(model, kwargs["kernel_initializer"])
     if "seed_variant" in kwargs:
         problems += check_bool(model, "seed_variant", kwargs["seed_variant"])
     return problems
