@@ -30,18 +30,46 @@ class DatasetInfo:
     input_shape: tuple[int, int, int]
     offline: bool
     description: str
+    # Images in the full train / test split (None: generated, any size). `orch validate`
+    # checks train_size, test_size and validation_size against them, as the loader would.
+    train_images: int | None = None
+    test_images: int | None = None
 
 
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
-        DatasetInfo("cifar10", 10, (32, 32, 3), False, "CIFAR-10, 50,000 train / 10,000 test"),
-        DatasetInfo("cifar100", 100, (32, 32, 3), False, "CIFAR-100 (fine labels), 50k / 10k"),
-        DatasetInfo("svhn", 10, (32, 32, 3), False, "SVHN cropped digits, 73,257 / 26,032"),
         DatasetInfo(
-            "svhn_extra", 10, (32, 32, 3), False, "SVHN train + extra, 604,388 / 26,032"
+            "cifar10",
+            10,
+            (32, 32, 3),
+            False,
+            "CIFAR-10, 50,000 train / 10,000 test",
+            50_000,
+            10_000,
         ),
-        DatasetInfo("digits", 10, (32, 32, 3), True, "scikit-learn digits, 1,438 / 359"),
+        DatasetInfo(
+            "cifar100",
+            100,
+            (32, 32, 3),
+            False,
+            "CIFAR-100 (fine labels), 50k / 10k",
+            50_000,
+            10_000,
+        ),
+        DatasetInfo(
+            "svhn", 10, (32, 32, 3), False, "SVHN cropped digits, 73,257 / 26,032", 73_257, 26_032
+        ),
+        DatasetInfo(
+            "svhn_extra",
+            10,
+            (32, 32, 3),
+            False,
+            "SVHN train + extra, 604,388 / 26,032",
+            604_388,
+            26_032,
+        ),
+        DatasetInfo("digits", 10, (32, 32, 3), True, "scikit-learn digits, 1,438 / 359", 1438, 359),
         DatasetInfo("synthetic", 10, (32, 32, 3), True, "generated, learnable, any size"),
         DatasetInfo("synthetic100", 100, (32, 32, 3), True, "generated, 100 classes"),
     )
@@ -171,14 +199,21 @@ _LOADERS: dict[str, Callable[..., tuple[Split, Split]]] = {
 }
 
 
-def _subset(split: Split, size: int | None, seed: int, key: str) -> Split:
-    if size is None or size == len(split):
-        return split
-    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= len(split):
+def check_subset_size(size: int | None, total: int, key: str) -> None:
+    """train_size / test_size against the split's `total` images (also run by validate)."""
+    if size is None or size == total:
+        return
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= total:
         raise SpecError(
-            f"{key}: must be a whole number in 1..{len(split)} (the split's size). "
+            f"{key}: must be a whole number in 1..{total} (the split's size). "
             f"Received: {key}={size!r}"
         )
+
+
+def _subset(split: Split, size: int | None, seed: int, key: str) -> Split:
+    check_subset_size(size, len(split), key)
+    if size is None or size == len(split):
+        return split
     return split.take(stratified_indices(split.y, size, seed))
 
 

@@ -149,6 +149,11 @@ def _beyond_limits(args: Mapping[str, Any]) -> list[str]:
 
 
 def _check_data(t: Mapping[str, Any], where: str, problems: list[str]) -> None:
+    """The loader's own size rules (`data.registry`, `data.splits`), on the dataset's
+    known split sizes, so that a size the loader would refuse never reaches a trial."""
+    from orchestrator.data.registry import DATASETS, SYNTHETIC_TRAIN, check_subset_size
+    from orchestrator.data.splits import resolve_count
+
     data = t.get("data", {})
     size = data.get("validation_size", 0)
     if isinstance(size, float) and size >= 1:
@@ -156,12 +161,36 @@ def _check_data(t: Mapping[str, Any], where: str, problems: list[str]) -> None:
             f"{where}data.validation_size: a fraction must lie in [0, 1); write a count as "
             f"a whole number. Received: validation_size={size!r}"
         )
+        return
     train = data.get("train_size")
     if isinstance(size, int) and size and train is not None and size >= train:
         problems.append(
             f"{where}data.validation_size: must leave training images; train_size is "
             f"{train}. Received: validation_size={size!r}"
         )
+        return
+    info = DATASETS.get(t.get("dataset", ""))
+    found: list[str] = []
+    if info is not None and info.train_images is not None:
+        for value, images, key in (
+            (train, info.train_images, "train_size"),
+            (data.get("test_size"), info.test_images, "test_size"),
+        ):
+            found += _refused(check_subset_size, value, images, key)
+        total = train or info.train_images
+    else:  # generated: any size is made
+        total = train or SYNTHETIC_TRAIN
+    if not found:
+        found = _refused(resolve_count, size, total, "validation_size")
+    problems.extend(f"{where}data.{p}" for p in found)
+
+
+def _refused(rule: Any, *args: Any) -> list[str]:
+    try:
+        rule(*args)
+    except SpecError as e:
+        return e.problems
+    return []
 
 
 def _check_resources(
