@@ -213,9 +213,14 @@ def job_summary(job: JobSpec, rows: Sequence[PlanRow], cluster: Cluster) -> Summ
     if not pending:
         return Summary(total, left, unknown, 0.0, 0.0, 0.0)
 
+    memo: dict[tuple[int, str], float | None] = {}
+
     def duration(trial: TrialSpec, node: NodeInfo) -> float | None:
-        e = estimate(trial, node.gpu_type if trial.resources.gpus else "cpu")
-        return None if e is None else e.seconds
+        gpu_type = node.gpu_type if trial.resources.gpus else "cpu"
+        if (id(trial), gpu_type) not in memo:
+            e = estimate(trial, gpu_type)
+            memo[id(trial), gpu_type] = None if e is None else e.seconds
+        return memo[id(trial), gpu_type]
 
     ordered = longest_first(pending, cluster.nodes, {})
     span = simulate(ordered, cluster.nodes, duration)

@@ -106,19 +106,37 @@ class Estimate:
 
 def model_counts(trial: TrialSpec) -> ModelCounts | None:
     """Parameters and MACs per image of the trial's model; None if the zoo cannot size it."""
-    layers = _layers(trial)
-    return None if layers is None else ModelCounts(layers.params, layers.macs)
+    totals = _totals(trial.model, _shape(trial), trial.model_args)
+    return None if totals is None else ModelCounts(totals[0], totals[1])
 
 
-def _layers(trial: TrialSpec):  # -> zoo.counting.Walk | None
-    return _walk(trial.model, _shape(trial), trial.model_args)
+@functools.lru_cache(maxsize=4096)
+def _totals(model: str, shape: tuple, model_args: tuple) -> tuple[int, int, int, int, int] | None:
+    """(params, MACs, trainable params, activation elements kept for the backward pass,
+    the largest layer's reads + writes) per image: once per architecture, for 10,000-trial
+    grids of a few models."""
+    layers = _walk(model, shape, model_args)
+    if layers is None:
+        return None
+    return (
+        layers.params,
+        layers.macs,
+        sum(layer.trainable for layer in layers.layers),
+        sum(layer.writes for layer in layers.layers if layer.kind in _SAVED),
+        max((layer.reads + layer.writes for layer in layers.layers), default=0),
+    )
 
 
 def _shape(trial: TrialSpec) -> tuple:
     """(classes, input shape) of the trial's dataset; Nones let the model's defaults hold."""
+    return _dataset_shape(trial.data.name)
+
+
+@functools.lru_cache(maxsize=256)
+def _dataset_shape(name: str) -> tuple:
     from orchestrator.data import DATASETS
 
-    info = DATASETS.get(trial.data.name)
+    info = DATASETS.get(name)
     return (info.num_classes, info.input_shape) if info else (None, None)
 
 
@@ -221,8 +239,8 @@ def estimate(
     ImageDataGenerator, one thread), for comparing with the seed's published times.
     `learned`: measured/predicted ratios by "family@gpu_type" (the ledger's).
     """
-    layers, images = _layers(trial), training_images(trial.data)
-    if layers is None or images is None:
+    images = training_images(trial.data)
+    if images is None or _totals(trial.model, _shape(trial), trial.model_args) is None:
         return None
     res, precision = trial.resources, trial.recipe.precision
     on_cpu = gpu_type == CPU or not res.gpus
@@ -269,17 +287,15 @@ def peak_memory_gb(trial: TrialSpec) -> float | None:
     Keras keeps variables even under mixed precision), the activations kept for the
     backward pass (_SAVED) x the per-GPU batch at the compute width, the largest layer's
     temporary gradients, and the CUDA runtime. None if the model is unknown."""
-    layers = _layers(trial)
-    if layers is None:
+    totals = _totals(trial.model, _shape(trial), trial.model_args)
+    if totals is None:
         return None
+    params, _, trainable, kept, largest = totals
     width = _width(trial.recipe.precision)
     per_gpu_batch = math.ceil(trial.batch_size / max(1.0, trial.resources.gpus))
     slots = {"sgd": 1, "adam": 2, "adamw": 2, "rmsprop": 2}.get(trial.recipe.optimizer, 2)
-    trainable = sum(layer.trainable for layer in layers.layers)
-    state = 4 * (layers.params + trainable * (1 + slots))
-    saved = sum(layer.writes for layer in layers.layers if layer.kind in _SAVED) * width
-    saved *= per_gpu_batch
-    largest = max((layer.reads + layer.writes for layer in layers.layers), default=0)
+    state = 4 * (params + trainable * (1 + slots))
+    saved = kept * width * per_gpu_batch
     temporary = 2 * largest * 4 * per_gpu_batch
     return (state + saved + temporary) / 1e9 + RUNTIME_OVERHEAD_GB
 
