@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -31,6 +32,7 @@ CLEAN_ENV = ("ORCH_LEDGER_URL", "ORCH_TRACKING_URI", "ORCH_STORAGE", "ORCH_RAY_A
 BOUND_S = 20.0
 STARTUP_S = 40.0
 ESC = "\x1b"
+SIDECARS = ("-wal", "-shm", "-journal")
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,14 @@ def run_corpus(cases: Sequence[Case], root: Path) -> dict[str, Result]:
     for case in cases:
         folder = folders[case.id]
         after = _tree(folder)
-        created = {p for p in after if p not in before[case.id] and not p.startswith(".case")}
+        created = {
+            p
+            for p in after
+            if p not in before[case.id]
+            and not p.startswith(".case")
+            # SQLite's sidecar files of a database that was already there
+            and not (p.endswith(SIDECARS) and p.rsplit("-", 1)[0] in before[case.id])
+        }
         r = raw[case.id]
         results[case.id] = Result(
             r["rc"],
@@ -129,18 +138,20 @@ def _run_real(case: Case, folder: Path) -> dict:
     t0 = time.monotonic()
     with open(folder / ".case.out", "w") as out, open(folder / ".case.err", "w") as err:
         try:
-            p = subprocess.run(
+            # Its own process group: a case that hangs is killed with whatever it started.
+            p = subprocess.Popen(
                 [ORCH, *case.argv],
                 stdout=out,
                 stderr=err,
                 stdin=subprocess.DEVNULL,
                 env=_env(case, folder),
                 cwd=folder,
-                timeout=case.timeout + 10,
+                start_new_session=True,
             )
-            rc = p.returncode
+            rc = p.wait(timeout=case.timeout + 10)
         except subprocess.TimeoutExpired:
-            rc = -9
+            os.killpg(p.pid, signal.SIGKILL)
+            rc = p.wait()
     return {"rc": rc, "elapsed": time.monotonic() - t0}
 
 

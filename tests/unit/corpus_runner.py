@@ -31,6 +31,7 @@ PRELOAD = (
 
 
 def _child(case: dict) -> None:
+    os.setsid()  # its own process group: killed on timeout with whatever it started
     os.chdir(case["cwd"])
     os.environ.clear()
     os.environ.update(case["env"])
@@ -89,7 +90,8 @@ def main() -> None:
             now = time.monotonic()
             for p, (case, t0) in list(running.items()):
                 if now - t0 > case["timeout"]:
-                    os.kill(p, signal.SIGKILL)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(p, signal.SIGKILL)
             time.sleep(0.005)
             continue
         case, t0 = running.pop(pid)
