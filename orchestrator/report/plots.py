@@ -288,7 +288,18 @@ def _legend(ax: Any, rows: Sequence[Row]) -> None:
                 label="published",
             )
         )
-    ax.legend(handles=handles, loc="lower right", fontsize=7.5)
+    # Outside the axes, framed, with a title: a legend marker inside the data area reads
+    # as one more data point.
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        borderaxespad=0.0,
+        frameon=True,
+        title="marker",
+        title_fontsize=7.5,
+        fontsize=7.5,
+    )
 
 
 def _empty(ax: Any, text: str) -> None:
