@@ -68,15 +68,16 @@ MULTI_GPU_SCALING = 0.9
 # CUDA context, cuDNN/cuBLAS handles and workspace: taken on every GPU a trial uses.
 RUNTIME_OVERHEAD_GB = 0.6
 
-# Input pipeline, images/s per CPU core (benchmarks/input_pipeline.py on this machine's
-# Xeon @ 2.5 GHz; tf.data parallelises over the trial's cores). "seed-keras2" is the seed's
-# Keras 2 ImageDataGenerator (flip + shift on the CPU, scipy), one generator thread
-# (fit_generator's default workers=1), whatever the CPUs.
+# Input pipeline, images/s per CPU core: benchmarks/input_pipeline.py on this machine
+# (2-core AMD EPYC, 2026-11-28, under load; RESULTS.md), tf.data spreading over the trial's
+# cores. "seed-keras2" is the seed's Keras 2 ImageDataGenerator (flip + shift on the CPU
+# with scipy; keras.src.legacy), one generator thread (fit_generator's default workers=1)
+# whatever the CPUs: 4,650 images/s measured at a 1-min load of 2 (2,527 at a load of 25).
 PIPELINE_PER_CORE: dict[str, float] = {
-    "none": 18_000.0,
-    "standard": 4_800.0,
-    "standard_reflect": 4_700.0,
-    "padcrop": 6_500.0,
+    "none": 33_000.0,
+    "standard": 10_000.0,
+    "standard_reflect": 9_200.0,
+    "padcrop": 8_100.0,
 }
 SEED_KERAS2_IMAGES_PER_S = 4_650.0
 
