@@ -9,6 +9,7 @@ would continue from it too).
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -97,7 +98,21 @@ def _check_train_keys(sets: dict[str, Any]) -> None:
 
 def train(
     model: str = typer.Argument(..., help="Zoo preset or family (see `orch models`)."),
-    dataset: str = typer.Option("digits", "--dataset", "-d"),
+    dataset: str = typer.Option(
+        "digits",
+        "--dataset",
+        "-d",
+        help="digits (bundled), synthetic, cifar10, cifar100, svhn, svhn_extra. CIFAR and "
+        "SVHN are fetched into the Keras cache on first use (checked against the published "
+        "md5); ORCH_OFFLINE=1 never downloads.",
+    ),
+    data_dir: Path = typer.Option(
+        None,
+        "--data-dir",
+        help="Folder holding the dataset files (e.g. cifar-10-python.tar.gz). Also: "
+        "ORCH_DATA_DIR, or --set data.data_dir=DIR. Default: $ORCH_DATA_DIR, then the Keras "
+        "cache ~/.keras/datasets.",
+    ),
     epochs: int = typer.Option(3, "--epochs", "-e"),
     batch_size: int = typer.Option(64, "--batch-size", "-b"),
     seed: int = typer.Option(0, "--seed"),
@@ -127,6 +142,8 @@ def train(
         trial["recipe"] = {"lr": lr}
     if train_size is not None:
         trial["data"] = {"train_size": train_size}
+    if data_dir is not None:
+        trial.setdefault("data", {})["data_dir"] = str(data_dir)
     trial = deep_merge(trial, _parse_sets(sets))
     spec = parse_job({"job": {"name": "train"}, "trial": [trial]}, "orch train").trials[0]
     ws = workspace()
