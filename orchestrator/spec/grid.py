@@ -399,10 +399,13 @@ def _named(
 
 def _name_ok(name: str, seeds: Sequence[int] | None, where: str, problems: list[str]) -> bool:
     """The trial's name, with the longest "-s<seed>" it gets, fits the ledger and a file."""
-    longest = f"{name}-s{max(seeds)}" if seeds else name
-    problem = name_problem(longest)
+    suffix = f"-s{max(seeds)}" if seeds else ""
+    problem = name_problem(name + suffix)
     if problem is not None:
-        problems.append(f"{where}name: {problem}. Received: name={shown_name(longest)}")
+        with_seed = f" with the seed suffix {suffix!r}" if suffix else ""
+        problems.append(
+            f"{where}name{with_seed}: {problem}. Received: name={shown_name(name + suffix)}"
+        )
     return problem is None
 
 

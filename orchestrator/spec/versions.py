@@ -29,6 +29,7 @@ DATASETS: Mapping[str, int] = {
     "cifar10": 1,
     "cifar100": 1,
     "svhn": 1,
+    "svhn_extra": 1,
     "digits": 1,
     "synthetic": 1,
     "synthetic100": 1,
