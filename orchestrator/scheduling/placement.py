@@ -127,11 +127,20 @@ def free_gpus_by_type(nodes: Sequence[NodeInfo]) -> dict[str, float]:
 _LIVE: dict[str, Placement] = {}
 
 
-def _revive(token: str) -> Placement:
-    live = _LIVE.get(token)
-    if live is None:  # another process: binding happens only in the driver
-        raise RuntimeError("orch placement state is only available in the driver")
-    return live
+class _Elsewhere:
+    """What a Placement unpickles to outside the driver (a trial's worker unpickles the
+    trainable and its resources callable with it): inert, as binding happens only in the
+    driver."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def resources(self, config: Mapping[str, Any]) -> Any:
+        raise RuntimeError("orch binds trials to GPU types in the driver only")
+
+
+def _revive(token: str) -> Placement | _Elsewhere:
+    return _LIVE.get(token) or _Elsewhere(token)
 
 
 class Placement(_Callback):  # type: ignore[misc]
