@@ -17,6 +17,7 @@ from pathlib import Path
 
 import typer
 
+from orchestrator.cli.text import plain
 from orchestrator.config import Workspace, workspace
 from orchestrator.errors import SpecError
 from orchestrator.scheduling.cluster import NodeInfo
@@ -94,10 +95,10 @@ def plan(
     summary = job_summary(job, rows, cluster)
     if format == "json":
         typer.echo(json.dumps(as_json(job, types, rows, summary, cluster), indent=2))
-    elif format == "csv":
-        typer.echo(as_csv(types, rows), nl=False)
+    elif format == "csv":  # names from the job file: control characters shown, not sent
+        typer.echo(plain(as_csv(types, rows), newlines=True), nl=False)
     else:
-        typer.echo(as_text(job, types, rows, summary, cluster))
+        typer.echo(plain(as_text(job, types, rows, summary, cluster), newlines=True))
 
 
 def cluster_for(job: JobSpec, address: str | None) -> Cluster:
