@@ -36,4 +36,17 @@ def safe(text: object) -> str:
     markup bracket escaped, so the name prints exactly as it is spelled."""
     from rich.markup import escape
 
-    return escape(plain(text))
+    body = plain(text)
+    stem = body.rstrip("\\")
+    if stem == body:
+        return escape(body)
+    # rich reads backslashes only in front of a tag, halving them there. Trailing ones are
+    # doubled and closed by an empty span, so they read the same at the end of a cell and
+    # in front of a closing tag (rich's own escape() gets two or more of them wrong).
+    return escape(stem) + "\\" * (2 * (len(body) - len(stem))) + "[bold][/bold]"
+
+
+def plain_json(text: str) -> str:
+    """JSON text with the control characters JSON lets through raw (DEL, C1, bidi
+    overrides) written as \\uXXXX escapes: the same document, safe on a terminal."""
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -1,0 +1,366 @@
+"""Error corpus, class 4: hostile content (issue 15 §7).
+
+Names with terminal escape sequences or rich markup, from job files, the command line, a
+shared ledger and a shared tracking store, must print as visible text (never raw control
+codes, never a MarkupError); archive bombs are refused from their declared sizes, before
+anything is read into memory.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import tracemalloc
+from functools import cache
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from orchestrator.cli.text import plain, safe
+from orchestrator.data import load_dataset
+from orchestrator.errors import DatasetError
+from tests.conftest import ROOT
+from tests.unit.corpus import ESC, Case, Result, check, run_corpus, write
+
+JOB = "j[/]x[bold]"  # rich markup in the job name: a MarkupError when printed raw
+HOSTILE_JOB = f"""
+[job]
+name = "{JOB}"
+[[trial]]
+name = "t[/]a"
+model = "lenet5"
+dataset = "digits"
+epochs = 1
+[[trial]]
+name = "[red]b\\\\"
+model = "lenet5"
+dataset = "digits"
+epochs = 2
+"""
+# What a shared ledger or tracking store can hold that no job file may: escape sequences
+# (retitle the terminal, clear the screen), a one-byte CSI, a bidi override.
+NASTY = "\x1b]0;PWNED\x07\x1b[2J\x9b31m\u202e"
+
+
+@cache
+def templates() -> Path:
+    """A ledger and an MLflow store whose names and messages carry control codes and
+    markup, built once (in a subprocess, as another user's orch would have written them)."""
+    root = Path(tempfile.mkdtemp(prefix="corpus-hostile-"))
+    write(root / "job.toml", HOSTILE_JOB)
+    code = f"""
+from orchestrator.ledger import Ledger
+from orchestrator.spec.load import load_job
+from orchestrator.tracking.mlflow_store import TAG_STATE, MlflowStore
+nasty = {NASTY!r}
+job = load_job({str(root / "job.toml")!r})
+ledger = Ledger("sqlite:///{root}/orch.db")
+ledger.register_job(job)
+a, b = job.trials
+ledger.start_attempt(job.name, a.key, node="node" + nasty, start_epoch=0)
+ledger.end_attempt(job.name, a.key, outcome="FAILED", message="boom [/] " + nasty)
+ledger.update_trial(job.name, a.key, gpu="[/]" + nasty, name=a.name + nasty)
+ledger.set_job_state(job.name, "FAILED")
+store = MlflowStore("sqlite:///{root}/mlflow.db")
+exp = store.experiment_id(job.experiment_name)
+parent = store.job_run(exp, job.name)
+for pos, t in enumerate(job.trials):
+    rid = store.trial_run(exp, parent, job.name, t, pos)
+    store.log_epoch(rid, 0, {{"loss": 1.0, "val_accuracy": 0.5, "epochs_done": 1,
+                             "train_time_s": 3.0, "images_per_s": 100.0}})
+    store.log_final(rid, {{"test_accuracy": 0.5, "params": 1000, "epoch": 0}})
+    store.set_tags(rid, {{TAG_STATE: "FINISHED", "orch.error": "bad " + nasty,
+                         "orch.gpu": "GPU" + nasty}})
+    store.client.update_run(rid, name=t.name + nasty)
+    store.end_run(rid, "FINISHED")
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT, timeout=300)
+    return root
+
+
+def hostile_workspace(folder: Path) -> None:
+    shutil.copy(templates() / "job.toml", folder / "job.toml")
+    (folder / ".orch").mkdir()
+    for db in ("orch.db", "mlflow.db"):
+        shutil.copy(templates() / db, folder / ".orch" / db)
+
+
+def job_file_only(folder: Path) -> None:
+    write(folder / "job.toml", HOSTILE_JOB)
+
+
+def escaped(*fragments: str) -> object:
+    """The output shows these fragments as text (visible escapes, literal brackets)."""
+
+    def check_(folder: Path, r: Result) -> None:
+        for f in fragments:
+            assert f in r.stdout + r.stderr, (f, r.stdout, r.stderr)
+
+    return check_
+
+
+WS = (".orch",)  # cancel and report write to the workspace
+CASES: list[Case] = [
+    # names from a shared ledger
+    Case(
+        "status-all",
+        ["status"],
+        setup=hostile_workspace,
+        kind="ok",
+        real=True,
+        check=escaped(JOB, "t[/]a\\x1b]0;PWNED\\x07", "boom [/]", "\\u202e"),
+    ),
+    Case(
+        "status-job",
+        ["status", JOB],
+        setup=hostile_workspace,
+        kind="ok",
+        check=escaped(JOB, "\\x9b31m"),
+    ),
+    Case(
+        "logs-job",
+        ["logs", JOB],
+        setup=hostile_workspace,
+        kind="ok",
+        check=escaped("boom [/] \\x1b]0;PWNED"),
+    ),
+    Case(
+        "cancel-job",
+        ["cancel", JOB],
+        setup=hostile_workspace,
+        kind="ok",
+        creates=WS,
+        check=escaped(JOB),
+    ),
+    # names from a shared tracking store
+    Case(
+        "table-rich",
+        ["table", JOB],
+        setup=hostile_workspace,
+        kind="ok",
+        real=True,
+        check=escaped("t[/]a", "[red]b\\", "GPU\\x1b]0;PWNED\\x07"),
+    ),
+    *[
+        Case(
+            f"table-{fmt}",
+            ["table", JOB, "--format", fmt],
+            setup=hostile_workspace,
+            kind="ok",
+            check=escaped("PWNED"),
+        )
+        for fmt in ("md", "csv", "json", "html", "latex")
+    ],
+    Case("report", ["report", JOB], setup=hostile_workspace, kind="ok", creates=WS),
+    Case(
+        "report-out-with-markup",
+        ["report", JOB, "--out", "out[/]x"],
+        setup=hostile_workspace,
+        kind="ok",
+        creates=("out[", "out[/]x"),
+    ),
+    # names from a job file (markup only: the spec refuses control characters)
+    Case(
+        "validate-markup-names",
+        ["validate", "job.toml"],
+        setup=job_file_only,
+        kind="ok",
+        check=escaped(JOB),
+    ),
+    Case(
+        "plan-markup-names",
+        ["plan", "job.toml"],
+        setup=job_file_only,
+        kind="ok",
+        check=escaped("t[/]a", "[red]b\\"),
+    ),
+    Case(
+        "submit-markup-names-dead-head",
+        ["submit", "job.toml", "--address", "http://127.0.0.1:1"],
+        setup=job_file_only,
+        creates=WS,
+    ),
+    *[
+        Case(
+            f"job-file-{where}-escape-{cmd}",
+            [cmd, "job.toml"],
+            match="control character",
+            setup=lambda d, where=where: write(
+                d / "job.toml",
+                HOSTILE_JOB.replace(JOB if where == "job" else "t[/]a", "x\\u001b]0;T\\u0007"),
+            ),
+        )
+        for where in ("job", "trial")
+        for cmd in ("validate", "plan", "submit")
+    ],
+    # hostile arguments on the command line
+    *[
+        Case(f"argv-{name}", argv, match=m)
+        for name, argv, m in (
+            ("status-escape", ["status", "x\x1b]0;T\x07"], "no job named"),
+            ("status-markup", ["status", "x[/]"], "no job named"),
+            ("table-markup", ["table", "[bold]x[/]"], "no trial runs"),
+            ("report-escape", ["report", "x\x1b[2J"], "no trial runs"),
+            ("cancel-markup", ["cancel", "[red]x"], "no job named"),
+            ("logs-escape", ["logs", "\x9b31mx"], "no job named"),
+            ("models-markup", ["models", "x[/]\x1b"], "no preset"),
+            ("plan-escape-file", ["plan", "\x1b[2J.toml"], "toml"),
+            ("validate-markup-file", ["validate", "[/]x.toml"], "toml"),
+            ("train-escape-model", ["train", "x\x1b[/]"], "unknown model"),
+            (
+                "train-set-escape-value",
+                ["train", "lenet5", "--set", "recipe.optimizer=\x1b"],
+                "optimizer",
+            ),
+            ("train-set-escape-key", ["train", "lenet5", "--set", "\x1b[2J=1"], "orch train"),
+            ("submit-escape-file", ["submit", "\x1b]0;T\x07.toml"], "toml"),
+        )
+    ],
+]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return run_corpus(CASES, tmp_path_factory.mktemp("hostile-corpus"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_hostile_corpus(case: Case, results: dict) -> None:
+    check(case, results[case.id])
+
+
+# ---------------------------------------------------------------- the escaping helpers
+
+STRINGS = [
+    "x[/]",
+    "[bold]x",
+    "a\\",
+    "a\\[/]",
+    "[link=file:///etc/passwd]x[/link]",
+    "\x1b]0;T\x07",
+    "\x1b]8;;http://evil/\x1b\\click\x1b]8;;\x1b\\",
+    "\x1b[2J\x1b[H",
+    "\x9b31mred",
+    "abc\u202edef",
+    "tab\there\nnewline",
+    "\x00nul\x7fdel",
+]
+
+
+@pytest.mark.parametrize("text", STRINGS, ids=repr)
+def test_safe_prints_exactly_the_visible_text(text: str) -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=200, color_system=None, force_terminal=False)
+    console.print(f"[red]{safe(text)}[/] end", highlight=False)
+    printed = out.getvalue()
+    assert ESC not in printed and "\x9b" not in printed and "\u202e" not in printed
+    assert printed == f"{plain(text)} end\n"
+    assert "\n" not in plain(text) and "\t" not in plain(text)
+
+
+def test_live_display_escapes_names_and_messages() -> None:
+    from orchestrator.cli.live import LiveDisplay
+    from orchestrator.spec.load import parse_job
+
+    job = parse_job(
+        {
+            "job": {"name": JOB},
+            "trial": [{"name": "t[/]", "model": "lenet5", "dataset": "digits", "epochs": 1}],
+        },
+        "test",
+    )
+    display = LiveDisplay(job, skipped=set())
+    key = job.trials[0].key
+    display.rows[key].update(state="FAILED", msg="boom [/] " + NASTY)
+    out = io.StringIO()
+    Console(file=out, width=200, color_system=None).print(display._render())
+    assert ESC not in out.getvalue() and "t[/]" in out.getvalue() and JOB in out.getvalue()
+
+
+# ---------------------------------------------------------------- archive bombs
+
+GiB = 1 << 30
+
+
+def _bomb(path: Path, members: dict[str, int]) -> Path:
+    """A small .tar.gz whose headers declare `members` (name -> size) but hold no data."""
+    blob = b"".join(_header(name, size) for name, size in members.items()) + bytes(1024)
+    path.write_bytes(gzip.compress(blob))
+    return path
+
+
+def _header(name: str, size: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    return info.tobuf(tarfile.GNU_FORMAT)
+
+
+BOMBS = {
+    "cifar10-batch-1GiB": (
+        "cifar10",
+        "cifar-10-python.tar.gz",
+        {"cifar-10-batches-py/data_batch_1": GiB},
+    ),
+    "cifar10-test-1GiB": (
+        "cifar10",
+        "cifar-10-python.tar.gz",
+        {"cifar-10-batches-py/test_batch": GiB},
+    ),
+    "cifar10-meta-100MiB": (
+        "cifar10",
+        "cifar-10-python.tar.gz",
+        {"cifar-10-batches-py/batches.meta": 100 << 20},
+    ),
+    "cifar100-train-8GiB": (
+        "cifar100",
+        "cifar-100-python.tar.gz",
+        {"cifar-100-python/train": 8 * GiB},
+    ),
+    "cifar10-unknown-member-1GiB": (
+        "cifar10",
+        "cifar-10-python.tar.gz",
+        {"cifar-10-batches-py/readme.html": GiB},
+    ),
+    "cifar10-too-many-members": (
+        "cifar10",
+        "cifar-10-python.tar.gz",
+        {f"cifar-10-batches-py/x{i}": 0 for i in range(1500)},
+    ),
+}
+
+
+@pytest.mark.parametrize("bomb", sorted(BOMBS))
+def test_archive_bomb_is_refused_before_reading(tmp_path: Path, bomb: str) -> None:
+    dataset, archive, members = BOMBS[bomb]
+    path = _bomb(tmp_path / archive, members)
+    assert path.stat().st_size < 1 << 20  # small on disk
+    tracemalloc.start()
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(DatasetError, match=r"declares|members") as e:
+            load_dataset(dataset, data_dir=tmp_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - t0 < 10
+    assert peak < 64 << 20, f"peak {peak / 2**20:.0f} MiB"
+    assert "download" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_folder_member_bomb_is_refused_by_its_size(tmp_path: Path) -> None:
+    """The extracted form: a sparse 1 GiB data_batch_1 (no disk used) is not read."""
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    with open(folder / "data_batch_1", "wb") as f:
+        f.truncate(GiB)
+    with pytest.raises(DatasetError, match=r"data_batch_1.*declares"):
+        load_dataset("cifar10", data_dir=tmp_path)
