@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from orchestrator.cli.render import console
+from orchestrator.cli.text import safe
 from orchestrator.config import workspace
 from orchestrator.errors import OrchestratorError
 from orchestrator.report.table import DEFAULT_NOISE_PP, DEFAULT_SIGMAS
@@ -98,5 +99,7 @@ def report(
     # The MLflow UI shows the job's result beside its runs: the page on the parent run.
     store.log_job_results(name, experiment or name, {"report/index.html": path.read_text()})
     console.print(
-        f"Report: {path}  ({len(rows)} rows, {len(records)} runs)", highlight=False, soft_wrap=True
+        f"Report: {safe(path)}  ({len(rows)} rows, {len(records)} runs)",
+        highlight=False,
+        soft_wrap=True,
     )

@@ -96,9 +96,12 @@ def print_table(
     if fmt == "rich":
         console.print(benchmark_table(rows, title=f"{job}: benchmark (from MLflow)"))
         return
+    from orchestrator.cli.text import plain, plain_json
     from orchestrator.report.formats import render
 
-    typer.echo(render(rows, fmt, job), nl=False)
+    # Run names come from a shared tracking store: no control character reaches the terminal.
+    text = render(rows, fmt, job)
+    typer.echo(plain_json(text) if fmt == "json" else plain(text, newlines=True), nl=False)
 
 
 def publish_table(job: str, experiment: str | None = None) -> None:
