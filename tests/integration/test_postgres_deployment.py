@@ -8,13 +8,12 @@ import os
 import re
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ORCH, PG_ADMIN, ROOT, run_orch
+from tests.conftest import ORCH, ROOT, pg_databases, run_orch
 
 pytestmark = pytest.mark.integration
 
@@ -41,25 +40,8 @@ seed = {seed}
 def databases() -> Iterator[tuple[str, str]]:
     """(ledger URL, MLflow URI): two fresh databases. Two, not one: MLflow 3 has a `jobs`
     table of its own, so the ledger cannot live in MLflow's database."""
-    try:
-        import psycopg2
-
-        admin = psycopg2.connect(PG_ADMIN)
-    except Exception as e:
-        pytest.skip(f"PostgreSQL not reachable on 127.0.0.1:5432: {e}")
-    admin.autocommit = True
-    names = [f"orch_test_{uuid.uuid4().hex[:10]}_{kind}" for kind in ("ledger", "mlflow")]
-    with admin.cursor() as cur:
-        for name in names:
-            cur.execute(f"CREATE DATABASE {name}")
-    try:
-        ledger, tracking = (f"postgresql+psycopg2://postgres@127.0.0.1:5432/{n}" for n in names)
+    with pg_databases("ledger", "mlflow") as (ledger, tracking):
         yield ledger, tracking
-    finally:
-        with admin.cursor() as cur:
-            for name in names:
-                cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
 
 
 def _env(tmp_path: Path, ledger: str, tracking: str) -> dict[str, str]:

@@ -91,7 +91,7 @@ def test_report_files(report_dir: Path) -> None:
     assert re.search(r'href="#/experiments/\d+/runs/[0-9a-f]{32}"', page)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH: apt-get install -y chromium")
+@pytest.mark.usefixtures("chromium_path")  # skips without one; fails under CI=true
 def test_report_renders_in_chromium(report_dir: Path) -> None:
     (report_dir / "harness.html").write_text(HARNESS)
     done = chromium(
@@ -137,7 +137,7 @@ def test_report_renders_in_chromium(report_dir: Path) -> None:
     assert len(dom["links"]) == 7 and all(h.startswith("#/experiments/") for h in dom["links"])
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH: apt-get install -y chromium")
+@pytest.mark.usefixtures("chromium_path")  # skips without one; fails under CI=true
 def test_report_screenshot(report_dir: Path) -> None:
     shot = report_dir / "screenshot.png"
     done = chromium(f"--screenshot={shot}", (report_dir / "index.html").as_uri())
