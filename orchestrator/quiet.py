@@ -63,3 +63,29 @@ def _quiet_absl() -> None:
         from absl import logging as absl_logging
 
         absl_logging.set_verbosity(absl_logging.ERROR)
+
+
+class _DropMessage:
+    """A logging filter that drops records whose message starts with `prefix`."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def filter(self, record: object) -> bool:
+        import logging
+
+        assert isinstance(record, logging.LogRecord)
+        return not record.getMessage().startswith(self.prefix)
+
+
+def quiet_ray() -> None:
+    """Ray 2.60 logs "Token authentication is enabled for this Ray cluster ..." at every
+    local start where RAY_AUTH_MODE is unset: news on the first run, noise on every later
+    one. Only that notice goes; "Token authentication is disabled" (a security warning)
+    still shows."""
+    import logging
+
+    name = "ray._private.authentication.authentication_token_setup"
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, _DropMessage) for f in logger.filters):
+        logger.addFilter(_DropMessage("Token authentication is enabled"))  # type: ignore[arg-type]

@@ -55,6 +55,9 @@ def connect(
             resources=resources,
             include_dashboard=os.environ.get("ORCH_DASHBOARD", "1") != "0",
         )
+    from orchestrator.quiet import quiet_ray
+
+    quiet_ray()  # no "Token authentication is enabled" notice on every local run
     return ray.init(address=addr.hostport if addr.kind == "gcs" else address, **kwargs)
 
 

@@ -164,6 +164,11 @@ def _run(
 
     nodes = cluster_nodes()
     check_feasible(pending, nodes)  # refuse an impossible job before anything runs
+    from orchestrator.scheduling.datacheck import check_nodes, require
+
+    # Every node that may run a trial reads (or fetches) its dataset: one error now, not
+    # one failed trial per node after launch.
+    require(check_nodes(pending, nodes))
     if force:  # only now: a refused --force must not have thrown finished work away
         keys = {t.key for t in job.trials}
         for key in keys:
