@@ -72,9 +72,11 @@ def workspace(home: str | os.PathLike[str] | None = None) -> Workspace:
         origins=tuple(origins.items()),
     )
     if same_database(ws.ledger_url, ws.tracking_uri):
+        from orchestrator.stores import redact
+
         raise OrchestratorError(
             f"the MLflow tracking URI ({ws.origin('tracking_uri')}) is the ledger's own "
-            f"database ({ws.origin('ledger_url')}): {ws.tracking_uri}. MLflow would create "
+            f"database ({ws.origin('ledger_url')}): {redact(ws.tracking_uri)}. MLflow would create "
             "its tables inside orch's ledger. Give MLflow a database of its own, e.g. "
             f"ORCH_TRACKING_URI=sqlite:///{root / 'mlflow.db'}."
         )

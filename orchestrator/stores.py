@@ -26,17 +26,27 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 # store in MLflow 3.17+ ("file store in maintenance mode"), so it is refused here.
 TRACKING_DB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mssql")
 TRACKING_SERVER_SCHEMES = ("http", "https", "databricks")
-DRIVERS = {  # dialect -> what to install when its DBAPI driver is missing
-    "postgresql": "pip install psycopg2-binary (or use postgresql+psycopg://... with psycopg)",
-    "mysql": "pip install pymysql and write the URL as mysql+pymysql://USER@HOST/DB",
-    "mssql": "pip install pyodbc",
+DRIVERS = {  # the DBAPI module SQLAlchemy could not import -> how to get it
+    "psycopg": "pip install 'psycopg[binary]', or write the URL as postgresql+psycopg2://... "
+    "if psycopg2 is installed",
+    "psycopg2": "pip install psycopg2-binary, or write the URL as postgresql+psycopg://... "
+    "if psycopg (3) is installed",
+    "MySQLdb": "pip install pymysql and write the URL as mysql+pymysql://USER@HOST/DB",
+    "pyodbc": "pip install pyodbc",
 }
+CONNECT_TIMEOUT_S = 10  # seconds to reach a PostgreSQL ledger before giving up
 PROBE_TIMEOUT_S = 5.0  # a tracking server that does not answer /health within this is down
 LEDGER_HINT = "Set ORCH_LEDGER_URL (or ledger_url in config.toml), e.g. sqlite:///.orch/orch.db."
 TRACKING_HINT = (
     "Set ORCH_TRACKING_URI (or tracking_uri in config.toml) to sqlite:///PATH/mlflow.db, "
     "postgresql://USER@HOST/DB or http://HOST:5000."
 )
+
+
+def redact(url: str) -> str:
+    """postgresql://user:secret@db/x -> postgresql://user:***@db/x: errors are printed and
+    logged, passwords must not be."""
+    return re.sub(r"^([A-Za-z][\w+.-]*://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 class StoreError(OrchestratorError):
@@ -99,7 +109,7 @@ def _parse(url: str, what: str, hint: str, error: type[OrchestratorError]) -> An
     try:
         return make_url(url)
     except (ArgumentError, ValueError):
-        raise error(f"{what} {url!r} is not a database URL. {hint}") from None
+        raise error(f"{what} {redact(url)!r} is not a database URL. {hint}") from None
 
 
 def check_database_url(url: str, what: str, hint: str, error: type[OrchestratorError]) -> None:
@@ -111,7 +121,7 @@ def check_database_url(url: str, what: str, hint: str, error: type[OrchestratorE
         parsed.get_dialect()
     except NoSuchModuleError:
         raise error(
-            f"{what} {url!r}: unknown database kind {parsed.drivername!r}. {hint}"
+            f"{what} {redact(url)!r}: unknown database kind {parsed.drivername!r}. {hint}"
         ) from None
     from sqlalchemy import create_engine
     from sqlalchemy.exc import ArgumentError
@@ -119,13 +129,14 @@ def check_database_url(url: str, what: str, hint: str, error: type[OrchestratorE
     try:  # imports the driver and checks the dialect's own URL rules; connects to nothing
         create_engine(url).dispose()
     except ImportError as e:
-        install = DRIVERS.get(parsed.get_backend_name(), f"install the {e.name} package")
+        install = DRIVERS.get(e.name or "", f"install the {e.name} package")
         raise error(
-            f"{what} {url!r}: its database driver {e.name!r} is not installed. Fix: {install}."
+            f"{what} {redact(url)!r}: its database driver {e.name!r} is not installed. "
+            f"Fix: {install}."
         ) from None
     except (ArgumentError, TypeError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise error(f"{what} {url!r} is not a valid URL ({first}). {hint}") from None
+        raise error(f"{what} {redact(url)!r} is not a valid URL ({first}). {hint}") from None
     path = sqlite_path(url)
     if path is not None:
         check_sqlite_file(path, what, error)
@@ -139,7 +150,11 @@ def ledger_engine(url: str) -> Any:
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(url, pool_pre_ping=True)
+    args: dict[str, Any] = {}
+    if url.startswith(("postgresql", "postgres")) and "connect_timeout" not in url:
+        # libpq waits ~2 minutes per address on a host that drops packets: bounded here
+        args["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    return create_engine(url, pool_pre_ping=True, **args)
 
 
 def ledger_exists(url: str) -> bool:
@@ -158,10 +173,11 @@ def check_tracking_uri(uri: str) -> None:
         return
     if scheme in TRACKING_SERVER_SCHEMES:
         if scheme != "databricks" and not urlsplit(uri).hostname:
-            raise StoreError(f"the MLflow tracking URI {uri!r} names no host. {TRACKING_HINT}")
+            shown = redact(uri)
+            raise StoreError(f"the MLflow tracking URI {shown!r} names no host. {TRACKING_HINT}")
         return
     raise StoreError(
-        f"the MLflow tracking URI {uri!r} is not one orch can use "
+        f"the MLflow tracking URI {redact(uri)!r} is not one orch can use "
         f"({f'scheme {scheme!r}' if scheme else 'a plain path'}). {TRACKING_HINT}"
     )
 
@@ -203,7 +219,7 @@ def probe_server(uri: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
         if isinstance(reason, TimeoutError):
             reason = f"no answer within {timeout_s:g} s"
         raise StoreError(
-            f"the MLflow tracking server at {uri} does not answer ({reason}). Check that "
+            f"the MLflow tracking server at {redact(uri)} does not answer ({reason}). Check that "
             "`mlflow server` (or `orch ui`) runs there and the host and port are right, or "
             "unset ORCH_TRACKING_URI to use the workspace's own store."
         ) from None
@@ -224,7 +240,7 @@ def read_records(uri: str, read: Any) -> list[Any]:
             raise
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise StoreError(
-            f"cannot read the MLflow tracking store at {uri}: {first[:200]}. "
+            f"cannot read the MLflow tracking store at {redact(uri)}: {first[:200]}. "
             "Check that it is an MLflow store (and not damaged), or point ORCH_TRACKING_URI "
             "at the right one."
         ) from None
