@@ -23,7 +23,7 @@ from orchestrator.ledger.migrations import upgrade
 from orchestrator.ledger.models import AttemptRow, JobRow, SpeedRow, TrialRow, utcnow
 from orchestrator.ledger.reconnect import retrying
 from orchestrator.spec.model import JobSpec
-from orchestrator.stores import ledger_engine, ledger_exists
+from orchestrator.stores import ledger_engine, ledger_exists, redact
 
 FINISHED = "FINISHED"
 TERMINAL = ("FINISHED", "FAILED", "DIVERGED", "CANCELLED")
@@ -85,10 +85,16 @@ class Ledger:
         try:
             upgrade(self.engine)  # creates tables; adds columns older databases lack
         except DatabaseError as e:  # also a file that is no database ("file is not a ...")
-            raise LedgerError(
-                f"cannot open the ledger at {url}: {e.orig}. If the file is damaged, restore "
-                "it from a backup or move it away (finished trials would train again)."
-            ) from None
+            reason = (str(e.orig).strip().splitlines() or [type(e.orig).__name__])[0]
+            fix = (
+                "If the file is damaged, restore it from a backup or move it away (finished "
+                "trials would train again)."
+                if url.startswith("sqlite")
+                else "Check that the database server runs there and that host, port, user "
+                "and database in ORCH_LEDGER_URL are right."
+            )
+            where = redact(self.url)
+            raise LedgerError(f"cannot open the ledger at {where}: {reason}. {fix}") from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
