@@ -117,6 +117,11 @@ def test_failure_classes() -> None:
     assert classify("ray.exceptions.ActorDiedError: The actor died unexpectedly") == NODE_LOST
     assert classify("ray.exceptions.OutOfMemoryError: Task was killed") == OOM
     assert classify("ValueError: boom") == "error"
+    killed_node = (  # Tune's error file when the trial's node was SIGKILLed (Ray 2.60)
+        "The actor d02e is unavailable: The actor is temporarily unavailable: RpcError: "
+        "RPC error: Socket closed rpc_code: 14. The task may or may not have been executed."
+    )
+    assert classify(killed_node) == NODE_LOST
     assert not counts_against_budget(NODE_LOST) and counts_against_budget(OOM)
 
 
