@@ -101,6 +101,11 @@ def check(address: str, storage: str, timeout_s: float) -> bool:
             "Multi-node trials need storage every node reaches: an NFS path mounted at the "
             "same place on every node, or an s3:// / gs:// URI (ORCH_STORAGE)."
         )
+    # Datasets per node, as orch submit checks them before launch (looks, fetches nothing).
+    from orchestrator.scheduling.datacheck import FETCHED, check_datasets, describe
+
+    for line in describe(check_datasets(FETCHED, nodes, timeout_s=timeout_s)):
+        console.print(escape(line), soft_wrap=True)
     return report.ok
 
 

@@ -90,20 +90,29 @@ def _how_to(url: str, files: str) -> str:
     return f"Fetch {files} from {url}."
 
 
+class NotFetchedYet(DatasetError):
+    """The files are not on this machine yet, and orch may download them on first use."""
+
+
 def _find_or_fetch(
     name: str,
     candidates: tuple[str, ...],
     data_dir: str | os.PathLike | None,
     how: str,
     remotes: tuple[download.Remote, ...],
+    fetch: bool = True,
 ) -> Path:
     """The dataset's files as found, else downloaded (checked) into the Keras cache, unless
-    orch is offline: then the error lists every place looked in and how to get the files."""
+    orch is offline: then the error lists every place looked in and how to get the files.
+    fetch=False only looks (NotFetchedYet when a download would follow)."""
     try:
         return locate.find(name, candidates, data_dir, how)
     except DatasetError:
         if download.offline():
             raise
+    if not fetch:
+        urls = ", ".join(download.source_url(name, r.url) for r in remotes)
+        raise NotFetchedYet(f"not on this machine yet; fetched on first use from {urls}")
     for remote in remotes:
         if not (download.cache_dir() / remote.filename).exists():
             download.fetch(remote, name)
@@ -128,22 +137,25 @@ def _svhn_remotes(extra: bool) -> tuple[download.Remote, ...]:
     return tuple(download.Remote(n, svhn.URL + n, CHECKSUMS[n]) for n in names)
 
 
-def dataset_files(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
+def dataset_files(
+    name: str, data_dir: str | os.PathLike | None = None, *, fetch: bool = True
+) -> list[Path]:
     """The files (or extracted folders) `name` is read from, found or fetched now.
 
     [] for the datasets that need no files. This is what `load_dataset` reads and what the
     per-node check before a launch asks for; DatasetError names what is missing and where
-    it was looked for.
+    it was looked for. fetch=False never downloads (NotFetchedYet instead).
     """
     if name in ("cifar10", "cifar100"):
         layout = cifar.CIFAR10 if name == "cifar10" else cifar.CIFAR100
         how = _how_to(layout.url, f"{layout.archive} (or its extracted {layout.folder}/)")
-        return [_find_or_fetch(name, layout.candidates, data_dir, how, _cifar_remote(layout))]
+        remotes = _cifar_remote(layout)
+        return [_find_or_fetch(name, layout.candidates, data_dir, how, remotes, fetch)]
     if name in ("svhn", "svhn_extra"):
         extra = name == "svhn_extra"
         wanted = f"{svhn.TRAIN_FILE}, {svhn.TEST_FILE}" + (f", {svhn.EXTRA_FILE}" if extra else "")
         how = _how_to(svhn.URL, wanted)
-        train = _find_or_fetch(name, svhn.CANDIDATES, data_dir, how, _svhn_remotes(extra))
+        train = _find_or_fetch(name, svhn.CANDIDATES, data_dir, how, _svhn_remotes(extra), fetch)
         return svhn.files(train, extra=extra)
     if name not in DATASETS:
         raise SpecError(

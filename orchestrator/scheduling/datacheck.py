@@ -20,6 +20,7 @@ from orchestrator.scheduling.feasibility import fits_trial
 from orchestrator.spec.model import TrialSpec
 
 FILELESS = ("digits", "synthetic", "synthetic100")  # generated or bundled: nothing to check
+FETCHED = ("cifar10", "cifar100", "svhn")  # what `orch cluster check` looks for per node
 
 
 @dataclass(frozen=True)
@@ -53,30 +54,52 @@ def needs_by_node(trials: Sequence[TrialSpec], nodes: Sequence[NodeInfo]) -> dic
     return out
 
 
-def _probe(needs: list[tuple[str, str | None]]) -> list[tuple[bool, str, str]]:
-    """Runs on the node: (ok, host, files or error) per dataset."""
+def _probe(needs: list[tuple[str, str | None]], fetch: bool = True) -> list[tuple[bool, str, str]]:
+    """Runs on the node: (ok, host, files or error) per dataset. fetch=False only looks:
+    a dataset orch would download on first use counts as ok."""
     import socket
 
-    from orchestrator.data.registry import dataset_files
+    from orchestrator.data.registry import NotFetchedYet, dataset_files
 
     out = []
     for name, data_dir in needs:
         try:
-            files = dataset_files(name, data_dir)
+            files = dataset_files(name, data_dir, fetch=fetch)
             out.append((True, socket.gethostname(), ", ".join(map(str, files))))
+        except NotFetchedYet as e:
+            out.append((True, socket.gethostname(), str(e)))
         except Exception as e:  # the message is the answer (DatasetError names the fix)
             out.append((False, socket.gethostname(), str(e)))
     return out
+
+
+def check_datasets(
+    names: Sequence[str],
+    nodes: Sequence[NodeInfo],
+    *,
+    data_dir: str | None = None,
+    timeout_s: float = 60.0,
+) -> list[NodeData]:
+    """For `orch cluster check`: are these datasets on every alive node, or can they be
+    fetched there? Looks only (downloads nothing)."""
+    needs = {DataNeed(n, data_dir) for n in names if n not in FILELESS}
+    by_node = {n.node_id: needs for n in nodes if n.alive and n.source == "node" and needs}
+    return _run(by_node, nodes, timeout_s, fetch=False)
 
 
 def check_nodes(
     trials: Sequence[TrialSpec], nodes: Sequence[NodeInfo], *, timeout_s: float = 600.0
 ) -> list[NodeData]:
     """Probe every node that may run one of `trials` (a fetch may take minutes: timeout)."""
+    return _run(needs_by_node(trials, nodes), nodes, timeout_s, fetch=True)
+
+
+def _run(
+    by_node: dict[str, set], nodes: Sequence[NodeInfo], timeout_s: float, *, fetch: bool
+) -> list[NodeData]:
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    by_node = needs_by_node(trials, nodes)
     if not by_node:
         return []
     task = ray.remote(num_cpus=0, max_retries=0)(_probe)
@@ -88,7 +111,7 @@ def check_nodes(
     refs = {
         nid: task.options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(nid, soft=False)
-        ).remote([(d.dataset, d.data_dir) for d in plan])
+        ).remote([(d.dataset, d.data_dir) for d in plan], fetch)
         for nid, plan in plans.items()
     }
     ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
@@ -132,6 +155,6 @@ def require(results: Sequence[NodeData]) -> None:
 def describe(results: Sequence[NodeData]) -> list[str]:
     """One line per node and dataset, for `orch cluster check`."""
     return [
-        f"{'ok' if r.ok else 'MISSING'}  {r.need.dataset} on {where(r)}: {r.detail}"
+        f"dataset {r.need.dataset} on {where(r)}: {'ok' if r.ok else 'MISSING'}: {r.detail}"
         for r in results
     ]

@@ -11,7 +11,14 @@ import pytest
 from orchestrator.data.cifar import CIFAR10
 from orchestrator.errors import DatasetError
 from orchestrator.scheduling.cluster import NodeInfo
-from orchestrator.scheduling.datacheck import DataNeed, describe, needs_by_node, require
+from orchestrator.scheduling.datacheck import (
+    DataNeed,
+    _probe,
+    check_datasets,
+    describe,
+    needs_by_node,
+    require,
+)
 from orchestrator.spec.load import parse_job
 from tests.conftest import run_orch
 from tests.unit.test_datasets import tar_gz, write_cifar
@@ -62,7 +69,15 @@ def test_a_missing_dataset_is_one_error_before_launch(tmp_path: Path, monkeypatc
         found = check_nodes(_job(str(there)), nodes)
         assert [r.ok for r in found] == [True]
         require(found)
-        assert "ok  cifar10 on node" in describe(found)[0]
+        # orch cluster check looks only: offline and absent is MISSING; online, a later fetch.
+        (looked,) = check_datasets(["cifar100", "digits"], nodes)
+        assert not looked.ok and "MISSING" in describe([looked])[0]
+        # Online (the node's own environment decides), absent means "fetched on first use".
+        monkeypatch.setenv("ORCH_OFFLINE", "0")
+        ((ok, _, detail),) = _probe([("cifar100", None)], fetch=False)
+        assert ok and "fetched on first use" in detail
+        assert not (tmp_path / "keras" / "datasets").exists()  # nothing was downloaded
+        assert "dataset cifar10 on node" in describe(found)[0] and ": ok: " in describe(found)[0]
     finally:
         ray.shutdown()
 
