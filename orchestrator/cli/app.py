@@ -125,8 +125,10 @@ def main() -> None:
         # full disk, a file where a folder should be): the path and the reason, exit 2.
         if os.environ.get("ORCH_DEBUG") == "1":
             raise
-        where = f"{e.filename}: " if e.filename else ""
-        _print_error(f"{where}{e.strerror or e}. Check that path (ORCH_DEBUG=1 shows where).")
+        if e.filename:
+            _print_error(f"{e.filename}: {e.strerror or e}. Check that path and its permissions.")
+        else:  # e.g. stdout on a full disk
+            _print_error(f"{e.strerror or e} (ORCH_DEBUG=1 shows where).")
         sys.exit(2)
     except Exception as e:
         # Not a mistake of the user's: a bug. Still one line; the traceback on request.
