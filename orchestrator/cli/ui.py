@@ -19,8 +19,8 @@ def ui(
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Interface to bind; 0.0.0.0 to serve the whole network."
     ),
-    port: int = typer.Option(5000, "--port", help="Port to listen on."),
-    workers: int = typer.Option(1, "--workers", help="Server worker processes."),
+    port: int = typer.Option(5000, "--port", min=1, max=65535, help="Port to listen on."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Server worker processes."),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the mlflow server command instead of running it."
     ),
