@@ -137,6 +137,8 @@ KERNEL_INITIALIZERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "constant": ("Constant", ("value",)),
 }
 _BY_CLASS = {cls: (name, keys) for name, (cls, keys) in KERNEL_INITIALIZERS.items()}
+# Config keys without a default: Keras raises KeyError for "constant" given by name alone.
+_REQUIRED = {"constant": ("value",)}
 
 
 _MODES = ("fan_in", "fan_out", "fan_avg")
@@ -156,34 +158,43 @@ def _config_ok(key: str, value: Any) -> bool:
     return number and math.isfinite(value)
 
 
+def _snake(name: Any) -> str | None:
+    """An initializer's snake_case name from either spelling; None if unknown."""
+    if not isinstance(name, str):
+        return None
+    return name if name in KERNEL_INITIALIZERS else _BY_CLASS.get(name, (None,))[0]
+
+
 def check_initializer(model: str, init: Any) -> list[str]:
     """A kernel initializer: a known name, a {class_name, config} table, or an object."""
     from orchestrator.errors import did_you_mean
 
     arg = "kernel_initializer"
-    names = [*KERNEL_INITIALIZERS, *_BY_CLASS]
     if hasattr(init, "get_config") and not isinstance(init, str | dict):
         return []  # a Keras initializer object, from Python
     if isinstance(init, str):
-        if init in names:
-            return []
-        rule = "unknown initializer; known: " + ", ".join(KERNEL_INITIALIZERS)
-        return [received(model, arg, rule, init) + "." + did_you_mean(init, names)]
+        if (name := _snake(init)) is None:
+            rule = "unknown initializer; known: " + ", ".join(KERNEL_INITIALIZERS)
+            hint = did_you_mean(init, [*KERNEL_INITIALIZERS, *_BY_CLASS])
+            return [received(model, arg, rule, init) + "." + hint]
+        if required := _REQUIRED.get(name):
+            cls = KERNEL_INITIALIZERS[name][0]
+            rule = f'needs a {required[0]}: write {{ class_name = "{cls}", config = {{ ... }} }}'
+            return [received(model, arg, rule, init)]
+        return []
     if isinstance(init, dict):
-        cls, config = init.get("class_name"), init.get("config", {})
-        found = (
-            (_BY_CLASS.get(cls) or KERNEL_INITIALIZERS.get(cls)) if isinstance(cls, str) else None
-        )
+        config, name = init.get("config", {}), _snake(init.get("class_name"))
         extra = set(init) - {"class_name", "config", "module", "registered_name"}
-        if found is None or extra or not isinstance(config, dict):
+        if name is None or extra or not isinstance(config, dict):
             rule = "a table must be {class_name = <a known initializer>, config = {...}}"
             return [received(model, arg, rule, init)]
-        bad = [k for k, v in config.items() if k not in found[1] or not _config_ok(k, v)]
+        cls, takes = KERNEL_INITIALIZERS[name]
+        bad = [k for k, v in config.items() if k not in takes or not _config_ok(k, v)]
+        bad += [k for k in _REQUIRED.get(name, ()) if k not in config]
         if bad:
-            takes = ", ".join(found[1]) or "no config"
             rule = (
-                f"{cls} takes {takes} (numbers; a whole seed; scale > 0; mode and "
-                f"distribution as in Keras); check {', '.join(map(str, bad))}"
+                f"{cls} takes {', '.join(takes) or 'no config'} (numbers; a whole seed; "
+                f"scale > 0; mode and distribution as in Keras); check {', '.join(map(str, bad))}"
             )
             return [received(model, arg, rule, init)]
         return []
