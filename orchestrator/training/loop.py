@@ -185,7 +185,7 @@ def run_trial(
         )
         last = {
             **static,
-            **usage.metrics(),
+            **_Usage().metrics(),  # no epoch ran in this process: `usage` was never set
             "epoch": trial.epochs - 1,
             "epochs_done": trial.epochs,
             "train_time_s": meta["train_time_s"],
