@@ -102,6 +102,49 @@ def check_sqlite_file(path: Path, what: str, error: type[OrchestratorError]) -> 
         )
 
 
+LEDGER_TABLES = {"jobs", "trials"}  # orch's own (ledger/models.py)
+MLFLOW_TABLES = {"experiments", "runs"}
+
+
+def sqlite_tables(path: Path) -> set[str]:
+    """The tables of an existing SQLite file, read without writing anything."""
+    import sqlite3
+
+    uri = f"{path.absolute().as_uri()}?mode=ro"
+    try:
+        with sqlite3.connect(uri, uri=True, timeout=10) as conn:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            return {r[0] for r in rows}
+    except sqlite3.Error:
+        return set()  # unreadable as a database: check_sqlite_file has said why, or will
+
+
+def check_not_the_other_store(path: Path, what: str, error: type[OrchestratorError]) -> None:
+    """The ledger must not be an MLflow store, nor the tracking store orch's ledger: each
+    would create its tables inside the other."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    tables = sqlite_tables(path) - {"sqlite_sequence", "alembic_version"}
+    mine, other, name, kind = (
+        (LEDGER_TABLES, MLFLOW_TABLES, "an MLflow tracking store", "orch's ledger")
+        if error is LedgerError
+        else (MLFLOW_TABLES, LEDGER_TABLES, "orch's ledger", "an MLflow tracking store")
+    )
+    if not tables or mine <= tables:
+        return
+    if error is LedgerError and "jobs" in tables:
+        return  # an MLflow 3 store has a `jobs` table: the ledger's migrations say so
+    if other <= tables:
+        found = f"is {name}"
+    else:
+        listed = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        found = f"holds tables that are not {kind}'s ({listed})"
+    raise error(
+        f"{what} {path} {found}, and orch would add its tables to it. Point it at a "
+        "database of its own, e.g. the default under ORCH_HOME (unset the variable)."
+    )
+
+
 def _parse(url: str, what: str, hint: str, error: type[OrchestratorError]) -> Any:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -140,6 +183,7 @@ def check_database_url(url: str, what: str, hint: str, error: type[OrchestratorE
     path = sqlite_path(url)
     if path is not None:
         check_sqlite_file(path, what, error)
+        check_not_the_other_store(path, what, error)
 
 
 def ledger_engine(url: str) -> Any:

@@ -88,6 +88,15 @@ def home_is_file(folder: Path) -> None:
     write(folder / "home", "not a folder")
 
 
+def app_db(folder: Path) -> None:
+    """Another application's SQLite database."""
+    import sqlite3
+
+    job_file(folder)
+    with sqlite3.connect(folder / "app.db") as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+
+
 def file_here(folder: Path) -> None:
     job_file(folder)
     write(folder / "afile", "x")
@@ -242,6 +251,42 @@ CASES: list[Case] = [
         },
         match="ledger's own database",
     ),
+    # a store that is the other store's database, or another application's
+    Case(
+        "tracking-at-a-ledger-table",
+        ["table", "tiny"],
+        setup=with_store("orch.db"),
+        env={T: "sqlite:///{dir}/.orch/orch.db", L: "sqlite:///{dir}/other.db"},
+        match="is orch's ledger",
+    ),
+    Case(
+        "tracking-at-a-ledger-submit",
+        ["submit", "job.toml"],
+        setup=with_store("orch.db"),
+        env={T: "sqlite:///{dir}/.orch/orch.db", L: "sqlite:///{dir}/other.db"},
+        match="is orch's ledger",
+    ),
+    Case(
+        "ledger-at-mlflow-store",
+        ["status"],
+        setup=with_store("orch.db"),
+        env={L: "sqlite:///{dir}/.orch/mlflow.db", T: "sqlite:///{dir}/m2.db"},
+        match="not orch's ledger",
+    ),
+    *[
+        Case(
+            f"{which}-at-another-apps-db-{cmd}",
+            args(cmd),
+            setup=app_db,
+            env={var: "sqlite:///{dir}/app.db"},
+            match="not .*(users)",
+        )
+        for which, var, cmds in (
+            ("tracking", T, ("table", "report", "submit")),
+            ("ledger", L, ("status", "cancel", "submit")),
+        )
+        for cmd in cmds
+    ],
     # config.toml
     *[
         Case(f"config-{name}", ["status"], setup=config(text), match=m)
