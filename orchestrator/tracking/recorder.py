@@ -83,8 +83,11 @@ class Recorder:
 
     # -- events -------------------------------------------------------------------------
     def trial_started(self, key: str) -> None:
+        if key in self._final:
+            # Already ended by the driver (budget spent, infeasible): Tune relaunched it
+            # only for it to read its stop request and end at once. Not an attempt.
+            return
         self._tagged.discard(key)  # a new attempt may run on other hardware: tag again
-        self._final.pop(key, None)
         self._attempt[key] = {"started": time.monotonic(), "last_ckpt": None, "first": True}
         self.ledger.start_attempt(self.job.name, key, node=None, start_epoch=0)
         self.store.set_tags(self.run_id(key), {TAG_STATE: "RUNNING"})
@@ -166,22 +169,23 @@ class Recorder:
         counted = view.counted_failures + (1 if counts_against_budget(cls) else 0)
         budget = self.trials[key].resources.max_retries
         self.ledger.update_trial(self.job.name, key, counted_failures=counted)
+        if self.control is not None and (counted > budget or view.attempts >= MAX_ATTEMPTS):
+            # Budget spent: the trial ends FAILED now, after max_retries + 1 attempts. Tune
+            # retries everything; its relaunch reads the stop request and ends at once.
+            reason = (
+                f"{cls}: gave up after {view.attempts} attempts ({counted} counted against "
+                f"max_retries={budget}): {message}"
+            )
+            self.control.request_stop(key, failure_class=cls, reason=reason)
+            self._final[key] = "FAILED"
+            self._end(key, run_id, "FAILED", cls, reason)
+            return
         self.ledger.end_attempt(
             self.job.name, key, outcome="RETRYING", failure_class=cls, message=message
         )
         self.store.set_tags(
             run_id, {TAG_STATE: "RETRYING", "orch.error": message[:4000], "orch.failure_class": cls}
         )
-        if self.control is not None and (counted > budget or view.attempts >= MAX_ATTEMPTS):
-            # Tune retries everything; the next attempt reads this and ends at once.
-            self.control.request_stop(
-                key,
-                failure_class=cls,
-                reason=(
-                    f"{cls}: gave up after {view.attempts} attempts ({counted} counted against "
-                    f"max_retries={budget}): {message}"
-                ),
-            )
 
     def job_finished(self, state: str) -> None:
         self.ledger.set_job_state(self.job.name, state)

@@ -74,10 +74,13 @@ def test_budget_counts_only_non_infrastructure_failures(parts) -> None:  # type:
     stop = control.stop_request(key)  # 2 counted > 1: the next attempt ends at once
     assert stop is not None and stop["failure_class"] == "oom"
     assert "2 counted against max_retries=1" in stop["reason"]
-    rec.trial_started(key)
+    t = ledger.job("rec").trials[0]  # type: ignore[union-attr]
+    assert (t.state, t.attempts, t.counted_failures) == ("FAILED", 3, 2)  # FAILED at once
+    rec.trial_started(key)  # Tune's relaunch, which reads the stop request: no attempt
     rec.trial_completed(key, {"stopped": 1, **stop})
     t = ledger.job("rec").trials[0]  # type: ignore[union-attr]
-    assert (t.state, t.attempts, t.counted_failures) == ("FAILED", 4, 2)
+    assert (t.state, t.attempts, t.counted_failures) == ("FAILED", 3, 2)
+    assert t.error is not None and "gave up after 3 attempts" in t.error
     run = store.client.get_run(t.mlflow_run_id)  # type: ignore[arg-type]
     assert run.info.status == "FAILED" and run.data.tags["orch.failure_class"] == "oom"
 
