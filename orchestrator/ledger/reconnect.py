@@ -49,6 +49,7 @@ _TRANSIENT = (
     "no connection to the server",
     "cannot connect now",
     "database is locked",  # SQLite under heavy write contention, past busy_timeout
+    "disk i/o error",  # SQLite WAL: a reader racing another process's checkpoint
 )
 
 

@@ -98,8 +98,17 @@ def _wait(what: str, ok: Callable[[], bool], proc: subprocess.Popen[str], timeou
 def _epochs_done(ledger_url: str, job: str) -> list[int]:
     from orchestrator.ledger import Ledger
 
-    view = Ledger(ledger_url, create=False).job(job)
-    return [t.epochs_done for t in view.trials] if view else []
+    for _ in range(10):  # a SQLite reader racing the driver's WAL checkpoint: read again
+        try:
+            ledger = Ledger(ledger_url, create=False)
+            try:
+                view = ledger.job(job)
+            finally:
+                ledger.engine.dispose()
+            return [t.epochs_done for t in view.trials] if view else []
+        except Exception:
+            time.sleep(0.5)
+    raise AssertionError(f"cannot read the ledger at {ledger_url}")
 
 
 def _finish(proc: subprocess.Popen[str], timeout: float = 900) -> str:
