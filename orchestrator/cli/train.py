@@ -163,17 +163,19 @@ def train(
     from orchestrator.training.loop import run_trial
 
     def show(m: dict[str, Any]) -> None:
-        if m.get("diverged"):
-            console.print(f"[red]{safe(m['message'])}[/]")
+        from orchestrator.protocol import EpochReport, TrialEnd, parse_report
+
+        r = parse_report(m)
+        if isinstance(r, TrialEnd):
+            console.print(f"[red]{safe(r.message)}[/]")
             return
-        parts = [f"epoch {m['epochs_done']}/{spec.epochs}"]
-        parts += [
-            f"{k} {m[k]:.4f}"
-            for k in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "test_accuracy")
-            if k in m
-        ]
-        if "epoch_time_s" in m:
-            parts.append(f"{m['epoch_time_s']:.1f} s, {m['images_per_s']:.0f} img/s")
+        if not isinstance(r, EpochReport):
+            return
+        parts = [f"epoch {r.epochs_done}/{spec.epochs}"]
+        shown = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "test_accuracy")
+        parts += [f"{k} {v:.4f}" for k in shown if (v := getattr(r, k)) is not None]
+        if r.epoch_time_s is not None and r.images_per_s is not None:
+            parts.append(f"{r.epoch_time_s:.1f} s, {r.images_per_s:.0f} img/s")
         console.print("  ".join(parts))
 
     result = run_trial(spec, storage=ws.storage, report=show, stop_after=stop_after)

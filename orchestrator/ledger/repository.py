@@ -22,11 +22,12 @@ from orchestrator.errors import JobBusyError, LedgerError
 from orchestrator.ledger.migrations import upgrade
 from orchestrator.ledger.models import AttemptRow, JobRow, SpeedRow, TrialRow, utcnow
 from orchestrator.ledger.reconnect import retrying
+from orchestrator.protocol import TERMINAL_STATES, TrialState
 from orchestrator.spec.model import JobSpec
 from orchestrator.stores import ledger_engine, ledger_exists, redact
 
-FINISHED = "FINISHED"
-TERMINAL = ("FINISHED", "FAILED", "DIVERGED", "CANCELLED")
+FINISHED = TrialState.FINISHED
+TERMINAL = TERMINAL_STATES
 
 
 @dataclass(frozen=True)

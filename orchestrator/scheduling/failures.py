@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import re
 
-NODE_LOST = "node_lost"  # infrastructure: never counts against the budget
-OOM = "oom"
-DIVERGED = "diverged"  # deterministic: never retried
-CODE_ERROR = "code_error"  # deterministic: reported once, never retried
-INFEASIBLE = "infeasible"  # no node can hold it
-CANCELLED = "cancelled"
-DRIVER_LOST = "driver_lost"  # infrastructure
-ERROR = "error"  # anything else that escaped the trial: retried within the budget
+from orchestrator.protocol import INFRASTRUCTURE, FailureClass
 
-INFRASTRUCTURE = frozenset({NODE_LOST, DRIVER_LOST})
+__all__ = ["INFRASTRUCTURE", "classify", "counts_against_budget"]
+
+# The classes themselves live in the trial -> driver vocabulary (orchestrator/protocol.py);
+# these names are the ones scheduling code has always imported.
+NODE_LOST = FailureClass.NODE_LOST  # infrastructure: never counts against the budget
+OOM = FailureClass.OOM
+DIVERGED = FailureClass.DIVERGED  # deterministic: never retried
+CODE_ERROR = FailureClass.CODE_ERROR  # deterministic: reported once, never retried
+INFEASIBLE = FailureClass.INFEASIBLE  # no node can hold it
+CANCELLED = FailureClass.CANCELLED
+DRIVER_LOST = FailureClass.DRIVER_LOST  # infrastructure
+TIMEOUT = FailureClass.TIMEOUT  # resources.timeout_s spent
+ERROR = FailureClass.ERROR  # anything else that escaped the trial: retried within the budget
 
 # A node SIGKILLed with its raylet reaches Tune as the trial actor's RPC failing: "The actor
 # ... is unavailable: The actor is temporarily unavailable: RpcError: ... Socket closed"
@@ -27,7 +32,7 @@ _NODE_LOST = re.compile(
 _OOM = re.compile(r"(?i:OutOfMemoryError|ResourceExhaustedError|out of memory)|\bOOM\b")
 
 
-def classify(message: str) -> str:
+def classify(message: str) -> FailureClass:
     """Class of a failure that reached Tune, from its error text."""
     if _OOM.search(message):
         return OOM

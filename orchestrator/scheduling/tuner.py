@@ -9,10 +9,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from orchestrator.protocol import EndKind, FailureClass, TrialEnd, failure_class
 from orchestrator.scheduling.cluster import NodeInfo
 from orchestrator.scheduling.control import Control
 from orchestrator.scheduling.events import TrialSink, TuneEvents
-from orchestrator.scheduling.failures import CODE_ERROR
 from orchestrator.scheduling.gputypes import LABEL
 from orchestrator.scheduling.placement import GpuOutOfMemory, Placement
 from orchestrator.scheduling.watchdog import InfeasibleWatchdog
@@ -50,7 +50,9 @@ def orch_trial(config: dict[str, Any], specs: dict[str, TrialSpec], storage: str
     node_id = ray.get_runtime_context().get_node_id()
     control = Control(storage)
     if (stop := control.stop_request(trial.key)) is not None:
-        tune.report({"stopped": 1, **stop})
+        reason = str(stop.get("reason", "stopped"))
+        cls = failure_class(stop.get("failure_class"), FailureClass.CANCELLED)
+        tune.report(TrialEnd(EndKind.STOPPED, cls, reason).to_dict())
         return
     from orchestrator.stores import check_storage_writable
 
@@ -71,9 +73,8 @@ def orch_trial(config: dict[str, Any], specs: dict[str, TrialSpec], storage: str
             raise GpuOutOfMemory(str(label), str(e)) from e
         raise
     except Exception as e:
-        tune.report(
-            {"failed": 1, "failure_class": CODE_ERROR, "message": f"{type(e).__name__}: {e}"[:2000]}
-        )
+        message = f"{type(e).__name__}: {e}"[:2000]
+        tune.report(TrialEnd(EndKind.FAILED, FailureClass.CODE_ERROR, message).to_dict())
 
 
 def _is_gpu_oom(error: BaseException) -> bool:

@@ -13,24 +13,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from orchestrator.protocol import EPOCH_METRICS, FINAL_METRICS, MetricName, Tag, TrialState
 from orchestrator.spec.model import TrialSpec, declared
 
-EPOCH_METRICS = (
-    "loss",
-    "accuracy",
-    "val_loss",
-    "val_accuracy",
-    "lr",
-    "epoch_time_s",
-    "images_per_s",
-    "train_time_s",
-    "epochs_done",
-)
-# train_time_s is an epoch metric (its last value is the total); lost_time_s is logged by
-# the recorder at each failure. Each metric has one value per step, never two.
-FINAL_METRICS = ("test_loss", "test_accuracy", "params")
+__all__ = ["EPOCH_METRICS", "FINAL_METRICS", "MlflowStore"]
+
 _SCHEMA_LOCK = 0x6F726368  # "orch": the advisory-lock id serialising MLflow's schema setup
-TAG_KEY, TAG_JOB, TAG_ROLE, TAG_STATE = "orch.trial_key", "orch.job", "orch.role", "orch.state"
+TAG_KEY, TAG_JOB, TAG_ROLE, TAG_STATE = Tag.TRIAL_KEY, Tag.JOB, Tag.ROLE, Tag.STATE
 # MLflow 3's UI picks an experiment's mode from this tag; without it an experiment opens in
 # GenAI mode (traces, token usage), with it the runs table, metrics and params of training.
 EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
@@ -129,13 +118,17 @@ class MlflowStore:
             TAG_ROLE: "trial",
             TAG_KEY: trial.key,
             TAG_JOB: job,
-            TAG_STATE: "PENDING",
+            TAG_STATE: str(TrialState.PENDING),
             "mlflow.parentRunId": parent_id,
-            "orch.group": trial.group,
-            "orch.position": str(position),
+            Tag.GROUP: trial.group,
+            Tag.POSITION: str(position),
         }
         tags.update(
-            {f"orch.ref.{k}": str(v) for k, v in asdict(trial.reference).items() if v is not None}
+            {
+                f"{Tag.REF_PREFIX}{k}": str(v)
+                for k, v in asdict(trial.reference).items()
+                if v is not None
+            }
         )
         run = self.client.create_run(exp_id, run_name=trial.name, tags=tags)
         self.client.log_batch(run.info.run_id, params=_params(trial))
@@ -165,7 +158,7 @@ class MlflowStore:
 
         ts = _now_ms()
         keys = [k for k in EPOCH_METRICS if k in result]
-        keys += [k for k in result if k.startswith("system/")]  # MLflow's system metrics
+        keys += [k for k in result if k.startswith(MetricName.SYSTEM_PREFIX)]  # MLflow's own names
         metrics = [Metric(k, float(result[k]), ts, epoch) for k in keys]
         self.client.log_batch(run_id, metrics=metrics)
         self._last_step[run_id] = epoch

@@ -30,7 +30,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-TAG_PREFIX = "orch.prov."
+from orchestrator.protocol import Tag
+
+TAG_PREFIX = Tag.PROV_PREFIX
 PACKAGES = ("tensorflow", "keras", "ray", "mlflow")
 # The order the table and report list them in.
 KEYS = (
@@ -175,9 +177,7 @@ def file_sha256(path: Path) -> str:
 
 def _files(path: Path) -> list[Path]:
     if path.is_dir():  # an extracted archive: its files, not the cache files beside them
-        return sorted(
-            p for p in path.rglob("*") if p.is_file() and not p.name.endswith(".sha256")
-        )
+        return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.endswith(".sha256"))
     return [path]
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import OrchestratorError
+from orchestrator.protocol import Tag
 from orchestrator.report.records import RunRecord
 from orchestrator.tracking.mlflow_store import TAG_JOB, TAG_KEY, TAG_ROLE, TAG_STATE, MlflowStore
 from orchestrator.tracking.provenance import from_tags as provenance_from_tags
@@ -33,7 +34,7 @@ from orchestrator.tracking.provenance import from_tags as provenance_from_tags
 PAGE = 1000  # runs per search_runs page (MLflow caps a page at 50,000)
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")  # database-backed MLflow stores
 log = logging.getLogger(__name__)
-TAG_GROUP, TAG_POSITION = "orch.group", "orch.position"
+TAG_GROUP, TAG_POSITION = Tag.GROUP, Tag.POSITION
 
 
 def fetch_records(

@@ -9,6 +9,7 @@ continues exactly as an uninterrupted run would.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.protocol import EndKind, EpochReport, FailureClass, TrialEnd, failure_class
 from orchestrator.spec.model import TrialSpec
 from orchestrator.training.checkpoint import CheckpointStore, TrainState
 from orchestrator.training.hardware import distribution_strategy, setup_tensorflow
@@ -81,18 +83,17 @@ def run_trial(
         if hasattr(schedule, "load_state") and "schedule" in meta:
             schedule.load_state(meta["schedule"])
 
-    params = int(model.count_params())
-    static = {
-        "params": params,
-        "gpu_name": hw.gpu_name,
-        "gpu_count": hw.gpu_count,
-        "precision": hw.precision,
-        "resumed_from": start,
-        "replicas": int(strategy.num_replicas_in_sync),
-        "val_on_test": data.val is None,
-        # what produced this result: versions, commit, GPU stack, determinism, data sha256
-        "provenance": _provenance(trial, hw, data),
-    }
+    static = dict(
+        params=int(model.count_params()),
+        gpu_name=hw.gpu_name,
+        gpu_count=hw.gpu_count,
+        precision=hw.precision,
+        resumed_from=start,
+        replicas=int(strategy.num_replicas_in_sync),
+        val_on_test=data.val is None,
+    )
+    # what produced this result: versions, commit, GPU stack, determinism, data sha256
+    provenance = {"provenance": _provenance(trial, hw, data)}
     last: dict[str, Any] = {}
     last_save = time.monotonic()
     end = trial.epochs if stop_after is None else min(trial.epochs, stop_after)
@@ -113,16 +114,16 @@ def run_trial(
         fit_s = time.perf_counter() - t0
         loss = float(hist.history["loss"][-1])
         if not math.isfinite(loss):
-            last = {
-                **static,
-                "epoch": epoch,
-                "epochs_done": epoch,
-                "loss": loss,
-                "diverged": 1,
-                "message": f"diverged at epoch {epoch}: loss={loss}",
-            }
-            report(last)
-            return LoopResult(epoch, start, True, last)
+            diverged = TrialEnd(
+                EndKind.DIVERGED,
+                FailureClass.DIVERGED,
+                f"diverged at epoch {epoch}: loss={loss}",
+                last=EpochReport(
+                    epoch=epoch, epochs_done=epoch, loss=loss, **static, extra=provenance
+                ),
+            )
+            report(diverged.to_dict())
+            return LoopResult(epoch, start, True, diverged.to_dict())
         val = model.evaluate(val_ds, verbose=0, return_dict=True)
         epoch_s = time.perf_counter() - t0
         meta["train_time_s"] += epoch_s
@@ -132,50 +133,64 @@ def run_trial(
             schedule.observe(
                 epoch, {"val_loss": float(val["loss"]), "val_accuracy": float(val["accuracy"])}
             )
-        last = {
-            **static,
-            **usage.metrics(),
-            "epoch": epoch,
-            "epochs_done": epoch + 1,
-            "loss": loss,
-            "accuracy": float(hist.history["accuracy"][-1]),
-            "val_loss": float(val["loss"]),
-            "val_accuracy": float(val["accuracy"]),
-            "lr": lr,
-            "epoch_time_s": epoch_s,
-            "images_per_s": len(data.train.x) / fit_s,
-            "train_time_s": meta["train_time_s"],
-            "best_val_accuracy": meta["best_val_accuracy"],
-        }
+        extra: dict[str, Any] = {**provenance, **usage.metrics()}
         if epoch == start == 0:  # the architecture, once, for the MLflow run's artifacts
-            last["model_summary"] = _summary(model)
-        if epoch + 1 == trial.epochs:
-            if trial.checkpoint.save_model:
-                last["model_path"] = _save_model(model, storage, trial.key)
-            test = model.evaluate(
+            extra["model_summary"] = _summary(model)
+        if epoch + 1 == trial.epochs and trial.checkpoint.save_model:
+            extra["model_path"] = _save_model(model, storage, trial.key)
+        test = (
+            model.evaluate(
                 make_eval_pipeline(data.test, batch_size=trial.batch_size, **prep),
                 verbose=0,
                 return_dict=True,
             )
-            last.update(test_loss=float(test["loss"]), test_accuracy=float(test["accuracy"]))
+            if epoch + 1 == trial.epochs
+            else {}
+        )
+        epoch_report = EpochReport(
+            epoch=epoch,
+            epochs_done=epoch + 1,
+            loss=loss,
+            accuracy=float(hist.history["accuracy"][-1]),
+            val_loss=float(val["loss"]),
+            val_accuracy=float(val["accuracy"]),
+            lr=lr,
+            epoch_time_s=epoch_s,
+            images_per_s=len(data.train.x) / fit_s,
+            train_time_s=meta["train_time_s"],
+            best_val_accuracy=meta["best_val_accuracy"],
+            test_loss=float(test["loss"]) if test else None,
+            test_accuracy=float(test["accuracy"]) if test else None,
+            **static,
+            extra=extra,
+        )
         stop = should_stop() if should_stop else None
         timeout = trial.resources.timeout_s
         if stop is None and timeout is not None and meta["train_time_s"] > timeout:
             # checked between epochs: the epoch that crosses the limit still completes
             stop = {
-                "failure_class": "timeout",
+                "failure_class": FailureClass.TIMEOUT,
                 "reason": f"timeout: {meta['train_time_s']:.0f} s of compute exceeds "
                 f"resources.timeout_s={timeout:g}",
             }
-        last["checkpointed"] = _due(trial, epoch, end, last_save) or stop is not None
-        if last["checkpointed"]:
+        checkpointed = _due(trial, epoch, end, last_save) or stop is not None
+        epoch_report = dataclasses.replace(epoch_report, checkpointed=checkpointed)
+        if checkpointed:
             if hasattr(schedule, "state"):
                 meta["schedule"] = schedule.state()
             store.save(TrainState(epoch + 1, _snapshot(model, optimizer), dict(meta)))
             last_save = time.monotonic()
+        last = epoch_report.to_dict()
         report(last)
         if stop is not None and epoch + 1 < trial.epochs:
-            report({**static, "epochs_done": epoch + 1, "stopped": 1, **stop})
+            stopped = TrialEnd(
+                EndKind.STOPPED,
+                failure_class(stop.get("failure_class"), FailureClass.CANCELLED),
+                str(stop.get("reason", "stopped")),
+                epochs_done=epoch + 1,
+                extra={**static, **provenance},
+            )
+            report(stopped.to_dict())
             return LoopResult(epoch + 1, start, False, last, stopped=True)
     if start >= trial.epochs:  # restarted after the last checkpoint: only the test is left
         test = model.evaluate(
@@ -183,15 +198,17 @@ def run_trial(
             verbose=0,
             return_dict=True,
         )
-        last = {
+        only_test = EpochReport(
+            epoch=trial.epochs - 1,
+            epochs_done=trial.epochs,
+            train_time_s=meta["train_time_s"],
+            test_loss=float(test["loss"]),
+            test_accuracy=float(test["accuracy"]),
             **static,
-            **_Usage().metrics(),  # no epoch ran in this process: `usage` was never set
-            "epoch": trial.epochs - 1,
-            "epochs_done": trial.epochs,
-            "train_time_s": meta["train_time_s"],
-            "test_loss": float(test["loss"]),
-            "test_accuracy": float(test["accuracy"]),
-        }
+            # no epoch ran in this process: `usage` was never set
+            extra={**provenance, **_Usage().metrics()},
+        )
+        last = only_test.to_dict()
         report(last)
     return LoopResult(max(start, end), start, False, last)
 

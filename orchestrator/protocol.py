@@ -1,0 +1,244 @@
+"""The trial -> driver vocabulary, in one place (pure: no Ray, TensorFlow or MLflow).
+
+A trial process reports to the driver through `tune.report`, which takes a flat dict. Both
+sides speak in the types below: the trial builds an `EpochReport` per epoch and, when it
+ends early, a `TrialEnd`, and turns them into a dict only at `tune.report`; the driver
+parses each dict once (`parse_report`) and hands typed values on. Trial and job states,
+failure classes, MLflow tag names and metric names are defined here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class TrialState(StrEnum):
+    """A trial's state in the ledger, the MLflow tag `orch.state` and the displays."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    RETRYING = "RETRYING"  # failed, and Tune runs it again (displays and metrics only)
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    DIVERGED = "DIVERGED"
+    CANCELLED = "CANCELLED"
+
+
+TERMINAL_STATES = (
+    TrialState.FINISHED,
+    TrialState.FAILED,
+    TrialState.DIVERGED,
+    TrialState.CANCELLED,
+)
+
+
+class JobState(StrEnum):
+    SUBMITTED = "SUBMITTED"
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class FailureClass(StrEnum):
+    """Why a trial did not finish; `INFRASTRUCTURE` never counts against its retries."""
+
+    NODE_LOST = "node_lost"  # infrastructure
+    DRIVER_LOST = "driver_lost"  # infrastructure
+    OOM = "oom"
+    DIVERGED = "diverged"  # deterministic: never retried
+    CODE_ERROR = "code_error"  # deterministic: reported once, never retried
+    INFEASIBLE = "infeasible"  # no node can hold it
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"  # resources.timeout_s spent
+    ERROR = "error"  # anything else that escaped the trial: retried within the budget
+
+
+INFRASTRUCTURE = frozenset({FailureClass.NODE_LOST, FailureClass.DRIVER_LOST})
+
+
+class Tag:
+    """MLflow tag names (runs of one job: a parent run, one child run per trial)."""
+
+    TRIAL_KEY = "orch.trial_key"
+    JOB = "orch.job"
+    ROLE = "orch.role"  # "job" or "trial"
+    STATE = "orch.state"  # a TrialState
+    GROUP = "orch.group"
+    POSITION = "orch.position"
+    REF_PREFIX = "orch.ref."  # orch.ref.<Reference field>
+    PROV_PREFIX = "orch.prov."  # orch.prov.<provenance field>
+
+
+class MetricName:
+    """MLflow metric names; per epoch at step = epoch, the final ones at the last epoch."""
+
+    LOSS = "loss"
+    ACCURACY = "accuracy"
+    VAL_LOSS = "val_loss"
+    VAL_ACCURACY = "val_accuracy"
+    LR = "lr"
+    EPOCH_TIME_S = "epoch_time_s"
+    IMAGES_PER_S = "images_per_s"
+    TEST_LOSS = "test_loss"
+    TEST_ACCURACY = "test_accuracy"
+    TRAIN_TIME_S = "train_time_s"
+    LOST_TIME_S = "lost_time_s"
+    PARAMS = "params"
+    EPOCHS_DONE = "epochs_done"
+    SYSTEM_PREFIX = "system/"  # MLflow's own system metric names
+
+
+# train_time_s is an epoch metric (its last value is the total), and so is epochs_done;
+# lost_time_s is logged by the recorder at each failure. One value per step, never two.
+EPOCH_METRICS = (
+    MetricName.LOSS,
+    MetricName.ACCURACY,
+    MetricName.VAL_LOSS,
+    MetricName.VAL_ACCURACY,
+    MetricName.LR,
+    MetricName.EPOCH_TIME_S,
+    MetricName.IMAGES_PER_S,
+    MetricName.TRAIN_TIME_S,
+    MetricName.EPOCHS_DONE,
+)
+FINAL_METRICS = (MetricName.TEST_LOSS, MetricName.TEST_ACCURACY, MetricName.PARAMS)
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """One epoch of one trial, as the trial reports it (or the test-only report of a trial
+    restarted after its last checkpoint). None: not measured in this report."""
+
+    epoch: int
+    epochs_done: int
+    params: int | None = None
+    gpu_name: str | None = None
+    gpu_count: int | None = None
+    precision: str | None = None
+    resumed_from: int | None = None
+    replicas: int | None = None
+    val_on_test: bool | None = None
+    loss: float | None = None
+    accuracy: float | None = None
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    lr: float | None = None
+    epoch_time_s: float | None = None
+    images_per_s: float | None = None
+    train_time_s: float | None = None
+    best_val_accuracy: float | None = None
+    test_loss: float | None = None
+    test_accuracy: float | None = None
+    checkpointed: bool | None = None
+    model_summary: str | None = None
+    model_path: str | None = None
+    node_id: str | None = None  # added by the Ray trial wrapper
+    # Anything else the trial adds (provenance, system/* metrics): passed on as is.
+    extra: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat dict `tune.report` takes; unmeasured values are left out."""
+        out = {f: v for f, v in _fields(self).items() if v is not None}
+        return {**out, **self.extra}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EpochReport:
+        known = _field_names(cls)
+        extra = {k: v for k, v in d.items() if k not in known and k not in _END_FLAGS}
+        return cls(**{k: v for k, v in d.items() if k in known}, extra=extra)  # type: ignore[arg-type]
+
+
+_END_FLAGS = ("diverged", "failed", "stopped", "failure_class", "message", "reason")
+
+
+class EndKind(StrEnum):
+    """How a trial ended early; each is one flag in the reported dict (`diverged=1`...)."""
+
+    DIVERGED = "diverged"  # a NaN loss: deterministic, never retried
+    FAILED = "failed"  # an error in the trial's own code or data: reported once
+    STOPPED = "stopped"  # a stop request (cancel, timeout, infeasible), after a checkpoint
+
+
+@dataclass(frozen=True)
+class TrialEnd:
+    """A trial that ends without finishing: it diverged, failed, or stopped on request."""
+
+    kind: EndKind
+    failure_class: FailureClass
+    message: str
+    epochs_done: int | None = None
+    last: EpochReport | None = None  # the epoch report that came with it, if any
+    # What else the trial reports with it (the run's static facts): passed on as is.
+    extra: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def state(self) -> TrialState:
+        if self.kind == EndKind.DIVERGED:
+            return TrialState.DIVERGED
+        if self.kind == EndKind.STOPPED and self.failure_class == FailureClass.CANCELLED:
+            return TrialState.CANCELLED
+        return TrialState.FAILED
+
+    def to_dict(self) -> dict[str, Any]:
+        """The dict the driver has always read: diverged=1 + message, failed=1 +
+        failure_class + message, or stopped=1 + failure_class + reason."""
+        out = {**self.extra, **(self.last.to_dict() if self.last is not None else {})}
+        if self.epochs_done is not None:
+            out["epochs_done"] = self.epochs_done
+        out[str(self.kind)] = 1
+        if self.kind != EndKind.DIVERGED:
+            out["failure_class"] = str(self.failure_class)
+        out["reason" if self.kind == EndKind.STOPPED else "message"] = self.message
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TrialEnd | None:
+        """The trial's end in a reported dict, or None when it is an ordinary epoch."""
+        kind = next((k for k in EndKind if d.get(str(k))), None)
+        if kind is None:
+            return None
+        default = {
+            EndKind.DIVERGED: FailureClass.DIVERGED,
+            EndKind.FAILED: FailureClass.ERROR,
+            EndKind.STOPPED: FailureClass.CANCELLED,
+        }[kind]
+        cls_ = failure_class(d.get("failure_class"), default)
+        text = d.get("reason" if kind == EndKind.STOPPED else "message", str(kind))
+        last = EpochReport.from_dict(d) if "epoch" in d and "epochs_done" in d else None
+        done = d.get("epochs_done")
+        return cls(kind, cls_, str(text), int(done) if done is not None else None, last)
+
+
+def failure_class(value: Any, default: FailureClass = FailureClass.ERROR) -> FailureClass:
+    """A reported failure class; an unknown or missing one is `default`."""
+    try:
+        return FailureClass(str(value))
+    except ValueError:
+        return default
+
+
+Report = EpochReport | TrialEnd
+
+
+def parse_report(d: Mapping[str, Any]) -> Report | None:
+    """The driver's one parse of a `tune.report` dict; None for Tune's own bookkeeping
+    results that carry no epoch (e.g. a trial that reported nothing yet)."""
+    end = TrialEnd.from_dict(d)
+    if end is not None:
+        return end
+    if "epochs_done" in d and "epoch" in d:
+        return EpochReport.from_dict(d)
+    return None
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.name != "extra"}
+
+
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls) if f.name != "extra")
