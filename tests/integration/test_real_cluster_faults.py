@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ dataset = "digits"
 data = {{ train_size = 900, test_size = 100 }}
 epochs = {epochs}
 batch_size = 64
-seed = 5
+seed = {seed}
 recipe = {{ lr = 0.05, augment = "none" }}
 resources = {{ cpus = 1, gpus = 1, max_retries = {retries} }}
 [[trial]]
@@ -44,8 +45,14 @@ METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
 def write_job(tmp_path: Path, name: str, retries: int = 2) -> Path:
+    # A seed of its own per test: the trial's content key, hence its checkpoints in the
+    # cluster's shared storage, must not be another test's (it would start finished).
     p = tmp_path / f"{name}.toml"
-    p.write_text(JOB.format(name=name, epochs=EPOCHS, retries=retries))
+    p.write_text(
+        JOB.format(
+            name=name, epochs=EPOCHS, retries=retries, seed=zlib.crc32(name.encode()) % 10_000
+        )
+    )
     return p
 
 
