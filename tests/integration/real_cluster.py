@@ -118,6 +118,7 @@ class RealCluster:
     port: int = field(default_factory=free_port)
     dashboard_port: int = field(default_factory=free_port)  # Ray Jobs API
     nodes: dict[str, RayNode] = field(default_factory=dict)
+    head_env: dict[str, str] = field(default_factory=lambda: dict(HEAD_ENV))  # {}: Ray's own
 
     @property
     def address(self) -> str:
@@ -152,7 +153,7 @@ class RealCluster:
         ]
 
     def start_head(self) -> None:
-        env = {**self._base_env(), **HEAD_ENV, "NVIDIA_SMI": str(self.root / "absent")}
+        env = {**self._base_env(), **self.head_env, "NVIDIA_SMI": str(self.root / "absent")}
         env["RAY_AUTH_TOKEN_PATH"] = str(self.token_file)  # created by the script
         argv = ["bash", str(ROOT / "cluster" / "start-head.sh"), "--port", str(self.port), "--"]
         argv += [*self._ray_args("head"), "--dashboard-port", str(self.dashboard_port)]
