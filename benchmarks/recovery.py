@@ -69,7 +69,11 @@ def one_run(cluster: RealCluster, work: Path, i: int) -> dict[str, float]:
     job.write_text(JOB.format(i=i))
     ledger = Ledger(f"sqlite:///{home / 'orch.db'}")
     name = f"recovery-{i}"
-    driver = cluster.popen_orch("submit", str(job), "--address", cluster.address, home=home)
+    # storage of its own per run: the same trial (same key) must start from scratch each time
+    storage = str(home.parent / "storage")
+    driver = cluster.popen_orch(
+        "submit", str(job), "--address", cluster.address, home=home, ORCH_STORAGE=storage
+    )
 
     def trial():  # type: ignore[no-untyped-def]
         view = ledger.job(name)
