@@ -20,6 +20,7 @@ from rich.table import Table
 
 from orchestrator.cli.render import console
 from orchestrator.cli.text import safe
+from orchestrator.protocol import TrialEnd
 from orchestrator.spec.model import JobSpec
 
 _STYLE = {
@@ -101,15 +102,8 @@ class LiveDisplay:
     def trial_completed(self, key: str, last: dict[str, Any]) -> None:
         if self.rows[key]["state"] == "FAILED":  # already failed by the driver (infeasible)
             return
-        if last.get("diverged"):
-            self._update(key, state="DIVERGED", msg=str(last.get("message", "")))
-        elif last.get("failed"):
-            self._update(key, state="FAILED", msg=str(last.get("message", "")))
-        elif last.get("stopped"):
-            cancelled = last.get("failure_class") == "cancelled"
-            self._update(
-                key, state="CANCELLED" if cancelled else "FAILED", msg=str(last.get("reason", ""))
-            )
+        if (end := TrialEnd.from_dict(last)) is not None:  # the one parse of the report
+            self._update(key, state=end.state, msg=end.message)
         else:
             self._update(key, state="FINISHED")
 

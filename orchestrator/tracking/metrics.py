@@ -19,11 +19,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.scheduling.failures import CANCELLED, DIVERGED, classify
+from orchestrator.protocol import TrialEnd, TrialState
+from orchestrator.scheduling.failures import classify
 from orchestrator.scheduling.gputypes import slug
 from orchestrator.spec.model import JobSpec
 
-STATES = ("PENDING", "RUNNING", "RETRYING", "FINISHED", "FAILED", "DIVERGED", "CANCELLED")
+STATES = tuple(TrialState)
 TRIAL_TAGS = ("job", "trial", "model")
 WORK_TAGS = ("job", "model", "gpu_type")
 
@@ -101,7 +102,7 @@ class MetricsSink:
         self._publish_states()
 
     def trial_result(self, key: str, result: Mapping[str, Any]) -> None:
-        if result.get("diverged") or result.get("failed") or result.get("stopped"):
+        if TrialEnd.from_dict(result) is not None:
             return  # trial_completed ends the trial with its class
         trial = self.trials[key]
         self.epochs_done[key] = int(result.get("epochs_done", self.epochs_done[key]))
@@ -130,13 +131,8 @@ class MetricsSink:
     def trial_completed(self, key: str, last: Mapping[str, Any]) -> None:
         if self.state.get(key) in ("FAILED", "CANCELLED", "DIVERGED"):
             return  # the driver already ended it (e.g. infeasible)
-        if last.get("diverged"):
-            self._end(key, "DIVERGED", DIVERGED)
-        elif last.get("failed"):
-            self._end(key, "FAILED", str(last.get("failure_class") or "error"))
-        elif last.get("stopped"):
-            cls = str(last.get("failure_class") or CANCELLED)
-            self._end(key, "CANCELLED" if cls == CANCELLED else "FAILED", cls)
+        if (end := TrialEnd.from_dict(last)) is not None:  # the one parse of the report
+            self._end(key, end.state, end.failure_class)
         else:
             self.epochs_done[key] = self.trials[key].epochs
             self.state[key] = "FINISHED"

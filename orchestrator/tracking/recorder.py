@@ -23,8 +23,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from orchestrator.ledger import Ledger
+from orchestrator.protocol import TrialEnd
 from orchestrator.scheduling.control import Control
-from orchestrator.scheduling.failures import CANCELLED, DIVERGED, classify, counts_against_budget
+from orchestrator.scheduling.failures import classify, counts_against_budget
 from orchestrator.scheduling.gputypes import slug
 from orchestrator.spec.model import JobSpec, TrialSpec
 from orchestrator.tracking.mlflow_store import TAG_STATE, MlflowStore
@@ -96,7 +97,7 @@ class Recorder:
         run_id = self.run_id(key)
         if key not in self._tagged:
             self._tag_hardware(key, run_id, result)
-        if result.get("diverged") or result.get("failed") or result.get("stopped"):
+        if TrialEnd.from_dict(result) is not None:
             return  # trial_completed turns these into the terminal state with the message
         attempt = self._attempt.setdefault(key, {"started": time.monotonic(), "first": True})
         if attempt.pop("first", False):
@@ -136,20 +137,8 @@ class Recorder:
         self._attempt.pop(key, None)
         if key in self._final:  # already failed by the driver (infeasible): keep that
             return
-        if last.get("diverged"):
-            self._end(key, run_id, "DIVERGED", DIVERGED, str(last.get("message", "diverged")))
-        elif last.get("failed"):
-            self._end(
-                key,
-                run_id,
-                "FAILED",
-                str(last.get("failure_class", "error")),
-                str(last.get("message", "failed")),
-            )
-        elif last.get("stopped"):
-            cls = str(last.get("failure_class", CANCELLED))
-            state = "CANCELLED" if cls == CANCELLED else "FAILED"
-            self._end(key, run_id, state, cls, str(last.get("reason", "stopped")))
+        if (end := TrialEnd.from_dict(last)) is not None:  # the one parse of the report
+            self._end(key, run_id, end.state, end.failure_class, end.message)
         else:
             self.ledger.end_attempt(self.job.name, key, outcome="FINISHED")
             self.store.set_tags(run_id, {TAG_STATE: "FINISHED"})
