@@ -26,6 +26,7 @@ class TrialState(StrEnum):
     FAILED = "FAILED"
     DIVERGED = "DIVERGED"
     CANCELLED = "CANCELLED"
+    SKIPPED = "SKIPPED"  # finished by an earlier submit (live display only)
 
 
 TERMINAL_STATES = (
@@ -72,6 +73,15 @@ class Tag:
     POSITION = "orch.position"
     REF_PREFIX = "orch.ref."  # orch.ref.<Reference field>
     PROV_PREFIX = "orch.prov."  # orch.prov.<provenance field>
+    ERROR = "orch.error"  # the last failure's message
+    FAILURE_CLASS = "orch.failure_class"  # a FailureClass
+    GPU = "orch.gpu"  # hardware the trial ran on, as it reported it
+    GPU_COUNT = "orch.gpu_count"
+    PRECISION = "orch.precision"
+    NODE = "orch.node"
+    VAL_ON_TEST = "orch.val_on_test"
+    HARDWARE = "orch.hardware"  # every GPU label it ran on, " + "-joined
+    MIXED_HARDWARE = "orch.mixed_hardware"  # "True" when that is more than one
 
 
 class MetricName:

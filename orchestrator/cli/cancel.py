@@ -12,6 +12,7 @@ from orchestrator.cli.render import console
 from orchestrator.cli.text import safe
 from orchestrator.config import workspace
 from orchestrator.ledger import TERMINAL, Ledger
+from orchestrator.protocol import FailureClass, JobState, Tag, TrialState
 
 
 def cancel(job: str = typer.Argument(..., help="Job name (see `orch status`).")) -> None:
@@ -65,9 +66,13 @@ def _mark_cancelled(ledger: Ledger, tracking_uri: str, job: str, reason: str) ->
         if t.state in TERMINAL:
             continue
         ledger.end_attempt(
-            job, t.key, outcome="CANCELLED", failure_class="cancelled", message=reason
+            job,
+            t.key,
+            outcome=TrialState.CANCELLED,
+            failure_class=FailureClass.CANCELLED,
+            message=reason,
         )
         if t.mlflow_run_id:
-            store.set_tags(t.mlflow_run_id, {TAG_STATE: "CANCELLED", "orch.error": reason})
+            store.set_tags(t.mlflow_run_id, {TAG_STATE: TrialState.CANCELLED, Tag.ERROR: reason})
             store.end_run(t.mlflow_run_id, "KILLED")
-    ledger.set_job_state(job, "CANCELLED")
+    ledger.set_job_state(job, JobState.CANCELLED)

@@ -20,17 +20,17 @@ from rich.table import Table
 
 from orchestrator.cli.render import console
 from orchestrator.cli.text import safe
-from orchestrator.protocol import TrialEnd
+from orchestrator.protocol import FailureClass, TrialEnd, TrialState
 from orchestrator.spec.model import JobSpec
 
 _STYLE = {
-    "RUNNING": "cyan",
-    "FINISHED": "green",
-    "FAILED": "red",
-    "DIVERGED": "red",
-    "RETRYING": "yellow",
-    "PENDING": "dim",
-    "SKIPPED": "dim green",
+    TrialState.RUNNING: "cyan",
+    TrialState.FINISHED: "green",
+    TrialState.FAILED: "red",
+    TrialState.DIVERGED: "red",
+    TrialState.RETRYING: "yellow",
+    TrialState.PENDING: "dim",
+    TrialState.SKIPPED: "dim green",
 }
 
 
@@ -41,7 +41,7 @@ class LiveDisplay:
         self.job = job
         self.rows: dict[str, dict[str, Any]] = {
             t.key: {
-                "state": "SKIPPED" if t.key in skipped else "PENDING",
+                "state": TrialState.SKIPPED if t.key in skipped else TrialState.PENDING,
                 "epoch": 0,
                 "loss": None,
                 "acc": None,
@@ -81,7 +81,7 @@ class LiveDisplay:
         self.live.update(self._render())
 
     def trial_started(self, key: str) -> None:
-        self._update(key, state="RUNNING", msg="")
+        self._update(key, state=TrialState.RUNNING, msg="")
 
     def driver_waiting(self, what: str | None) -> None:
         """Trials keep training; the driver buffers their records until `what` is back."""
@@ -100,17 +100,19 @@ class LiveDisplay:
         )
 
     def trial_completed(self, key: str, last: dict[str, Any]) -> None:
-        if self.rows[key]["state"] == "FAILED":  # already failed by the driver (infeasible)
+        if self.rows[key]["state"] == TrialState.FAILED:  # the driver failed it (infeasible)
             return
         if (end := TrialEnd.from_dict(last)) is not None:  # the one parse of the report
             self._update(key, state=end.state, msg=end.message)
         else:
-            self._update(key, state="FINISHED")
+            self._update(key, state=TrialState.FINISHED)
 
     def trial_failed(
-        self, key: str, message: str, *, will_retry: bool, failure_class: str = "error"
+        self, key: str, message: str, *, will_retry: bool, failure_class: str = FailureClass.ERROR
     ) -> None:
-        self._update(key, state="RETRYING" if will_retry else "FAILED", msg=message)
+        self._update(
+            key, state=TrialState.RETRYING if will_retry else TrialState.FAILED, msg=message
+        )
 
     def _render(self, width: int | None = None) -> Table:
         width = width or console.width

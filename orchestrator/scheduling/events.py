@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from ray.tune import Callback
 
+from orchestrator.protocol import FailureClass
 from orchestrator.scheduling.failures import classify
 
 
@@ -21,7 +22,7 @@ class TrialSink(Protocol):
     def trial_result(self, key: str, result: dict[str, Any]) -> None: ...
     def trial_completed(self, key: str, last: dict[str, Any]) -> None: ...
     def trial_failed(
-        self, key: str, message: str, *, will_retry: bool, failure_class: str = "error"
+        self, key: str, message: str, *, will_retry: bool, failure_class: str = FailureClass.ERROR
     ) -> None: ...
 
 

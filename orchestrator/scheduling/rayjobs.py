@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import OrchestratorError
+from orchestrator.protocol import Tag
 
 FORWARDED_ENV = (
     "ORCH_LEDGER_URL",
@@ -91,7 +92,7 @@ def submit_driver(
         entrypoint=entry,
         submission_id=submission_id(job_name),
         runtime_env=runtime_env(workdir, pip=pip),
-        metadata={"orch.job": job_name},
+        metadata={Tag.JOB: job_name},
     )
 
 

@@ -24,7 +24,7 @@ from orchestrator.scheduling.failures import classify
 from orchestrator.scheduling.gputypes import slug
 from orchestrator.spec.model import JobSpec
 
-STATES = tuple(TrialState)
+STATES = tuple(s for s in TrialState if s is not TrialState.SKIPPED)
 TRIAL_TAGS = ("job", "trial", "model")
 WORK_TAGS = ("job", "model", "gpu_type")
 
@@ -89,7 +89,9 @@ class MetricsSink:
         self.job = job
         self.trials = {t.key: t for t in job.trials}
         done = set(finished)
-        self.state = {k: "FINISHED" if k in done else "PENDING" for k in self.trials}
+        self.state = {
+            k: TrialState.FINISHED if k in done else TrialState.PENDING for k in self.trials
+        }
         self.epochs_done = {k: (t.epochs if k in done else 0) for k, t in self.trials.items()}
         self.epoch_time_s: dict[str, float] = {}
         self._eta_override: float | None = None
@@ -98,7 +100,7 @@ class MetricsSink:
 
     # -- TrialSink --------------------------------------------------------------------------
     def trial_started(self, key: str) -> None:
-        self.state[key] = "RUNNING"
+        self.state[key] = TrialState.RUNNING
         self._publish_states()
 
     def trial_result(self, key: str, result: Mapping[str, Any]) -> None:
@@ -129,13 +131,13 @@ class MetricsSink:
         self._publish_eta(key)
 
     def trial_completed(self, key: str, last: Mapping[str, Any]) -> None:
-        if self.state.get(key) in ("FAILED", "CANCELLED", "DIVERGED"):
+        if self.state.get(key) in (TrialState.FAILED, TrialState.CANCELLED, TrialState.DIVERGED):
             return  # the driver already ended it (e.g. infeasible)
         if (end := TrialEnd.from_dict(last)) is not None:  # the one parse of the report
             self._end(key, end.state, end.failure_class)
         else:
             self.epochs_done[key] = self.trials[key].epochs
-            self.state[key] = "FINISHED"
+            self.state[key] = TrialState.FINISHED
             self._set("orch_trial_eta_seconds", 0.0, self._trial_tags(key))
             self._publish_states()
 
@@ -145,10 +147,10 @@ class MetricsSink:
         cls = failure_class or classify(message)
         if will_retry:
             self._count_failure(key, cls)
-            self.state[key] = "RETRYING"
+            self.state[key] = TrialState.RETRYING
             self._publish_states()
         else:
-            self._end(key, "FAILED", cls)
+            self._end(key, TrialState.FAILED, cls)
 
     # -- hooks -----------------------------------------------------------------------------
     def set_eta(self, seconds: float | None) -> None:
@@ -168,9 +170,9 @@ class MetricsSink:
         work = sum(
             (t.epochs - self.epochs_done[k]) * self.epoch_time_s.get(k, mean)
             for k, t in self.trials.items()
-            if self.state[k] in ("PENDING", "RUNNING", "RETRYING")
+            if self.state[k] in (TrialState.PENDING, TrialState.RUNNING, TrialState.RETRYING)
         )
-        running = sum(1 for s in self.state.values() if s == "RUNNING")
+        running = sum(1 for s in self.state.values() if s == TrialState.RUNNING)
         return work / max(1, running)
 
     # -- recording ---------------------------------------------------------------------------

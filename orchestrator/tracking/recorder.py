@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from orchestrator.ledger import Ledger
-from orchestrator.protocol import TrialEnd
+from orchestrator.protocol import JobState, Tag, TrialEnd, TrialState
 from orchestrator.scheduling.control import Control
 from orchestrator.scheduling.failures import classify, counts_against_budget
 from orchestrator.scheduling.gputypes import slug
@@ -33,11 +33,11 @@ from orchestrator.tracking.outbox import Outbox
 from orchestrator.tracking.provenance import tags as provenance_tags
 
 _HW_TAGS = {
-    "gpu_name": "orch.gpu",
-    "gpu_count": "orch.gpu_count",
-    "precision": "orch.precision",
-    "node_id": "orch.node",
-    "val_on_test": "orch.val_on_test",
+    "gpu_name": Tag.GPU,
+    "gpu_count": Tag.GPU_COUNT,
+    "precision": Tag.PRECISION,
+    "node_id": Tag.NODE,
+    "val_on_test": Tag.VAL_ON_TEST,
 }
 log = logging.getLogger(__name__)
 # Attempts after which even infrastructure failures stop being retried: a node that dies
@@ -65,7 +65,7 @@ class Recorder:
         self.exp_id = store.experiment_id(job.experiment_name)
         assert self.exp_id is not None
         self.parent_id = store.job_run(self.exp_id, job.name, job.description)
-        ledger.set_job_state(job.name, "RUNNING", mlflow_run_id=self.parent_id)
+        ledger.set_job_state(job.name, JobState.RUNNING, mlflow_run_id=self.parent_id)
         self._run_ids: dict[str, str] = {}
         self._tagged: set[str] = set()
         self._final: dict[str, str] = {}  # key -> terminal state decided before completion
@@ -91,7 +91,7 @@ class Recorder:
         self._tagged.discard(key)  # a new attempt may run on other hardware: tag again
         self._attempt[key] = {"started": time.monotonic(), "last_ckpt": None, "first": True}
         self.ledger.start_attempt(self.job.name, key, node=None, start_epoch=0)
-        self.store.set_tags(self.run_id(key), {TAG_STATE: "RUNNING"})
+        self.store.set_tags(self.run_id(key), {TAG_STATE: TrialState.RUNNING})
 
     def trial_result(self, key: str, result: Mapping[str, Any]) -> None:
         run_id = self.run_id(key)
@@ -140,8 +140,8 @@ class Recorder:
         if (end := TrialEnd.from_dict(last)) is not None:  # the one parse of the report
             self._end(key, run_id, end.state, end.failure_class, end.message)
         else:
-            self.ledger.end_attempt(self.job.name, key, outcome="FINISHED")
-            self.store.set_tags(run_id, {TAG_STATE: "FINISHED"})
+            self.ledger.end_attempt(self.job.name, key, outcome=TrialState.FINISHED)
+            self.store.set_tags(run_id, {TAG_STATE: TrialState.FINISHED})
             self.store.end_run(run_id, "FINISHED")
 
     def trial_failed(
@@ -151,8 +151,8 @@ class Recorder:
         cls = failure_class or classify(message)
         self._count_lost_attempt(key, run_id)
         if not will_retry:
-            self._final[key] = "FAILED"
-            self._end(key, run_id, "FAILED", cls, message)
+            self._final[key] = TrialState.FAILED
+            self._end(key, run_id, TrialState.FAILED, cls, message)
             return
         view = self._trial_view(key)
         counted = view.counted_failures + (1 if counts_against_budget(cls) else 0)
@@ -166,19 +166,20 @@ class Recorder:
                 f"max_retries={budget}): {message}"
             )
             self.control.request_stop(key, failure_class=cls, reason=reason)
-            self._final[key] = "FAILED"
-            self._end(key, run_id, "FAILED", cls, reason)
+            self._final[key] = TrialState.FAILED
+            self._end(key, run_id, TrialState.FAILED, cls, reason)
             return
         self.ledger.end_attempt(
-            self.job.name, key, outcome="RETRYING", failure_class=cls, message=message
+            self.job.name, key, outcome=TrialState.RETRYING, failure_class=cls, message=message
         )
         self.store.set_tags(
-            run_id, {TAG_STATE: "RETRYING", "orch.error": message[:4000], "orch.failure_class": cls}
+            run_id,
+            {TAG_STATE: TrialState.RETRYING, Tag.ERROR: message[:4000], Tag.FAILURE_CLASS: cls},
         )
 
     def job_finished(self, state: str) -> None:
         self.ledger.set_job_state(self.job.name, state)
-        self.store.end_run(self.parent_id, "FINISHED" if state == "FINISHED" else "FAILED")
+        self.store.end_run(self.parent_id, "FINISHED" if state == JobState.FINISHED else "FAILED")
         self.flush()
 
     def flush(self) -> None:
@@ -209,9 +210,9 @@ class Recorder:
             self.job.name, key, outcome=state, failure_class=cls, message=message
         )
         self.store.set_tags(
-            run_id, {TAG_STATE: state, "orch.error": message[:4000], "orch.failure_class": cls}
+            run_id, {TAG_STATE: state, Tag.ERROR: message[:4000], Tag.FAILURE_CLASS: cls}
         )
-        self.store.end_run(run_id, "KILLED" if state == "CANCELLED" else "FAILED")
+        self.store.end_run(run_id, "KILLED" if state == TrialState.CANCELLED else "FAILED")
 
     def _trial_view(self, key: str) -> Any:
         job = self.ledger.job(self.job.name)
@@ -265,10 +266,10 @@ class Recorder:
         def write(store: MlflowStore, _retry: bool) -> None:  # in order, via the outbox
             if label:
                 # A trial resumed on another GPU type ran on mixed hardware: say so.
-                prior = store.client.get_run(run_id).data.tags.get("orch.hardware")
+                prior = store.client.get_run(run_id).data.tags.get(Tag.HARDWARE)
                 seen = {x for x in (prior or "").split(" + ") if x} | {label}
-                tags["orch.hardware"] = " + ".join(sorted(seen))
-                tags["orch.mixed_hardware"] = len(seen) > 1
+                tags[Tag.HARDWARE] = " + ".join(sorted(seen))
+                tags[Tag.MIXED_HARDWARE] = len(seen) > 1
             if tags:
                 store.set_tags(run_id, tags)
 

@@ -239,15 +239,17 @@ def _record(
         train_time_s=metrics.get("train_time_s"),
         test_accuracy=metrics.get("test_accuracy"),
         seed=_int(params.get("seed")),
-        error=tags.get("orch.error"),
+        error=tags.get(Tag.ERROR),
         reference={
-            k.removeprefix("orch.ref."): v for k, v in tags.items() if k.startswith("orch.ref.")
+            k.removeprefix(Tag.REF_PREFIX): v
+            for k, v in tags.items()
+            if k.startswith(Tag.REF_PREFIX)
         },
         start_time_ms=start_time or 0,
         group=tags.get(TAG_GROUP, ""),
         position=_int(tags.get(TAG_POSITION)),
         dataset=params.get("dataset", ""),
-        mixed_hardware=tags.get("orch.mixed_hardware", "").lower() == "true",
+        mixed_hardware=tags.get(Tag.MIXED_HARDWARE, "").lower() == "true",
         images_per_s=metrics.get("images_per_s"),
         experiment_id=experiment_id,
         provenance=provenance_from_tags(tags),
@@ -256,12 +258,12 @@ def _record(
 
 def _hardware(tags: Mapping[str, str]) -> str | None:
     """orch.hardware, else the GPU name and count tags the recorder also writes."""
-    if tags.get("orch.hardware"):
-        return tags["orch.hardware"]
-    name = tags.get("orch.gpu")
+    if tags.get(Tag.HARDWARE):
+        return tags[Tag.HARDWARE]
+    name = tags.get(Tag.GPU)
     if not name:
         return None
-    count = _int(tags.get("orch.gpu_count")) or 0
+    count = _int(tags.get(Tag.GPU_COUNT)) or 0
     return name if count <= 1 else f"{name} x{count}"
 
 
