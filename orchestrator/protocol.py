@@ -27,6 +27,7 @@ class TrialState(StrEnum):
     DIVERGED = "DIVERGED"
     CANCELLED = "CANCELLED"
     SKIPPED = "SKIPPED"  # finished by an earlier submit (live display only)
+    PARTIAL = "PARTIAL"  # a report row whose seeds did not all finish (table only)
 
 
 TERMINAL_STATES = (

@@ -9,17 +9,18 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.cli.text import safe
+from orchestrator.protocol import TrialState
 from orchestrator.report.formats import visible_columns
 from orchestrator.report.table import COLUMNS, Row, footnotes
 
 console = Console()
 
 _STATE_STYLE = {
-    "RUNNING": "cyan",
-    "PENDING": "dim",
-    "FAILED": "red",
-    "DIVERGED": "red",
-    "PARTIAL": "yellow",
+    TrialState.RUNNING: "cyan",
+    TrialState.PENDING: "dim",
+    TrialState.FAILED: "red",
+    TrialState.DIVERGED: "red",
+    TrialState.PARTIAL: "yellow",
 }
 _VERDICT_STYLE = {"reproduced": "green", "above": "bold green", "below": "yellow"}
 _TEXT = ("network", "GPU", "verdict", "params check")

@@ -11,6 +11,7 @@ from orchestrator.cli.text import safe
 from orchestrator.config import workspace
 from orchestrator.errors import OrchestratorError
 from orchestrator.ledger import JobView, Ledger
+from orchestrator.protocol import JobState
 from orchestrator.scheduling.eta import format_eta, job_eta_s, trial_eta_s
 
 
@@ -26,7 +27,7 @@ def status(job: str = typer.Argument(None, help="Job name or file; all jobs if o
         jobs = [find_job(ledger, job)]
     for j in jobs:
         console.print(job_table(j))
-        if j.waiting_for and j.state == "RUNNING":
+        if j.waiting_for and j.state == JobState.RUNNING:
             console.print(f"  driver waiting for {escape(j.waiting_for)}")
         if j.ray_job_id:
             console.print(

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from orchestrator.protocol import JobState, TrialState
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
@@ -23,7 +25,7 @@ class JobRow(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     spec_path: Mapped[str] = mapped_column(Text)
     experiment: Mapped[str] = mapped_column(String(200))
-    state: Mapped[str] = mapped_column(String(20), default="SUBMITTED")
+    state: Mapped[str] = mapped_column(String(20), default=JobState.SUBMITTED.value)
     mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
     ray_job_id: Mapped[str | None] = mapped_column(String(100))
     ray_address: Mapped[str | None] = mapped_column(String(300))
@@ -50,7 +52,7 @@ class TrialRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     model: Mapped[str] = mapped_column(String(100))
     position: Mapped[int] = mapped_column(default=0)  # order in the job file
-    state: Mapped[str] = mapped_column(String(20), default="PENDING")
+    state: Mapped[str] = mapped_column(String(20), default=TrialState.PENDING.value)
     epochs_done: Mapped[int] = mapped_column(default=0)
     epochs_total: Mapped[int] = mapped_column(default=0)
     last_accuracy: Mapped[float | None]

@@ -22,7 +22,7 @@ from orchestrator.errors import JobBusyError, LedgerError
 from orchestrator.ledger.migrations import upgrade
 from orchestrator.ledger.models import AttemptRow, JobRow, SpeedRow, TrialRow, utcnow
 from orchestrator.ledger.reconnect import retrying
-from orchestrator.protocol import TERMINAL_STATES, TrialState
+from orchestrator.protocol import TERMINAL_STATES, JobState, TrialState
 from orchestrator.spec.model import JobSpec
 from orchestrator.stores import ledger_engine, ledger_exists, redact
 
@@ -198,7 +198,7 @@ class Ledger:
             done = s.execute(
                 update(JobRow)
                 .where(JobRow.name == name, or_(cond))
-                .values(owner=owner, heartbeat_at=utcnow(), state="RUNNING")
+                .values(owner=owner, heartbeat_at=utcnow(), state=JobState.RUNNING.value)
             ).rowcount
         if done != 1:
             raise JobBusyError(
@@ -235,7 +235,7 @@ class Ledger:
                     a.ended_at, a.outcome = utcnow(), "LOST"
                     a.failure_class, a.message = failure_class, message
                 if t.state not in TERMINAL:
-                    t.state = "PENDING"
+                    t.state = TrialState.PENDING
                     keys.append(t.key)
         return keys
 
@@ -288,7 +288,7 @@ class Ledger:
         with self.session() as s:
             t = self._trial(s, job, key)
             t.attempts += 1
-            t.state, t.node, t.error = "RUNNING", node or t.node, None
+            t.state, t.node, t.error = TrialState.RUNNING, node or t.node, None
             t.attempt_rows.append(AttemptRow(node=node, start_epoch=start_epoch))
 
     def end_attempt(
@@ -338,7 +338,7 @@ class Ledger:
         with self.session() as s:
             for t in self._job(s, job).trials:
                 if t.key in keys:
-                    t.state, t.epochs_done, t.error = "PENDING", 0, None
+                    t.state, t.epochs_done, t.error = TrialState.PENDING, 0, None
                     t.last_accuracy = t.test_accuracy = None
                     t.mlflow_run_id = None
                     t.train_time_s, t.lost_time_s, t.counted_failures = None, 0.0, 0

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import OrchestratorError
+from orchestrator.protocol import TrialState
 from orchestrator.report.formats import to_html
 from orchestrator.report.records import RunRecord
 from orchestrator.report.table import PARAMS_TOLERANCE, Row
@@ -159,14 +160,14 @@ def _summary(rows: Sequence[Row]) -> list[dict[str, Any]]:
         {"label": "below", "value": count(lambda r: r.verdict_kind == "below"), "kind": "below"},
         {
             "label": "running",
-            "value": count(lambda r: r.state in ("RUNNING", "PENDING")),
+            "value": count(lambda r: r.state in (TrialState.RUNNING, TrialState.PENDING)),
             "kind": "running",
         },
         {
             "label": "failed",
             "value": count(
                 lambda r: (
-                    r.state in ("FAILED", "DIVERGED")
+                    r.state in (TrialState.FAILED, TrialState.DIVERGED)
                     or "failed" in r.progress
                     or "diverged" in r.progress
                 )

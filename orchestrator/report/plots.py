@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from orchestrator.protocol import TrialState
 from orchestrator.report.table import Row
 
 VERDICT_COLOURS = {"reproduced": "#2e7d32", "above": "#1565c0", "below": "#e65100", "": "#616161"}
@@ -149,7 +150,7 @@ def learning_curves(
                 fontsize=7,
                 color="#37474f",
             )
-        state = "" if row.state == "FINISHED" else f" ({row.state.lower()})"
+        state = "" if row.state == TrialState.FINISHED else f" ({row.state.lower()})"
         ax.set_title(f"{row.network}{state}", loc="left")
         ax.set_xlabel("epoch")
         ax.set_ylabel("val accuracy (%)")

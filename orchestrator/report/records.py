@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from orchestrator.protocol import TrialState
+
 # orch.state values: a trial is unfinished while PENDING, RUNNING or RETRYING.
-UNFINISHED = ("PENDING", "RUNNING", "RETRYING")
-BROKEN = ("FAILED", "DIVERGED")
+UNFINISHED = (TrialState.PENDING, TrialState.RUNNING, TrialState.RETRYING)
+BROKEN = (TrialState.FAILED, TrialState.DIVERGED)
 
 
 @dataclass(frozen=True)

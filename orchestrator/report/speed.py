@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from statistics import median
 
+from orchestrator.protocol import TrialState
 from orchestrator.report.records import RunRecord
 
 
@@ -27,7 +28,12 @@ class SpeedTable:
         samples: dict[tuple[str, str], list[float]] = {}
         for r in records:
             # Runs that moved between GPU types have no single speed; leave them out.
-            if r.state != "FINISHED" or r.mixed_hardware or not r.gpu or not r.images_per_s:
+            if (
+                r.state != TrialState.FINISHED
+                or r.mixed_hardware
+                or not r.gpu
+                or not r.images_per_s
+            ):
                 continue
             if r.images_per_s > 0:
                 samples.setdefault((r.model, r.gpu), []).append(r.images_per_s)

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import mean, stdev
 
+from orchestrator.protocol import TrialState
 from orchestrator.report.records import BROKEN, UNFINISHED, RunRecord
 from orchestrator.report.speed import SpeedTable
 from orchestrator.tracking import provenance as prov
@@ -153,7 +154,7 @@ def _row(
 ) -> Row:
     runs = sorted(runs, key=lambda r: (r.seed if r.seed is not None else -1, r.start_time_ms))
     first = runs[0]
-    done = [r for r in runs if r.state == "FINISHED" and r.test_accuracy is not None]
+    done = [r for r in runs if r.state == TrialState.FINISHED and r.test_accuracy is not None]
     accs = [r.test_accuracy * 100 for r in done if r.test_accuracy is not None]
     acc = mean(accs) if accs else None
     std = stdev(accs) if len(accs) >= 2 else None
@@ -162,9 +163,7 @@ def _row(
     params = next((r.params for r in done + runs if r.params), None)
     time_s, time_note = _time(runs, done, normalize_to, speeds)
     # Provenance of the runs that ran (a pending run has none); the GPU as the table shows it.
-    records = [
-        {**r.provenance, **({"gpu": r.gpu} if r.gpu else {})} for r in runs if r.provenance
-    ]
+    records = [{**r.provenance, **({"gpu": r.gpu} if r.gpu else {})} for r in runs if r.provenance]
     return Row(
         cell=first.cell,
         network=first.cell,
@@ -232,15 +231,15 @@ def params_check(ours: int | None, ref: int | None) -> str:
 
 def _state(runs: list[RunRecord], done: list[RunRecord]) -> str:
     states = {r.state for r in runs}
-    if states & {"RUNNING", "RETRYING"}:
-        return "RUNNING"
-    if "PENDING" in states:
-        return "PENDING"
+    if states & {TrialState.RUNNING, TrialState.RETRYING}:
+        return TrialState.RUNNING
+    if TrialState.PENDING in states:
+        return TrialState.PENDING
     if len(done) == len(runs):
-        return "FINISHED"
+        return TrialState.FINISHED
     if done:
-        return "PARTIAL"
-    return "DIVERGED" if states == {"DIVERGED"} else "FAILED"
+        return TrialState.PARTIAL
+    return TrialState.DIVERGED if states == {TrialState.DIVERGED} else TrialState.FAILED
 
 
 def _progress(runs: list[RunRecord]) -> str:
@@ -250,8 +249,8 @@ def _progress(runs: list[RunRecord]) -> str:
     if live:
         word = (
             "retrying"
-            if all(r.state == "RETRYING" for r in live)
-            else ("pending" if all(r.state == "PENDING" for r in live) else "running")
+            if all(r.state == TrialState.RETRYING for r in live)
+            else ("pending" if all(r.state == TrialState.PENDING for r in live) else "running")
         )
         lo, hi = min(r.epochs_done for r in live), max(r.epochs_done for r in live)
         span = str(lo) if lo == hi else f"{lo}-{hi}"

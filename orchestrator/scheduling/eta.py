@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from orchestrator.ledger import TERMINAL, TrialView
+from orchestrator.protocol import TrialState
 
 
 def trial_eta_s(t: TrialView, peers: Sequence[TrialView] = ()) -> float | None:
@@ -32,7 +33,7 @@ def job_eta_s(trials: Sequence[TrialView]) -> float | None:
     remaining = [e for e in etas if e]
     if not remaining:
         return 0.0
-    running = max(1, sum(t.state == "RUNNING" for t in trials))
+    running = max(1, sum(t.state == TrialState.RUNNING for t in trials))
     return max(max(remaining), sum(remaining) / running)  # type: ignore[type-var]
 
 

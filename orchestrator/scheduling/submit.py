@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.config import Workspace, env_seconds
 from orchestrator.ledger import FINISHED, Ledger, driver_id
+from orchestrator.protocol import JobState
 from orchestrator.scheduling.control import Control
 from orchestrator.scheduling.failures import DRIVER_LOST
 from orchestrator.spec.model import JobSpec
@@ -92,9 +93,11 @@ def submit(
         # back to its earlier state; a job that never ran is FAILED (its trials PENDING).
         with contextlib.suppress(Exception):
             view = ledger.job(job.name)
-            if view is not None and view.state == "RUNNING":
-                before = known.state if known is not None else "FAILED"
-                ledger.set_job_state(job.name, "FAILED" if before == "RUNNING" else before)
+            if view is not None and view.state == JobState.RUNNING:
+                before = known.state if known is not None else JobState.FAILED
+                ledger.set_job_state(
+                    job.name, JobState.FAILED if before == JobState.RUNNING else before
+                )
         raise
     finally:
         heartbeat.done.set()
@@ -205,7 +208,7 @@ def _run(
     finally:
         finished = ledger.finished_keys(job.name)
         unfinished = tuple(t.name for t in pending if t.key not in finished)
-        recorder.job_finished("FINISHED" if not unfinished else "FAILED")
+        recorder.job_finished(JobState.FINISHED if not unfinished else JobState.FAILED)
     return SubmitOutcome(job.name, skipped, tuple(t.name for t in pending), unfinished)
 
 

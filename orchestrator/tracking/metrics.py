@@ -24,7 +24,15 @@ from orchestrator.scheduling.failures import classify
 from orchestrator.scheduling.gputypes import slug
 from orchestrator.spec.model import JobSpec
 
-STATES = tuple(s for s in TrialState if s is not TrialState.SKIPPED)
+STATES = (  # the states a trial of a running job can be in
+    TrialState.PENDING,
+    TrialState.RUNNING,
+    TrialState.RETRYING,
+    TrialState.FINISHED,
+    TrialState.FAILED,
+    TrialState.DIVERGED,
+    TrialState.CANCELLED,
+)
 TRIAL_TAGS = ("job", "trial", "model")
 WORK_TAGS = ("job", "model", "gpu_type")
 
