@@ -46,6 +46,23 @@ class JobState(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+class MlflowStatus:
+    """MLflow's own run statuses (its vocabulary, not orch's states)."""
+
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+
+class TuneStatus:
+    """Ray Tune's trial statuses, as the watchdog reads them."""
+
+    PENDING = "PENDING"
+    TERMINATED = "TERMINATED"
+    ERROR = "ERROR"
+
+
 class FailureClass(StrEnum):
     """Why a trial did not finish; `INFRASTRUCTURE` never counts against its retries."""
 

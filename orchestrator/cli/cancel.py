@@ -12,7 +12,7 @@ from orchestrator.cli.render import console
 from orchestrator.cli.text import safe
 from orchestrator.config import workspace
 from orchestrator.ledger import TERMINAL, Ledger
-from orchestrator.protocol import FailureClass, JobState, Tag, TrialState
+from orchestrator.protocol import FailureClass, JobState, MlflowStatus, Tag, TrialState
 
 
 def cancel(job: str = typer.Argument(..., help="Job name (see `orch status`).")) -> None:
@@ -74,5 +74,5 @@ def _mark_cancelled(ledger: Ledger, tracking_uri: str, job: str, reason: str) ->
         )
         if t.mlflow_run_id:
             store.set_tags(t.mlflow_run_id, {TAG_STATE: TrialState.CANCELLED, Tag.ERROR: reason})
-            store.end_run(t.mlflow_run_id, "KILLED")
+            store.end_run(t.mlflow_run_id, MlflowStatus.KILLED)
     ledger.set_job_state(job, JobState.CANCELLED)

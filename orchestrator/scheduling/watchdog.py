@@ -14,6 +14,7 @@ from typing import Any
 
 from ray.tune import Callback, Stopper
 
+from orchestrator.protocol import TuneStatus
 from orchestrator.scheduling.cluster import NodeInfo
 from orchestrator.scheduling.control import Control
 from orchestrator.scheduling.events import TrialSink
@@ -49,9 +50,11 @@ class InfeasibleWatchdog(Callback, Stopper):
             return
         self._last = now
         self.unfinished = {
-            str(t.config["trial_key"]) for t in trials if t.status not in ("TERMINATED", "ERROR")
+            str(t.config["trial_key"])
+            for t in trials
+            if t.status not in (TuneStatus.TERMINATED, TuneStatus.ERROR)
         }
-        pending = [str(t.config["trial_key"]) for t in trials if t.status == "PENDING"]
+        pending = [str(t.config["trial_key"]) for t in trials if t.status == TuneStatus.PENDING]
         pending = [k for k in pending if k not in self.given_up]
         if not pending:
             self.first_seen.clear()

@@ -13,7 +13,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from orchestrator.protocol import EPOCH_METRICS, FINAL_METRICS, MetricName, Tag, TrialState
+from orchestrator.protocol import (
+    EPOCH_METRICS,
+    FINAL_METRICS,
+    MetricName,
+    MlflowStatus,
+    Tag,
+    TrialState,
+)
 from orchestrator.spec.model import TrialSpec, declared
 
 __all__ = ["EPOCH_METRICS", "FINAL_METRICS", "MlflowStore"]
@@ -96,7 +103,7 @@ class MlflowStore:
     def job_run(self, exp_id: str, job: str, description: str = "") -> str:
         run = self._find(exp_id, **{TAG_ROLE: "job", TAG_JOB: job})
         if run is not None:
-            self.client.update_run(run.info.run_id, status="RUNNING")
+            self.client.update_run(run.info.run_id, status=MlflowStatus.RUNNING)
             return run.info.run_id
         run = self.client.create_run(
             exp_id,
@@ -111,8 +118,8 @@ class MlflowStore:
         """The trial's single run: found by key, or created with its params and tags."""
         run = self._find(exp_id, **{TAG_ROLE: "trial", TAG_KEY: trial.key})
         if run is not None:
-            if run.info.status != "RUNNING":
-                self.client.update_run(run.info.run_id, status="RUNNING")
+            if run.info.status != MlflowStatus.RUNNING:
+                self.client.update_run(run.info.run_id, status=MlflowStatus.RUNNING)
             return run.info.run_id
         tags = {
             TAG_ROLE: "trial",

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from orchestrator.ledger import Ledger
-from orchestrator.protocol import JobState, Tag, TrialEnd, TrialState
+from orchestrator.protocol import JobState, MlflowStatus, Tag, TrialEnd, TrialState
 from orchestrator.scheduling.control import Control
 from orchestrator.scheduling.failures import classify, counts_against_budget
 from orchestrator.scheduling.gputypes import slug
@@ -142,7 +142,7 @@ class Recorder:
         else:
             self.ledger.end_attempt(self.job.name, key, outcome=TrialState.FINISHED)
             self.store.set_tags(run_id, {TAG_STATE: TrialState.FINISHED})
-            self.store.end_run(run_id, "FINISHED")
+            self.store.end_run(run_id, MlflowStatus.FINISHED)
 
     def trial_failed(
         self, key: str, message: str, *, will_retry: bool, failure_class: str | None = None
@@ -179,7 +179,10 @@ class Recorder:
 
     def job_finished(self, state: str) -> None:
         self.ledger.set_job_state(self.job.name, state)
-        self.store.end_run(self.parent_id, "FINISHED" if state == JobState.FINISHED else "FAILED")
+        finished = state == JobState.FINISHED
+        self.store.end_run(
+            self.parent_id, MlflowStatus.FINISHED if finished else MlflowStatus.FAILED
+        )
         self.flush()
 
     def flush(self) -> None:
@@ -212,7 +215,8 @@ class Recorder:
         self.store.set_tags(
             run_id, {TAG_STATE: state, Tag.ERROR: message[:4000], Tag.FAILURE_CLASS: cls}
         )
-        self.store.end_run(run_id, "KILLED" if state == TrialState.CANCELLED else "FAILED")
+        killed = state == TrialState.CANCELLED
+        self.store.end_run(run_id, MlflowStatus.KILLED if killed else MlflowStatus.FAILED)
 
     def _trial_view(self, key: str) -> Any:
         job = self.ledger.job(self.job.name)

@@ -98,3 +98,26 @@ def test_the_protocol_is_pure() -> None:
         "assert not {'ray', 'tensorflow', 'mlflow', 'sqlalchemy'} & set(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_no_state_tag_or_failure_class_literal_outside_the_protocol() -> None:
+    """States, failure classes and orch.* tag names are spelled once, in protocol.py."""
+    import re
+    from pathlib import Path
+
+    import orchestrator
+
+    pattern = re.compile(
+        r'"(?:PENDING|RUNNING|RETRYING|FINISHED|FAILED|DIVERGED|CANCELLED|SKIPPED|PARTIAL|'
+        r"SUBMITTED|KILLED|TERMINATED|node_lost|driver_lost|oom|code_error|infeasible|"
+        r'cancelled|timeout)"|"orch\.(?!db"|toml")[a-z_.]+"'
+    )
+    root = Path(orchestrator.__file__).parent
+    found = [
+        f"{path.relative_to(root)}:{n}: {line.strip()}"
+        for path in sorted(root.rglob("*.py"))
+        if path.name != "protocol.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line) and "__all__" not in line
+    ]
+    assert found == []
