@@ -151,10 +151,12 @@ def test_concurrent_openers_upgrade_once(db_url: str) -> None:
     waits on the lock and finds nothing left to do. Neither fails."""
     _create_old(db_url)
     results: list[list[str] | BaseException] = []
+    start = threading.Barrier(2)  # both drivers reach the upgrade together
 
     def open_it() -> None:
         engine = create_engine(db_url, connect_args=_busy(db_url))
         try:
+            start.wait(30)
             results.append(upgrade(engine))
         except BaseException as e:
             results.append(e)
