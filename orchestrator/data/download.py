@@ -60,8 +60,11 @@ def allowed() -> bool:
     return not offline()
 
 
-def source_url(dataset: str, default: str) -> str:
-    return os.environ.get(f"ORCH_DATASET_URL_{dataset.upper()}", default)
+def source_url(dataset: str, default: str, what: str = "dataset") -> str:
+    """The URL to fetch from: ORCH_DATASET_URL_<NAME> (ORCH_WEIGHTS_URL_<NAME> for model
+    weights) points at a mirror."""
+    env = "ORCH_WEIGHTS_URL_" if what == "weights" else "ORCH_DATASET_URL_"
+    return os.environ.get(env + dataset.upper(), default)
 
 
 def cache_dir() -> Path:
@@ -69,19 +72,22 @@ def cache_dir() -> Path:
     return Path(home).expanduser() / "datasets"
 
 
-def fetch(remote: Remote, dataset: str, dest_dir: Path | None = None) -> Path:
+def fetch(
+    remote: Remote, dataset: str, dest_dir: Path | None = None, *, what: str = "dataset"
+) -> Path:
     """Download `remote` into the Keras cache (or `dest_dir`), checked and atomic.
+    `what` ("dataset" or "weights") only changes the wording and the mirror variable.
 
     Raises DatasetError when offline, when the network fails, or when the file's md5 is not
     the published one; nothing is left behind in any of these cases.
     """
-    url = source_url(dataset, remote.url)
+    url = source_url(dataset, remote.url, what)
     if url.endswith("/"):  # a mirror folder holding every file of the dataset
         url += remote.filename
     dest = (dest_dir or cache_dir()) / remote.filename
     if offline():
         raise DatasetError(
-            f"{remote.filename} for dataset {dataset!r} is missing and orch is offline "
+            f"{remote.filename} for {what} {dataset!r} is missing and orch is offline "
             f"({ENV_OFFLINE}=1 or offline = true in .orch/config.toml). Fetch {url} on a "
             f"machine with internet access and put it in {dest.parent} (or in $ORCH_DATA_DIR)."
         )

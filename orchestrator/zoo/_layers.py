@@ -123,6 +123,10 @@ class Layers:
     ) -> Any:
         return keras.layers.AveragePooling2D(pool, strides=strides, padding=padding, name=name)(x)
 
+    def zero_pad(self, x: Any, pad: int, name: str) -> Any:
+        """`pad` zero pixels on every side (keras.applications' explicit stem padding)."""
+        return keras.layers.ZeroPadding2D(pad, name=name)(x)
+
     def flatten(self, x: Any, name: str = "flatten") -> Any:
         return keras.layers.Flatten(name=name)(x)
 

@@ -201,6 +201,11 @@ class CountingLayers:
         dims = self._spatial(x, pool, strides, padding, label)
         return self._emit(x, dims, LayerCost(name, "pool", 0, 0, x.size, math.prod(dims)))
 
+    def zero_pad(self, x: Sym, pad: int, name: str) -> Sym:
+        height, width, channels = x.dims
+        dims = (height + 2 * pad, width + 2 * pad, channels)
+        return self._emit(x, dims, LayerCost(name, "pad", 0, 0, x.size, math.prod(dims)))
+
     def flatten(self, x: Sym, name: str = "flatten") -> Sym:
         # A reshape: no data moves.
         return self._emit(x, (x.size,), LayerCost(name, "flatten", 0, 0, 0, 0))

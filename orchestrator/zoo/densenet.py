@@ -4,8 +4,10 @@ CIFAR (stem="cifar"): Conv3x3 stem (16 channels, or 2k for bottleneck nets; no B
 dense blocks of (depth-4)/3 layers ((depth-4)/6 with bottlenecks) and a transition after
 each block but the last. ImageNet (stem="imagenet"): Conv7x7 s2 -> BN -> ReLU -> MaxPool 3x3
 s2, four blocks (121/161/169/201 layouts): the params and MACs of keras.applications'
-DenseNet121/169/201 (which pads 3 then convolves 'valid'; 'same' here gives the same shapes),
-and BN 0.99 / 1.001e-5 like them in the presets. No pretrained weights are loaded.
+DenseNet121/169/201, layer for layer (explicit zero padding in the stem, as they have),
+and BN 0.99 / 1.001e-5 like them in the presets. `weights="imagenet"` loads their ImageNet
+weights (zoo/pretrained.py: fetched once, md5-checked): the whole net with 1000 classes,
+everything but the classifier otherwise.
 Layer: BN-ReLU-[Conv1x1(4k)-BN-ReLU]-Conv3x3(k) -> concatenate([old, new]).
 Transition: BN-ReLU-Conv1x1(int(c * compression))-AvgPool 2x2. Head: BN-ReLU-GAP-Dense.
 Convs have no bias; he_normal; L2 1e-4 on every conv and dense kernel (the paper decays them
@@ -62,6 +64,7 @@ def densenet(
     bn_momentum: float = 0.9,
     bn_epsilon: float = 1e-5,
     seed_variant: bool = False,
+    weights: str | None = None,
 ) -> Any:
     """DenseNet(-BC): `inputs` -> class probabilities (float32).
 
@@ -70,6 +73,8 @@ def densenet(
     the depth rule. `compression` < 1 with `bottleneck` makes DenseNet-BC (paper: 0.5).
     init_filters: stem channels; None means 2 * growth_rate for bottleneck or ImageNet nets,
     16 otherwise (the paper). seed_variant: add the seed's third transition (CIFAR only).
+    weights: None, or "imagenet" for densenet121/169/201 (loaded by `create_model` once the
+    model exists; the builder itself only describes the layers).
     """
     layout = block_layout(depth, bottleneck, num_blocks, layers_per_block, stem)
     filters = _init_filters(init_filters, growth_rate, bottleneck, stem)
@@ -87,9 +92,14 @@ def densenet(
 def _stem(ly: Any, x: Any, filters: int, stem: str) -> Any:
     if stem == "cifar":
         return ly.conv(x, filters, 3, "stem_conv")
-    x = ly.conv(x, filters, 7, "stem_conv", strides=2)
+    # Explicit zero padding then 'valid', as keras.applications does: the same shapes as
+    # 'same', but 'same' pads 2 before / 3 after at stride 2, a shifted window, so
+    # ImageNet weights would give other outputs.
+    x = ly.zero_pad(x, 3, "stem_pad")
+    x = ly.conv(x, filters, 7, "stem_conv", strides=2, padding="valid")
     x = ly.bn_relu(x, "stem")
-    return ly.max_pool(x, 3, "stem_pool", strides=2, padding="same")
+    x = ly.zero_pad(x, 1, "stem_pool_pad")
+    return ly.max_pool(x, 3, "stem_pool", strides=2, padding="valid")
 
 
 def _dense_layer(
@@ -179,6 +189,7 @@ def check(
     elif kwargs["seed_variant"] is True and stem != "cifar":
         rule = "only applies to the CIFAR DenseNets (stem='cifar'); leave it False"
         problems.append(received(model, "seed_variant", rule, True))
+    problems += _check_weights(model, input_shape, kwargs)
     if problems:  # the layout rules below need well-typed arguments
         return problems
     try:
@@ -193,6 +204,37 @@ def check(
         arg, rule = str(err).split("|")
         return [received(model, arg, rule, kwargs[arg])]
     return _check_transitions(model, layout, kwargs)
+
+
+def _check_weights(
+    model: str, input_shape: tuple[int, ...] | None, kwargs: Mapping[str, Any]
+) -> list[str]:
+    """weights="imagenet" only where keras.applications' weights fit the layers exactly."""
+    weights = kwargs.get("weights")
+    if weights is None:
+        return []
+    if weights != "imagenet":
+        return [received(model, "weights", "must be None or 'imagenet'", weights)]
+    from orchestrator.zoo.pretrained import IMAGENET_DEPTHS
+
+    standard = {
+        "growth_rate": 32,
+        "bottleneck": True,
+        "compression": 0.5,
+        "stem": "imagenet",
+        "num_blocks": None,
+        "layers_per_block": None,
+        "init_filters": None,
+        "seed_variant": False,
+    }
+    same = all(kwargs.get(k) == v for k, v in standard.items())
+    if not same or kwargs.get("depth") not in IMAGENET_DEPTHS:
+        rule = "exist only for densenet121, densenet169 and densenet201 as preset"
+        return [received(model, "weights", rule, weights)]
+    if input_shape is not None and input_shape[-1] != 3:
+        rule = "need 3-channel (RGB) input"
+        return [received(model, "weights", rule, weights)]
+    return []
 
 
 def _check_transitions(model: str, layout: tuple[int, ...], kwargs: Mapping[str, Any]) -> list[str]:

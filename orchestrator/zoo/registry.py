@@ -284,4 +284,9 @@ def build_model(config: ModelConfig) -> keras.Model:
         outputs = family.build(inputs, num_classes=config.num_classes, **config.kwargs)
     except ValueError as err:  # e.g. an unknown initializer name reaching Keras
         raise SpecError(f"{config.name}: cannot build the model: {err}") from err
-    return keras.Model(inputs, outputs, name=config.name)
+    model = keras.Model(inputs, outputs, name=config.name)
+    if config.kwargs.get("weights"):  # pretrained weights, once the layers exist
+        from orchestrator.zoo.pretrained import load_pretrained
+
+        load_pretrained(model, config)
+    return model
