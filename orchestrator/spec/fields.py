@@ -7,6 +7,7 @@ registries (pure imports, no TensorFlow), so the messages suggest real names.
 from __future__ import annotations
 
 from orchestrator.spec import schema as s
+from orchestrator.spec.model import DataSpec, Recipe, rules
 from orchestrator.spec.recipe import OPTIMIZERS, PRECISIONS, WEIGHT_DECAY_MODES
 
 __all__ = ["OPTIMIZERS", "PRECISIONS", "WEIGHT_DECAY_MODES"]  # and the tables below
@@ -24,33 +25,8 @@ def _datasets() -> list[str]:
     return list_datasets()
 
 
-def _preprocessings() -> list[str]:
-    from orchestrator.data import PREPROCESSING
-
-    return list(PREPROCESSING)
-
-
-def _augmentations() -> list[str]:
-    from orchestrator.data import AUGMENTATIONS
-
-    return list(AUGMENTATIONS)
-
-
-RECIPE = s.Table(
-    {
-        "optimizer": s.one_of(OPTIMIZERS, "optimizer"),
-        "lr": s.is_number(gt=0),
-        "momentum": s.is_number(ge=0, lt=1),
-        "nesterov": s.is_bool,
-        "weight_decay": s.is_number(ge=0),
-        "weight_decay_mode": s.one_of(WEIGHT_DECAY_MODES, "weight decay mode"),
-        "schedule": s.Table({}, free=True),  # parsed by spec.schedule.parse_schedule
-        "preprocess": s.one_of(_preprocessings, "preprocessing"),
-        "augment": s.one_of(_augmentations, "augmentation"),
-        "precision": s.one_of(PRECISIONS, "precision"),
-        "xla": s.is_bool,
-    }
-)
+# Read from the dataclasses: each field carries its own rule (spec.model._rule).
+RECIPE = s.Table(rules(Recipe))
 RESOURCES = s.Table(
     {
         "gpus": s.is_number(ge=0),  # fractional up to 1 (several trials share a GPU)
@@ -73,14 +49,7 @@ REFERENCE = s.Table(
         "source": s.is_str,
     }
 )
-DATA = s.Table(
-    {
-        "validation_size": s.is_number(ge=0),
-        "train_size": s.is_int(lo=1),
-        "test_size": s.is_int(lo=1),
-        "data_dir": s.is_str,
-    }
-)
+DATA = s.Table(rules(DataSpec))
 CHECKPOINT = s.Table(
     {
         "every_epochs": s.is_int(lo=1),

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from orchestrator.spec import schema as s
+from orchestrator.spec.recipe import OPTIMIZERS, PRECISIONS, WEIGHT_DECAY_MODES
 from orchestrator.spec.schedule import ScheduleValue
 
 # Marks a field computed from the others at build time: it never enters the content key.
@@ -49,34 +51,61 @@ def declared(spec: Any) -> dict[str, Any]:
     return out
 
 
+def _rule(check: s.Check | s.Table, default: Any) -> Any:
+    """A field with the job file's rule for it: the schema (`spec.fields`) is read from the
+    dataclasses, so a new field is one edit that the schema, the content key, MLflow's
+    params and the name templates all follow."""
+    return field(default=default, metadata={"rule": check})
+
+
+def _preprocessings() -> list[str]:
+    from orchestrator.data import PREPROCESSING
+
+    return list(PREPROCESSING)
+
+
+def _augmentations() -> list[str]:
+    from orchestrator.data import AUGMENTATIONS
+
+    return list(AUGMENTATIONS)
+
+
+def rules(cls: type) -> dict[str, s.Check | s.Table]:
+    """The job-file rule of every field of a spec dataclass that a job file may set."""
+    return {f.name: f.metadata["rule"] for f in fields(cls) if "rule" in f.metadata}
+
+
 @dataclass(frozen=True)
 class DataSpec:
     """Which data a trial trains on. `data_dir` says where, so it is not part of the key."""
 
-    name: str = "digits"
-    validation_size: float = 0.0  # fraction (<1) or count (>=1) held out from train
-    train_size: int | None = None  # stratified subset, for fast tests
-    test_size: int | None = None
-    data_dir: str | None = None
+    name: str = "digits"  # the trial's `dataset`
+    # fraction (<1) or count (>=1) held out from train
+    validation_size: float = _rule(s.is_number(ge=0), 0.0)
+    train_size: int | None = _rule(s.is_int(lo=1), None)  # stratified subset, for fast tests
+    test_size: int | None = _rule(s.is_int(lo=1), None)
+    data_dir: str | None = _rule(s.is_str, None)
 
 
 @dataclass(frozen=True)
 class Recipe:
     """How a trial trains. Every field changes the result, so all of it enters the key."""
 
-    optimizer: str = "sgd"
-    lr: float = 0.1
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 1e-4
+    optimizer: str = _rule(s.one_of(OPTIMIZERS, "optimizer"), "sgd")
+    lr: float = _rule(s.is_number(gt=0), 0.1)
+    momentum: float = _rule(s.is_number(ge=0, lt=1), 0.9)
+    nesterov: bool = _rule(s.is_bool, True)
+    weight_decay: float = _rule(s.is_number(ge=0), 1e-4)
     # "l2": kernel regulariser (the seeds); "decoupled": in the optimizer. A job file that
     # leaves it out gets `spec.recipe.default_weight_decay_mode` (decoupled for adamw).
-    weight_decay_mode: str = "l2"
-    schedule: Items = ()  # e.g. (("kind", "step"), ("boundaries", (81, 122)), ...); () = constant
-    preprocess: str = "meanstd"
-    augment: str = "standard"
-    precision: str = "float32"  # or mixed_float16 / mixed_bfloat16
-    xla: bool = False
+    weight_decay_mode: str = _rule(s.one_of(WEIGHT_DECAY_MODES, "weight decay mode"), "l2")
+    # e.g. (("kind", "step"), ("boundaries", (81, 122)), ...); () = constant. The table is
+    # parsed by spec.schedule.parse_schedule.
+    schedule: Items = _rule(s.Table({}, free=True), ())  # noqa: RUF009 (a frozen rule)
+    preprocess: str = _rule(s.one_of(_preprocessings, "preprocessing"), "meanstd")
+    augment: str = _rule(s.one_of(_augmentations, "augmentation"), "standard")
+    precision: str = _rule(s.one_of(PRECISIONS, "precision"), "float32")
+    xla: bool = _rule(s.is_bool, False)
     # `schedule` parsed once by the spec (None: constant lr); the trial runs this value.
     lr_schedule: ScheduleValue | None = field(
         default=None, compare=False, repr=False, metadata=DERIVED

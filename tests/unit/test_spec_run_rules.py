@@ -190,16 +190,27 @@ def test_mlflow_params_are_the_flattened_resolved_trial(tmp_path: Path) -> None:
     }  # fmt: skip
 
 
-def test_a_new_recipe_field_becomes_a_param_without_an_edit(tmp_path: Path) -> None:
-    from orchestrator.spec.model import Recipe
+def test_a_new_recipe_field_is_one_edit(tmp_path: Path) -> None:
+    """The field with its rule: the schema, MLflow's params and the key follow from it."""
+    from orchestrator.spec import schema as s
+    from orchestrator.spec.keys import trial_key
+    from orchestrator.spec.model import Recipe, rules
     from orchestrator.tracking.mlflow_store import _params
 
     (trial,) = _trial(LENET, tmp_path)
+    smoothing = dataclasses.field(default=0.0, metadata={"rule": s.is_number(ge=0, lt=1)})
     wider = dataclasses.make_dataclass(
-        "WiderRecipe", [("label_smoothing", float, 0.1)], bases=(Recipe,), frozen=True
+        "WiderRecipe", [("label_smoothing", float, smoothing)], bases=(Recipe,), frozen=True
     )
-    recipe = wider(**{f.name: getattr(trial.recipe, f.name) for f in dataclasses.fields(Recipe)})
-    params = {p.key: p.value for p in _params(dataclasses.replace(trial, recipe=recipe))}
+    problems: list[str] = []
+    s.validate_table({"label_smoothing": 1.5}, s.Table(rules(wider)), "", "recipe", problems)
+    assert problems == ["recipe.label_smoothing: must be < 1. Received: label_smoothing=1.5"]
+    values = {f.name: getattr(trial.recipe, f.name) for f in dataclasses.fields(Recipe)}
+    same = dataclasses.replace(trial, recipe=wider(**values))
+    assert trial_key(same) == trial.key  # at its default: no key moves
+    smoothed = dataclasses.replace(trial, recipe=wider(**values, label_smoothing=0.1))
+    assert trial_key(smoothed) != trial.key
+    params = {p.key: p.value for p in _params(smoothed)}
     assert params["label_smoothing"] == "0.1"
 
 
