@@ -4,7 +4,8 @@ and the published figures the cost model's roofline uses (pure).
 Users write "GTX 1080 Ti"; a Ray node label value cannot hold spaces, so nodes carry the
 slug "gtx-1080-ti" under LABEL (and, for clusters without labels, a custom resource
 "gpu_type:gtx-1080-ti" with one unit per GPU). Ray's own `accelerator_type:*` names are
-unreliable for consumer cards (DESIGN.md), so orch never relies on them.
+unreliable for consumer cards (a 1080 Ti may show as GTX-1080 or G), so orch never
+relies on them.
 """
 
 from __future__ import annotations
