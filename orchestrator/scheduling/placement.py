@@ -207,10 +207,21 @@ class Placement(_Callback):  # type: ignore[misc]
         from orchestrator.scheduling.resources import placement_group_factory
 
         key = trial.config.get("trial_key")
-        failed = oom_type(_error_text(trial))
-        if key not in self.specs or failed is None:
+        if key not in self.specs:
             return
+        failed = oom_type(_error_text(trial))
         nodes = self.cluster_nodes()
+        if failed is None:
+            # Any other failure (a node lost, a process killed): the binding may name the
+            # type whose only node just died, and Ray may still list that node as alive.
+            # Offer every acceptable type again, so the retry runs on the first that frees.
+            spec = self.specs[key]
+            types = choose_types(spec, nodes, {}, self.excluded.get(key, ()))
+            with self._lock:
+                self.promised.pop(key, None)
+                self.bound[key] = types
+            trial.update_resources(placement_group_factory(spec.resources, nodes, types))
+            return
         excluded = self.excluded.setdefault(key, set())
         larger = after_oom(self.specs[key], nodes, failed, excluded)
         excluded.add(failed)

@@ -104,5 +104,9 @@ def test_placement_promises_capacity_and_rebinds_after_oom(tmp_path: Path) -> No
     bundle_selector = fake.resources._kwargs["bundle_label_selector"]  # type: ignore[attr-defined]
     assert bundle_selector == [{"orch/gpu-type": "a100"}]
     other = FakeTrial("k2", tmp_path / "missing.txt")
-    placement.on_trial_recover(0, [], other)  # not an OOM: nothing changes
-    assert other.resources is None
+    # not an OOM (a node lost): every acceptable type again, whichever frees first, since
+    # the bound type's only node may be the one that died
+    placement.on_trial_recover(0, [], other)
+    assert other.resources._kwargs["bundle_label_selector"] == [  # type: ignore[attr-defined]
+        {"orch/gpu-type": "in(a100,gtx-1080-ti)"}
+    ]
