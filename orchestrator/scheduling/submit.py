@@ -9,17 +9,18 @@ submit of a running job is refused, and a submit after a dead driver takes over.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import Workspace, env_seconds
 from orchestrator.ledger import FINISHED, Ledger, driver_id
 from orchestrator.protocol import JobState
 from orchestrator.scheduling.control import Control
 from orchestrator.scheduling.failures import DRIVER_LOST
-from orchestrator.spec.model import JobSpec
+from orchestrator.spec.model import JobSpec, TrialSpec
 from orchestrator.training.checkpoint import CheckpointStore
 
 if TYPE_CHECKING:  # events imports Ray Tune; a submit with nothing to run needs no Ray
@@ -190,8 +191,13 @@ def _run(
                 s.driver_waiting(what)
 
     recorder = Recorder(job, store, ledger, control, on_wait=waiting)
-    for trial in job.trials:  # runs exist up front, in file order: the table shows them all
-        recorder.run_id(trial.key)
+    # Every trial gets its run, in file order, so the table shows them all. On a large grid
+    # that takes minutes (one MLflow run per trial), so a thread creates them while the
+    # first trials start; a trial that starts before its turn gets its run on demand.
+    prefill = threading.Thread(
+        target=_create_runs, args=(recorder, job.trials), name="orch-runs", daemon=True
+    )
+    prefill.start()
     from orchestrator.scheduling.tuner import run_trials
 
     try:
@@ -206,10 +212,20 @@ def _run(
             infeasible_grace_s=INFEASIBLE_GRACE_S,
         )
     finally:
+        prefill.join()
         finished = ledger.finished_keys(job.name)
         unfinished = tuple(t.name for t in pending if t.key not in finished)
         recorder.job_finished(JobState.FINISHED if not unfinished else JobState.FAILED)
     return SubmitOutcome(job.name, skipped, tuple(t.name for t in pending), unfinished)
+
+
+def _create_runs(recorder: Any, trials: Sequence[TrialSpec]) -> None:
+    for trial in trials:
+        try:
+            recorder.run_id(trial.key)
+        except Exception:  # the tracker is down: the trial's own events create it later
+            logging.getLogger(__name__).warning("up-front MLflow runs stopped", exc_info=True)
+            return
 
 
 __all__ = ["FINISHED", "SubmitOutcome", "submit"]

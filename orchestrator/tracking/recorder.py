@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -67,12 +68,18 @@ class Recorder:
         self.parent_id = store.job_run(self.exp_id, job.name, job.description)
         ledger.set_job_state(job.name, JobState.RUNNING, mlflow_run_id=self.parent_id)
         self._run_ids: dict[str, str] = {}
+        self._run_lock = threading.Lock()
         self._tagged: set[str] = set()
         self._final: dict[str, str] = {}  # key -> terminal state decided before completion
         self._attempt: dict[str, dict[str, Any]] = {}  # per running attempt: times, progress
         self._macs: dict[str, int | None] = {}
 
     def run_id(self, key: str) -> str:
+        # Under a lock: submit creates every run from a thread while trials start.
+        with self._run_lock:
+            return self._run_id(key)
+
+    def _run_id(self, key: str) -> str:
         if key not in self._run_ids:
             trial: TrialSpec = self.trials[key]
             run_id = self.store.trial_run(

@@ -120,3 +120,17 @@ def test_a_trial_binds_to_its_most_preferred_free_type(
     (only,) = load_job(job).trials
     nodes = {a["node"] for a in view.attempts(f"prefer-{expected}", only.key)}
     assert nodes == {cluster.nodes_by_type[expected].node_id}  # type: ignore[attr-defined]
+
+
+def test_a_trial_no_gpu_memory_can_hold_is_refused_before_launch(cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The t4 node's label says 16 GB; ResNet-20 at batch 8192 needs about 17 GB."""
+    trial = (
+        '[[trial]]\nname = "huge"\nmodel = "resnet20"\nbatch_size = 8192\n'
+        'resources = { gpus = 1, cpus = 1, gpu_type = "T4" }\n'
+    )
+    job = write_job(tmp_path, "huge", trial, epochs=1)
+    env = {"ORCH_HOME": str(tmp_path / ".orch"), "ORCH_RAY_ADDRESS": cluster.address}  # type: ignore[attr-defined]
+    proc = run_orch("submit", str(job), env=env, timeout=600)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert 'trial "huge" needs about 1' in proc.stderr
+    assert "the largest acceptable GPU is t4 with 16 GB" in proc.stderr

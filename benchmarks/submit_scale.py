@@ -1,0 +1,114 @@
+"""`orch submit` of a large grid: seconds until the first trial runs, and the driver's peak
+resident memory while the job goes on. Targets (issue 13 §7, 10,000 trials): first trial
+< 60 s, driver RSS < 2 GB.
+
+The trials are tiny (LeNet-5, one epoch on 64 digits); the driver runs for --timeout
+seconds (the whole up-front phase, MLflow runs, Tune's trial objects, and the first trials)
+and is then interrupted, with its process group. The script samples the driver's RSS every
+0.5 s and watches the ledger for the first attempt.
+
+    python benchmarks/submit_scale.py [--trials 10000] [--timeout 600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+ORCH = str(Path(sys.executable).with_name("orch"))
+
+
+def job_text(trials: int) -> str:
+    seeds = list(range(trials))
+    return f"""
+[job]
+name = "submit-scale"
+[defaults]
+model = "lenet5"
+dataset = "digits"
+epochs = 1
+batch_size = 32
+data = {{ train_size = 64, test_size = 32 }}
+seeds = {seeds}
+resources = {{ cpus = 1 }}
+
+[[trial]]
+name = "tiny"
+"""
+
+
+def first_attempt(ledger_url: str) -> bool:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(ledger_url)
+    try:
+        with engine.connect() as c:
+            return bool(c.execute(text("select count(*) from attempts")).scalar())
+    except Exception:  # not created yet
+        return False
+    finally:
+        engine.dispose()
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    """RSS of the driver process itself (Ray's own daemons are not the driver)."""
+    try:
+        return proc.memory_info().rss
+    except psutil.Error:
+        return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, default=10_000)
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        job = Path(tmp, "scale.toml")
+        job.write_text(job_text(args.trials))
+        home = Path(tmp, ".orch")
+        env = {**os.environ, "ORCH_HOME": str(home), "ORCH_DASHBOARD": "0"}
+        start = time.perf_counter()
+        errors = open(Path(tmp, "stderr.txt"), "w")  # noqa: SIM115 (closed below)
+        proc = subprocess.Popen([ORCH, "submit", str(job)], env=env, stdout=subprocess.DEVNULL,
+                                stderr=errors, start_new_session=True)  # fmt: skip
+        driver = psutil.Process(proc.pid)
+        first, peak = None, 0
+        ledger = f"sqlite:///{home / 'orch.db'}"
+        while proc.poll() is None and time.perf_counter() - start < args.timeout:
+            peak = max(peak, tree_rss(driver))
+            if first is None and first_attempt(ledger):
+                first = time.perf_counter() - start
+            time.sleep(0.5)
+        total = time.perf_counter() - start
+        if proc.poll() is None:  # end the driver and the local Ray it started, by group
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        errors.close()
+        tail = Path(tmp, "stderr.txt").read_text()[-1500:]
+    print(f"{args.trials:,} trials that stop at once; {os.cpu_count()} cores, "
+          f"1-min load {os.getloadavg()[0]:.1f}\n")  # fmt: skip
+    print("| measurement | value | target |")
+    print("|---|---|---|")
+    shown = "never" if first is None else f"{first:.0f} s"
+    print(f"| first trial running after | {shown} | < 60 s |")
+    print(f"| driver peak RSS | {peak / 2**30:.2f} GB | < 2 GB |")
+    print(f"| observed for | {total:.0f} s (driver exit {proc.returncode}) | - |")
+    if first is None:
+        print(f"\ndriver stderr (tail):\n{tail}")
+
+
+if __name__ == "__main__":
+    main()
