@@ -399,7 +399,9 @@ def _named(
 
 def _name_ok(name: str, seeds: Sequence[int] | None, where: str, problems: list[str]) -> bool:
     """The trial's name, with the longest "-s<seed>" it gets, fits the ledger and a file."""
-    suffix = f"-s{max(seeds)}" if seeds else ""
+    # a range (repeats = N) is never walked: N may be 10**18, refused later by the limit
+    biggest = (seeds[-1] if isinstance(seeds, range) else max(seeds)) if seeds else None
+    suffix = f"-s{biggest}" if biggest is not None else ""
     problem = name_problem(name + suffix)
     if problem is not None:
         with_seed = f" with the seed suffix {suffix!r}" if suffix else ""
