@@ -211,8 +211,9 @@ def test_mlflow_server_down_for_60s(pg: PgInstance, tmp_path: Path) -> None:
     epochs = 60  # 0.3-3 s an epoch: trials train into (or through) the outage
     job = tmp_path / "outage.toml"
     job.write_text(JOB.format(name="outage", epochs=epochs))
-    env = _env(tmp_path, ORCH_TRACKING_URI=server.uri)
-    ledger_url = f"sqlite:///{tmp_path / '.orch' / 'orch.db'}"
+    # The deployment's layout: ledger and MLflow's backend on the same PostgreSQL server.
+    ledger_url = pg.create_database("ledger")
+    env = _env(tmp_path, ORCH_TRACKING_URI=server.uri, ORCH_LEDGER_URL=ledger_url)
     proc = _submit(job, env)
     try:
         _wait("a first epoch", lambda: min(_epochs_done(ledger_url, "outage")) >= 1, proc, 600)
@@ -235,14 +236,13 @@ def test_mlflow_server_down_for_60s(pg: PgInstance, tmp_path: Path) -> None:
         assert proc.poll() is None, "the job ended while the tracker was away"
         server.start()
         out = _finish(proc)
+        assert "FAILED" not in out
+        _check_exactly_once(server.uri, ledger_url, "outage", epochs)
+        assert "waiting for" not in run_orch("status", "outage", env=env).stdout
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         server.stop()
-    assert "FAILED" not in out
-    _check_exactly_once(server.uri, ledger_url, "outage", epochs)
-    view_status = run_orch("status", "outage", env=env).stdout
-    assert "waiting for" not in view_status
 
 
 def test_ledger_postgres_restarted_mid_job(pg: PgInstance, tmp_path: Path) -> None:
