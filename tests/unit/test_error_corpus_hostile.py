@@ -83,7 +83,9 @@ for pos, t in enumerate(job.trials):
     store.end_run(rid, "FINISHED")
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT, timeout=300)
+    # cwd: MLflow puts a SQLite store's artifacts under ./mlruns of the creating process
+    env["PYTHONPATH"] = str(ROOT)
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=root, timeout=300)
     return root
 
 

@@ -261,7 +261,7 @@ def test_refused_submit_leaves_no_running_job_and_force_keeps_finished(tmp_path:
     ledger.end_attempt("big", key, outcome="FINISHED")
     ledger.set_job_state("big", "FINISHED")
     env = {"ORCH_HOME": str(tmp_path / ".orch"), "RAY_ADDRESS": ""}
-    r = run_orch("submit", str(job), "--force", env=env, timeout=300)
+    r = run_orch("submit", str(job), "--force", env=env, cwd=tmp_path, timeout=300)
     assert r.returncode == 2, r.stderr
     assert "no node can hold it" in r.stderr and "Traceback" not in r.stderr
     view = ledger.job("big")
