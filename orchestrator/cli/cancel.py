@@ -57,8 +57,10 @@ def cancel(job: str = typer.Argument(..., help="Job name (see `orch status`)."))
 
 
 def _mark_cancelled(ledger: Ledger, tracking_uri: str, job: str, reason: str) -> None:
+    from orchestrator.stores import bound_mlflow_http
     from orchestrator.tracking.mlflow_store import TAG_STATE, MlflowStore
 
+    bound_mlflow_http()  # a tracking server that is down costs seconds here, not minutes
     store = MlflowStore(tracking_uri)
     view = ledger.job(job)
     assert view is not None
