@@ -96,12 +96,36 @@ class RayNode:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def descendants(self) -> list[tuple[int, str]]:
+        """(pid, args) of every process started under this node's `ray start`. Ray may put
+        worker processes in process groups of their own, so the group is not enough."""
+        if self.proc is None:
+            return []
+        out = subprocess.run(
+            ["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=True
+        ).stdout
+        children: dict[int, list[tuple[int, str]]] = {}
+        for line in out.splitlines():
+            pid, ppid, *rest = line.split(None, 2)
+            children.setdefault(int(ppid), []).append((int(pid), rest[0] if rest else ""))
+        found, todo = [], [self.proc.pid]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                found.append(child)
+                todo.append(child[0])
+        return found
+
     def kill(self, sig: int = signal.SIGKILL, timeout: float = 60) -> None:
-        """Signals the node's whole process group (a crash with SIGKILL)."""
+        """Signals the node's whole process group and every process under it (SIGKILL: a
+        crash, as when the machine loses power)."""
         if self.proc is None:
             return
+        tree = self.descendants() if sig == signal.SIGKILL else []
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
+        for pid, _ in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -248,19 +272,14 @@ class RealCluster:
         )
 
     def trial_pids(self, name: str) -> list[int]:
-        """PIDs of the trial processes (Tune's orch_trial actors) running on node `name`."""
-        node = self.nodes[name]
-        if node.proc is None:
-            return []
-        out = subprocess.run(
-            ["ps", "-eo", "pid=,pgid=,args="], capture_output=True, text=True, check=True
-        ).stdout
-        pids = []
-        for line in out.splitlines():
-            pid, pgid, args = line.split(None, 2)
-            if int(pgid) == node.proc.pid and args.startswith("ray::") and "orch_trial" in args:
-                pids.append(int(pid))
-        return pids
+        """PIDs of the trial processes (Tune's trial actors) running on node `name`: its
+        Ray workers other than Ray's own agents and idle workers."""
+        system = ("ray::DashboardAgent", "ray::RuntimeEnvAgent", "ray::IDLE")
+        return [
+            pid
+            for pid, args in self.nodes[name].descendants()
+            if args.startswith("ray::") and not args.startswith(system)
+        ]
 
     def node_table(self) -> list[dict[str, object]]:
         """Alive nodes as the GCS lists them (a client with the token, in a subprocess)."""
