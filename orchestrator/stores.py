@@ -36,6 +36,7 @@ DRIVERS = {  # the DBAPI module SQLAlchemy could not import -> how to get it
 }
 CONNECT_TIMEOUT_S = 10  # seconds to reach a PostgreSQL ledger before giving up
 PROBE_TIMEOUT_S = 5.0  # a tracking server that does not answer /health within this is down
+READ_DEADLINE_S = 12.0  # all of a read command's requests to a tracking server
 LEDGER_HINT = "Set ORCH_LEDGER_URL (or ledger_url in config.toml), e.g. sqlite:///.orch/orch.db."
 TRACKING_HINT = (
     "Set ORCH_TRACKING_URI (or tracking_uri in config.toml) to sqlite:///PATH/mlflow.db, "
@@ -241,10 +242,10 @@ def tracking_for_read(uri: str) -> str | None:
     return uri
 
 
-def bound_mlflow_http(timeout_s: int = 8, retries: int = 1) -> None:
+def bound_mlflow_http(timeout_s: int = 10, retries: int = 0) -> None:
     """Cap MLflow's HTTP timeout and retries for this process unless the user set them:
-    two tries of 8 s and MLflow's short backoff stay within issue 15's 20 s for a server
-    that answers /health but hangs on a query."""
+    a server that answers /health but hangs on a query then fails in one 10 s request
+    (MLflow's defaults, 120 s and 7 retries with backoff, wait many minutes)."""
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(timeout_s))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(retries))
 
@@ -278,6 +279,8 @@ def read_records(uri: str, read: Any) -> list[Any]:
     if readable is None:
         return []
     try:
+        if readable.startswith(("http://", "https://")):
+            return _with_deadline(lambda: list(read(readable)), READ_DEADLINE_S, uri)
         return list(read(readable))
     except OrchestratorError:
         raise
@@ -338,3 +341,31 @@ def check_storage_writable(storage: str, where: str = "") -> None:
         raise StorageNotWritable(
             f"storage {storage}{where}: cannot write checkpoints there ({reason}). {fix}"
         ) from None
+
+
+def _with_deadline(fn: Any, seconds: float, uri: str) -> Any:
+    """fn() in a daemon thread, given up after `seconds`: MLflow's client may make several
+    requests, each with its own timeout, so only a deadline bounds them all. The thread is
+    left behind; the command ends with the error and the process exits."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # handed to the caller's thread
+            box["error"] = e
+
+    worker = threading.Thread(target=run, daemon=True, name="orch-tracking-read")
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise StoreError(
+            f"the MLflow tracking server at {redact(uri)} answers its health check but not "
+            f"a query within {seconds:g} s. Check the server's load and logs, or its "
+            "backend database."
+        )
+    if "error" in box:
+        raise box["error"]
+    return box["value"]

@@ -7,12 +7,15 @@ the ledger's own database, and read-only commands that must create nothing.
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from functools import cache
 from pathlib import Path
 
@@ -27,6 +30,29 @@ SILENT = socket.socket()
 SILENT.bind(("127.0.0.1", 0))
 SILENT.listen(64)
 SILENT_URI = f"http://127.0.0.1:{SILENT.getsockname()[1]}"
+
+
+class _HealthOnly(http.server.BaseHTTPRequestHandler):
+    """Answers /health like an MLflow server, and then never answers a query."""
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/health"):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"OK")
+            return
+        time.sleep(3600)
+
+    do_POST = do_GET
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+HALF = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HealthOnly)
+HALF.daemon_threads = True
+threading.Thread(target=HALF.serve_forever, daemon=True).start()
+HALF_URI = f"http://127.0.0.1:{HALF.server_address[1]}"
 
 
 @cache
@@ -233,6 +259,15 @@ CASES: list[Case] = [
         env={T: SILENT_URI},
         match="does not answer",
     ),
+    *[
+        Case(
+            f"tracking-health-only-server-{cmd}",
+            args(cmd),
+            env={T: HALF_URI},
+            match="tracking (server|store) at http",
+        )
+        for cmd in ("table", "report")
+    ],
     # the tracking URI on the ledger's own database
     *[
         Case(
@@ -384,6 +419,8 @@ def test_stores_corpus(case: Case, results: dict) -> None:
 def test_silent_tracking_server_is_bounded(results: dict) -> None:
     """A server that accepts and never answers: refused well within issue 15's 20 s."""
     assert results["tracking-silent-server-report"].elapsed < BOUND_S
+    # one that answers /health and then hangs on every query
+    assert results["tracking-health-only-server-table"].elapsed < BOUND_S
 
 
 def test_damaged_stores_are_left_as_they_were(results: dict) -> None:
