@@ -101,6 +101,7 @@ class Outbox:
         self._lock = threading.Condition()
         self._exec = threading.Lock()  # one MLflow write at a time, in order
         self._worker: threading.Thread | None = None
+        self._draining = False  # a worker owns the queue (set and cleared under _lock)
         self._since: float | None = None  # wall time the outage was noticed
         self._error = ""
         self.waiting: str | None = None
@@ -196,7 +197,10 @@ class Outbox:
         return True
 
     def _start_worker(self) -> None:  # holds self._lock
-        if self._worker is None or not self._worker.is_alive():
+        # A flag, not is_alive(): a worker that has seen the queue empty (under the lock)
+        # and is returning would strand an item queued in that instant.
+        if not self._draining:
+            self._draining = True
             self._worker = threading.Thread(target=self._drain, name="orch-outbox", daemon=True)
             self._worker.start()
 
@@ -205,6 +209,7 @@ class Outbox:
         while True:
             with self._lock:
                 if not self._queue:
+                    self._draining = False
                     self._lock.notify_all()
                     return
                 item = self._queue[0]

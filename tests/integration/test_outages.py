@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ORCH, ROOT, run_orch
+from tests.conftest import ORCH, run_orch
 from tests.integration.pg_instance import PgInstance, free_port
 
 pytestmark = pytest.mark.integration
@@ -70,7 +70,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def _submit(job: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [ORCH, "submit", str(job)],
-        cwd=ROOT,
+        cwd=job.parent,  # anything written relative to the working directory stays there
         env=env,
         text=True,
         stdout=subprocess.PIPE,
@@ -163,6 +163,7 @@ class MlflowServer:
             "server",
             "--backend-store-uri",
             backend,
+            "--serve-artifacts",  # artifacts through the server, into `artifacts`
             "--artifacts-destination",
             str(artifacts),
             "--host",
