@@ -236,14 +236,16 @@ def job_summary(job: JobSpec, rows: Sequence[PlanRow], cluster: Cluster) -> Summ
 def as_text(
     job: JobSpec, types: Sequence[str], rows: Sequence[PlanRow], s: Summary, cluster: Cluster
 ) -> str:
+    # A job of CPU-only trials on a cluster without GPU types still gets one hours column.
+    columns = list(types) or ["cpu"]
     header = ["trial", "model", "params", "epochs", "batch", "resources", "GPU mem"]
-    header += [f"h {t}" for t in types] + ["key", "state"]
+    header += [f"h {t}" for t in columns] + ["key", "state"]
     cells = []
     for r in rows:
         t = r.trial
-        hours = [hours_text(r.hours.get(g)) for g in types]
+        hours = [hours_text(r.hours.get(g)) for g in columns]
         if not t.resources.gpus:
-            hours = [hours_text(r.hours.get("cpu")) + " (CPU)"] + ["-"] * (len(types) - 1)
+            hours = [hours_text(r.hours.get("cpu")) + " (CPU)"] + ["-"] * (len(columns) - 1)
         memory = (
             "-" if r.memory_gb is None else f"{r.memory_gb:.1f} GB" + ("!" if r.problem else "")
         )

@@ -189,3 +189,14 @@ def test_plan_and_validate_import_no_tensorflow_or_ray(
     )
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("job", sorted(p.name for p in (ROOT / "jobs").glob("*.toml")))
+def test_plan_of_every_shipped_job(orch_home: Path, job: str) -> None:
+    """Every job in jobs/ plans in all three formats (a CPU-only job like the quickstart once
+    crashed the text table: it had no GPU type to give an hours column)."""
+    for fmt in ("table", "json", "csv"):
+        proc = run_orch("plan", f"jobs/{job}", "--format", fmt, env={"ORCH_HOME": str(orch_home)})
+        assert proc.returncode == 0, proc.stderr
+        if fmt == "table" and job == "quickstart.toml":
+            assert "h cpu" in proc.stdout, proc.stdout
