@@ -238,6 +238,7 @@ def _error_text(trial: Any) -> str:
         return ""
     try:
         with open(path) as f:
-            return f.read()
+            text = f.read()
     except OSError:
         return ""
+    return text.rsplit("Failure #", 1)[-1]  # Tune appends every failure: the latest one
