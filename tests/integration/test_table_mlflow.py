@@ -246,14 +246,14 @@ GOLDEN_MD = """\
 """
 
 GOLDEN_CSV = """\
-network,model,dataset,state,gpu,mixed_hardware,params,batch_size,epochs,train_time_s,training_time,time_note,accuracy,accuracy_std,n,runs,reference,diff,verdict,reference_params,params_check,progress,error,run_ids
-LeNet-5,lenet5,cifar10,FINISHED,GTX 1080 Ti,false,62006,128,200,1815.0,30 min,,76.51,,1,1,76.23,0.28,reproduced,62006,ok,,,{lenet}
-ResNet-20,resnet20,cifar10,FINISHED,GTX 1080 Ti,false,274442,128,200,2660.0,44 min,,91.89,0.135,3,3,91.82,0.07,reproduced (+0.5σ),274442,ok,,,{resnet20-0} {resnet20-1} {resnet20-2}
-WRN-16-8,wrn_16_8,cifar10,RUNNING,GTX 1080 Ti,false,11278234,128,200,5016.0,1h24 so far,so far,,,0,1,95.13,,,11300000,ok,running: epoch 57/200,,{wrn}
+network,model,dataset,state,gpu,mixed_hardware,params,batch_size,epochs,train_time_s,training_time,time_note,accuracy,accuracy_std,n,runs,reference,diff,verdict,reference_params,params_check,progress,error,run_ids,provenance_differs,provenance
+LeNet-5,lenet5,cifar10,FINISHED,GTX 1080 Ti,false,62006,128,200,1815.0,30 min,,76.51,,1,1,76.23,0.28,reproduced,62006,ok,,,{lenet},,
+ResNet-20,resnet20,cifar10,FINISHED,GTX 1080 Ti,false,274442,128,200,2660.0,44 min,,91.89,0.135,3,3,91.82,0.07,reproduced (+0.5σ),274442,ok,,,{resnet20-0} {resnet20-1} {resnet20-2},,
+WRN-16-8,wrn_16_8,cifar10,RUNNING,GTX 1080 Ti,false,11278234,128,200,5016.0,1h24 so far,so far,,,0,1,95.13,,,11300000,ok,running: epoch 57/200,,{wrn},,
 VGG19,vgg19,cifar10,FAILED,Tesla V100,false,39002738,128,200,,-,,,,0,1,93.53,,,39000000,ok,failed: ResourceExhaustedError: OOM when allocating tensor with sha…,"Traceback (most recent call last):
   File x
-ResourceExhaustedError: OOM when allocating tensor with shape [128,64,32,32]",{vgg}
-DenseNet-100x12,densenet_100_12,cifar10,FINISHED,GTX 1080 Ti + Tesla V100,true,769962,64,250,62400.0,17h20,,94.78,,1,1,94.91,-0.13,reproduced,850000,params differ: 0.77M vs 0.85M (-9%),,,{densenet}
+ResourceExhaustedError: OOM when allocating tensor with shape [128,64,32,32]",{vgg},,
+DenseNet-100x12,densenet_100_12,cifar10,FINISHED,GTX 1080 Ti + Tesla V100,true,769962,64,250,62400.0,17h20,,94.78,,1,1,94.91,-0.13,reproduced,850000,params differ: 0.77M vs 0.85M (-9%),,,{densenet},,
 """
 
 
