@@ -20,6 +20,7 @@ Parameter check: within 2% of the published count -> "ok", else "params differ: 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import mean, stdev
@@ -322,10 +323,17 @@ def footnotes(rows: Sequence[Row]) -> list[str]:
     return notes
 
 
+_EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b")
+
+
 def short_error(error: str | None, limit: int = 60) -> str:
-    if not error:
+    """The line that names the error: the last exception line of a traceback, else the
+    first line (a multi-line message's tail, e.g. a list of what was tried, says little)."""
+    if not error or not error.strip():
         return "see MLflow"
-    line = error.strip().splitlines()[-1] if error.strip() else error
+    lines = [ln.strip() for ln in error.strip().splitlines() if ln.strip()]
+    named = [ln for ln in lines if _EXCEPTION_LINE.match(ln)]
+    line = named[-1] if named else lines[0]
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 

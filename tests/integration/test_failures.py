@@ -20,7 +20,7 @@ batch_size = 32
 resources = { cpus = 1, max_retries = 3 }
 
 [[trial]]
-name = "no-data"
+name = "bad-data"
 model = "lenet5"
 dataset = "cifar10"
 
@@ -36,9 +36,15 @@ recipe = { lr = 1e8, augment = "none" }
 def test_code_error_and_divergence_are_not_retried(tmp_path: Path) -> None:
     job = tmp_path / "bad.toml"
     job.write_text(JOB)
+    # The archive is there (so the check before launch passes: it looks for files, it does
+    # not read them) but damaged: every attempt fails the same way inside the trial.
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "cifar-10-python.tar.gz").write_bytes(b"\x1f\x8b" + b"not a cifar archive" * 100)
     env = {
         "ORCH_HOME": str(tmp_path / ".orch"),
-        "ORCH_DATA_DIR": str(tmp_path / "none"),
+        "ORCH_DATA_DIR": str(data),
+        "ORCH_OFFLINE": "1",
         "HOME": str(tmp_path),
     }  # no Keras cache with CIFAR in it either
     proc = run_orch("submit", str(job), env=env, cwd=tmp_path)
@@ -48,7 +54,7 @@ def test_code_error_and_divergence_are_not_retried(tmp_path: Path) -> None:
     no_data, explodes = view.trials  # type: ignore[union-attr]
     assert (no_data.state, no_data.attempts) == ("FAILED", 1)
     assert no_data.error.startswith("DatasetError: ")  # type: ignore[union-attr]
-    assert "cifar10" in no_data.error  # type: ignore[operator]
+    assert "cifar-10-python.tar.gz" in no_data.error  # type: ignore[operator]
     assert (explodes.state, explodes.attempts) == ("DIVERGED", 1)
     assert explodes.error.startswith("diverged at epoch 0")  # type: ignore[union-attr]
     table = run_orch("table", "bad", "--format", "md", env=env, cwd=tmp_path)

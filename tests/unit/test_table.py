@@ -308,6 +308,15 @@ def test_short_error_keeps_the_last_line() -> None:
     assert short_error(None) == "see MLflow"
 
 
+def test_short_error_of_a_multi_line_message_is_its_first_line() -> None:
+    # A message that lists what was tried: its tail ("- method tar: ...") says nothing.
+    message = "DatasetError: x.tar.gz: cannot read (\n- method gz: bad\n- method tar: bad)"
+    assert short_error(message) == "DatasetError: x.tar.gz: cannot read ("
+    traceback = "Traceback (most recent call last):\n  File 'a.py'\nKeyError: 'k'"
+    assert short_error(traceback) == "KeyError: 'k'"
+    assert short_error("diverged at epoch 0: loss=nan") == "diverged at epoch 0: loss=nan"
+
+
 def test_markdown() -> None:
     md = to_markdown(build_table([rec()]))
     lines = md.splitlines()
