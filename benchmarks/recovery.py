@@ -37,8 +37,8 @@ JOB = """
 name = "recovery-{i}"
 [defaults]
 dataset = "digits"
-data = {{ train_size = 900, test_size = 100 }}
-epochs = 5
+data = {{ train_size = 1600, test_size = 100 }}
+epochs = 12
 batch_size = 64
 seed = 5
 recipe = {{ lr = 0.05, augment = "none" }}
@@ -81,11 +81,13 @@ def one_run(cluster: RealCluster, work: Path, i: int) -> dict[str, float]:
 
     # Wait for a completed epoch, then kill halfway through the next one.
     t = _poll(lambda: (x := trial()) and x.state == "RUNNING" and x.epochs_done >= 1 and x)
-    seen_at, done = time.monotonic(), t.epochs_done
+    by_id = {v: k for k, v in cluster.node_ids().items()}  # before timing: it takes seconds
+    victim = next(n for n, g in GPU_TYPES.items() if g == by_id[t.node])
+    done = t.epochs_done
+    t = _poll(lambda: (x := trial()) and x.epochs_done > done and x, every=0.05)
+    seen_at, done = time.monotonic(), t.epochs_done  # an epoch just ended
     epoch_s = float(t.epoch_time_s or 5.0)
     time.sleep(epoch_s / 2)
-    by_id = {v: k for k, v in cluster.node_ids().items()}
-    victim = next(n for n, g in GPU_TYPES.items() if g == by_id[t.node])
     now = trial()
     if now.epochs_done > done:  # an epoch ended while we waited: count from there
         done, seen_at = now.epochs_done, time.monotonic()
