@@ -37,7 +37,7 @@ JOB = """
 name = "recovery-{i}"
 [defaults]
 dataset = "digits"
-data = {{ train_size = 1600, test_size = 100 }}
+data = {{ train_size = 1400, test_size = 100 }}
 epochs = 12
 batch_size = 64
 seed = 5
@@ -56,6 +56,8 @@ def _poll(cond, timeout: float = 600, every: float = 0.2):  # type: ignore[no-un
         try:
             if value := cond():
                 return value
+        except SystemExit:
+            raise
         except Exception:  # the driver may be creating the database
             pass
         time.sleep(every)
@@ -76,6 +78,8 @@ def one_run(cluster: RealCluster, work: Path, i: int) -> dict[str, float]:
     )
 
     def trial():  # type: ignore[no-untyped-def]
+        if driver.poll() is not None and driver.returncode != 0:
+            raise SystemExit(f"the driver failed:\n{driver.communicate()[0][-3000:]}")
         view = ledger.job(name)
         return view.trials[0] if view else None
 
