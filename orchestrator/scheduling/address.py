@@ -6,8 +6,11 @@ GCS port, 6379 by default) and http(s)://HEAD:8265 (the Ray Jobs API on the dash
 
 Ray 2.60 turns on token authentication by default, but a client that attaches with an
 explicit address sends no token unless RAY_AUTH_MODE=token is set (ray/_private/worker.py:
-only "auto" turns it on by itself). orch sets it whenever a token is available here, so
-users need not. Before Ray is asked to connect, the
+only "auto" turns it on by itself). orch sets it when the cluster asks for a token and one
+is available here, so users need not; against a cluster without token auth it must not:
+a driver in token mode there has every trial actor cancelled before it starts (Ray 2.60,
+seen on ray.cluster_utils clusters and `RAY_AUTH_MODE=disabled ray start`). So the mode
+follows the cluster: the first probe sends no token. Before Ray is asked to connect, the
 address is probed in bounded time (a TCP connect, then a GCS request in a subprocess with a
 hard timeout; Ray's own client retries for ~40 s and logs a warning a second): whatever
 goes wrong ends as one AddressError line naming the address, the cause and the fix.
@@ -155,12 +158,17 @@ def check(text: str | None, source: str = "--address") -> Address:
         if addr.kind == "auto":
             use_token(addr)
         return addr
-    token = use_token(addr)
     _tcp(addr, source)
     if addr.kind == "jobs":
-        _http(addr, source, token)
+        _http(addr, source, use_token(addr))
+    elif os.environ.get("RAY_AUTH_MODE") is not None:  # the user chose: respect it
+        _gcs(addr, source, use_token(addr))
     else:
-        _gcs(addr, source, token)
+        first = _gcs_probe(addr, send_token=False)
+        if not first["ok"]:
+            if not _refused(first):
+                raise _gcs_error(addr, source, first, None)
+            _gcs(addr, source, use_token(addr))  # the cluster wants a token: send ours
     _checked.add(addr.text)
     return addr
 
@@ -207,7 +215,21 @@ except Exception as e:
 
 
 def _gcs(addr: Address, source: str, token: str | None) -> None:
+    result = _gcs_probe(addr, send_token=True)
+    if not result["ok"]:
+        raise _gcs_error(addr, source, result, token)
+
+
+def _refused(result: dict) -> bool:
+    kind, msg = result["type"], result["msg"]
+    return kind == "AuthenticationError" or "InvalidAuthToken" in msg or "Unauthenticated" in msg
+
+
+def _gcs_probe(addr: Address, *, send_token: bool) -> dict:
+    """One GCS request in a subprocess: {"ok": True} or the error's type and message."""
     env = dict(os.environ)
+    if not send_token:
+        env.pop("RAY_AUTH_MODE", None)
     # Ray's client otherwise retries the GCS for ~40 s; the hard timeout below is the backstop.
     env.update(
         RAY_gcs_rpc_server_connect_timeout_s="2",
@@ -227,18 +249,20 @@ def _gcs(addr: Address, source: str, token: str | None) -> None:
         result = {"ok": False, "type": "Timeout", "msg": ""}
     except (ValueError, IndexError):
         result = {"ok": False, "type": "Probe", "msg": "the probe printed nothing"}
-    if result["ok"]:
-        return
+    return result
+
+
+def _gcs_error(addr: Address, source: str, result: dict, token: str | None) -> AddressError:
     kind, msg = result["type"], result["msg"]
-    if kind == "AuthenticationError" or "InvalidAuthToken" in msg or "Unauthenticated" in msg:
-        raise _auth_error(addr, source, token)
+    if _refused(result):
+        return _auth_error(addr, source, token)
     if kind in ("Timeout", "RpcError", "GetTimeoutError") or "Timed out" in msg:
-        raise AddressError(
+        return AddressError(
             f"{source} {addr.text}: the port accepts connections but no Ray GCS answers "
             f"within {PROBE_TIMEOUT_S:g} s. Check that {_what(addr)}, and that the head is "
             "not overloaded."
         )
-    raise AddressError(f"{source} {addr.text}: Ray cannot connect ({kind}: {msg}).")
+    return AddressError(f"{source} {addr.text}: Ray cannot connect ({kind}: {msg}).")
 
 
 def _auth_error(addr: Address, source: str, token: str | None) -> AddressError:
