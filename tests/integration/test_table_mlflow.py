@@ -115,13 +115,22 @@ def write_trial(
     return run_id
 
 
+def artifacts_beside(uri: str) -> str | None:
+    """The artifact root next to a SQLite store: without one MLflow puts artifacts under
+    ./mlruns of whatever folder the test runs in (the repository). None (MLflow's default)
+    for a server store, where these tests write no artifacts."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").as_uri()
+
+
 def write_golden_job(uri: str, experiment: str = JOB) -> dict[str, str]:
     """Five grid cells: a single run, three seeds, a running, a failed and a mixed-hardware
     cell; plus a run of another job and a deleted run, which the table must leave out."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
-    exp = client.create_experiment(experiment)
+    exp = client.create_experiment(experiment, artifact_location=artifacts_beside(uri))
     parent = client.create_run(
         exp, run_name=JOB, tags={"orch.role": "job", "orch.job": JOB}, start_time=T0
     ).info.run_id
@@ -347,7 +356,7 @@ def test_cli_normalises_time_to_a_measured_gpu(orch_home: Path, tmp_path: Path) 
     orch_home.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{orch_home / 'mlflow.db'}"
     client = MlflowClient(uri)
-    exp = client.create_experiment("speed")
+    exp = client.create_experiment("speed", artifact_location=artifacts_beside(uri))
     parent = client.create_run(exp, tags={"orch.role": "job", "orch.job": "speed"}).info.run_id
     for pos, (name, model, hw, ips, secs) in enumerate(
         [
