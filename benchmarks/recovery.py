@@ -104,6 +104,9 @@ def one_run(cluster: RealCluster, work: Path, i: int) -> dict[str, float]:
     t_detect = time.monotonic() - t_kill
     _poll(lambda: len(attempts()) > 1)
     t_relaunch = time.monotonic() - t_kill
+    # The new attempt's row says where it resumed only once its first report arrives (the
+    # driver opens it at 0 and notes the node and resume epoch from that report).
+    _poll(lambda: attempts()[-1]["node"] is not None, every=0.05)
     start_epoch = int(attempts()[-1]["start_epoch"])
     t2 = _poll(lambda: (x := trial()) and x.epochs_done > start_epoch and x)
     t_trains = time.monotonic() - t_kill - float(t2.epoch_time_s or 0)

@@ -286,7 +286,7 @@ class RealCluster:
         code = (
             "import json, ray, sys\n"
             "ray.init(address=sys.argv[1], logging_level='ERROR', log_to_driver=False)\n"
-            "print(json.dumps([{'id': n['NodeID'], 'labels': n.get('Labels') or {},"
+            "print('NODES=' + json.dumps([{'id': n['NodeID'], 'labels': n.get('Labels') or {},"
             " 'gpus': n['Resources'].get('GPU', 0)} for n in ray.nodes() if n['Alive']]))\n"
         )
         env = self.env(self.root / "probe", RAY_AUTH_MODE="token")
@@ -298,9 +298,11 @@ class RealCluster:
             timeout=120,
             stdin=subprocess.DEVNULL,
         )
-        if out.returncode != 0:
+        # Ray may print its own lines after ours (a node dying as we ask): find ours.
+        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("NODES=")]
+        if out.returncode != 0 or not lines:
             return []
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        return json.loads(lines[-1].removeprefix("NODES="))
 
     def node_ids(self) -> dict[str, str]:
         """GPU type slug -> node id (each node of this cluster has a type of its own)."""
