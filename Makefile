@@ -24,11 +24,18 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-install: $(BIN)/python
-	$(BIN)/pip install -q -e .
+# Stamps: pip runs again only when pyproject.toml changed (lint, test and test-slow in
+# one CI run would otherwise each spend a minute re-resolving every dependency).
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
 
-install-test: $(BIN)/python
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
+	touch $@
 
 # The whole suite but the tests marked slow (long trainings, heavy models): every
 # integration path runs at least once here. `make test-slow` runs the rest.
