@@ -11,7 +11,7 @@ gives the same values (the tests compare them).
 Randomness comes from `tf.random.stateless_*` with an explicit seed, so the same
 (seed, batch) always gives the same images: a resumed trial is bit-identical to an
 uninterrupted one. The ops run AFTER normalisation, so a zero fill is the mean colour, as
-in the seeds' ImageDataGenerator(fill_mode='constant', cval=0.) (pitfall A8). At the very
+in the seeds' ImageDataGenerator(fill_mode='constant', cval=0.) (docs/seed_models.md). At the very
 border the bilinear weights blend the last pixel with the fill (scipy's 'grid-constant');
 ImageDataGenerator on scipy >= 1.6 cuts hard instead: a sub-pixel difference.
 """

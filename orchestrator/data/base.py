@@ -34,7 +34,7 @@ class Split:
 
     `stats` are the channel statistics of the TRAINING split this split belongs to (also on
     the validation and test splits), so that an evaluation pipeline normalising with
-    computed statistics never computes them on the test set (seed pitfall A10).
+    computed statistics never computes them on the test set (a seed script did).
     """
 
     x: np.ndarray

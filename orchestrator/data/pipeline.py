@@ -118,7 +118,7 @@ def make_eval_pipeline(
     """Batches of `split` in order, normalised with TRAINING statistics, not augmented.
 
     Computed statistics come from `stats` or `split.stats` (recorded by load_dataset from
-    the training split) and are never computed from the evaluated split (pitfall A10).
+    the training split) and are never computed from the evaluated split.
     """
     _check_batch_size(batch_size)
     normalise = _normaliser(split, preprocess, dataset, stats)

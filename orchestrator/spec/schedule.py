@@ -49,7 +49,7 @@ class StepSchedule:
 
     boundary="lt": value i while epoch < boundaries[i] (ResNet: 0.1 for e < 81);
     boundary="le": value i while epoch <= boundaries[i] (NiN: 0.01 for e <= 80).
-    The seeds use both (pitfall A7), and a one-epoch shift is a different recipe.
+    The seeds use both (docs/seed_models.md), and a one-epoch shift is a different recipe.
     """
 
     boundaries: tuple[int, ...]

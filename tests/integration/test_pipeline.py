@@ -113,7 +113,7 @@ def test_computed_stats_come_from_the_training_split() -> None:
     normed, _ = train(train_split, augment="none", preprocess="meanstd_computed")
     np.testing.assert_allclose(normed.mean(axis=(0, 1, 2)), 0, atol=1e-4)
     np.testing.assert_allclose(normed.std(axis=(0, 1, 2)), 1, atol=1e-4)
-    # An evaluation split never normalises with its own statistics (seed pitfall A10).
+    # An evaluation split never normalises with its own statistics (a seed script did).
     with pytest.raises(ValueError, match="statistics"):
         make_eval_pipeline(test_raw, batch_size=50, preprocess="meanstd_computed", dataset="x")
 

@@ -99,7 +99,7 @@ def test_full_table_recipes_follow_the_seed_scripts() -> None:
         r = t[model].recipe
         return schedule_from_dict(r.schedule_dict, epochs=t[model].epochs, lr=r.lr).lr_at(epoch)
 
-    # "<" vs "<=" boundaries, as each script wrote them (pitfall A7).
+    # "<" vs "<=" boundaries, as each script wrote them.
     assert (lr("resnet20", 80), lr("resnet20", 81), lr("resnet20", 122)) == (0.1, 0.01, 0.001)
     assert (lr("nin", 80), lr("nin", 81), lr("nin", 141)) == (0.01, 0.005, 0.001)
     assert (lr("lenet5", 99), lr("lenet5", 100)) == (0.01, 0.005)
