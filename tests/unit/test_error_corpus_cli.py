@@ -10,23 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.cli.app import COMMANDS  # every command orch registers is in the corpus
 from tests.unit.corpus import Case, check, job_file, run_corpus, write
 
-COMMANDS = (
-    "submit",
-    "plan",
-    "validate",
-    "status",
-    "resume",
-    "cancel",
-    "logs",
-    "table",
-    "report",
-    "models",
-    "train",
-    "cluster",
-    "ui",
-)
 # What each command needs to get past its arguments (for the unknown-option cases).
 ARGS = {
     "submit": ["job.toml"],
