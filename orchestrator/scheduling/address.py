@@ -166,9 +166,10 @@ def check(text: str | None, source: str = "--address") -> Address:
     else:
         first = _gcs_probe(addr, send_token=False)
         if not first["ok"]:
-            if not _refused(first):
+            token = use_token(addr) if _refused(first) else None
+            if token is None:  # not a refusal, or nothing to send: say so without a retry
                 raise _gcs_error(addr, source, first, None)
-            _gcs(addr, source, use_token(addr))  # the cluster wants a token: send ours
+            _gcs(addr, source, token)  # the cluster wants a token: send ours
     _checked.add(addr.text)
     return addr
 
