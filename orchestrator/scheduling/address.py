@@ -32,7 +32,7 @@ from pathlib import Path
 from orchestrator.errors import OrchestratorError
 
 TCP_TIMEOUT_S = 3.0
-PROBE_TIMEOUT_S = 10.0  # the GCS probe subprocess, Python and Ray's import included
+PROBE_TIMEOUT_S = 12.0  # the GCS probe subprocess, Python and Ray's import included
 HTTP_TIMEOUT_S = 5.0
 TOKEN_FIX = (
     "copy the head's token file (cluster/start-head.sh prints where it is; Ray's default is "
@@ -209,9 +209,9 @@ try:
     from ray._raylet import GcsClient
     c = GcsClient(address=sys.argv[1])
     c.internal_kv_get(b"session_name", namespace=b"session", timeout=5)
-    print(json.dumps({"ok": True}))
+    print("ORCH_PROBE=" + json.dumps({"ok": True}))
 except Exception as e:
-    print(json.dumps({"ok": False, "type": type(e).__name__, "msg": str(e)[:300]}))
+    print("ORCH_PROBE=" + json.dumps({"ok": False, "type": type(e).__name__, "msg": str(e)[:300]}))
 """
 
 
@@ -245,12 +245,18 @@ def _gcs_probe(addr: Address, *, send_token: bool) -> dict:
             env=env,
             timeout=PROBE_TIMEOUT_S,
         )
-        result = json.loads(out.stdout.strip().splitlines()[-1])
     except subprocess.TimeoutExpired:
-        result = {"ok": False, "type": "Timeout", "msg": ""}
-    except (ValueError, IndexError):
-        result = {"ok": False, "type": "Probe", "msg": "the probe printed nothing"}
-    return result
+        return {"ok": False, "type": "Timeout", "msg": ""}
+    # Ray may print lines of its own around ours (at exit, say): find ours by its marker.
+    ours = [ln for ln in out.stdout.splitlines() if ln.startswith("ORCH_PROBE=")]
+    if ours:
+        return json.loads(ours[-1].removeprefix("ORCH_PROBE="))
+    # No answer of ours: Ray's client ended the process (a fatal check on a connection
+    # that never came up, say). Its last words say which; classify them like an answer.
+    said = " ".join(out.stderr.split()[-40:])
+    if "Failed to connect to GCS" in said or "Timed out" in said:
+        return {"ok": False, "type": "Timeout", "msg": said}
+    return {"ok": False, "type": "Probe", "msg": f"the probe ended (exit {out.returncode}): {said}"}
 
 
 def _gcs_error(addr: Address, source: str, result: dict, token: str | None) -> AddressError:
