@@ -36,7 +36,10 @@ def run_orch(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 900
 ) -> subprocess.CompletedProcess[str]:
     """Run the real `orch` console script in a subprocess, as a user would."""
-    full_env = {**os.environ, "ORCH_DASHBOARD": "0", "COLUMNS": "200", **(env or {})}
+    # A local ray.init() in this test process sets RAY_AUTH_MODE=token in os.environ; a user's
+    # shell has no such thing, so the command does not inherit it (pass it in env to test it).
+    inherited = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
+    full_env = {**inherited, "ORCH_DASHBOARD": "0", "COLUMNS": "200", **(env or {})}
     return subprocess.run(
         [ORCH, *args],
         capture_output=True,

@@ -162,7 +162,13 @@ def check(text: str | None, source: str = "--address") -> Address:
     if addr.kind == "jobs":
         _http(addr, source, use_token(addr))
     elif os.environ.get("RAY_AUTH_MODE") is not None:  # the user chose: respect it
-        _gcs(addr, source, use_token(addr))
+        token = use_token(addr)
+        if token is None and os.environ["RAY_AUTH_MODE"].lower() == "token":
+            raise AddressError(
+                f"{source} {addr.text}: RAY_AUTH_MODE=token is set here but there is no token "
+                f"to send. Fix: {TOKEN_FIX}; or unset RAY_AUTH_MODE."
+            )
+        _gcs(addr, source, token)
     else:
         first = _gcs_probe(addr, send_token=False)
         if not first["ok"]:
