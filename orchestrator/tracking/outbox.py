@@ -186,10 +186,13 @@ class Outbox:
                     self._start_worker()
 
     def flush(self, timeout_s: float | None = None) -> bool:
-        """Wait until every queued write is done (True), or timeout_s passed (False)."""
+        """Wait until every queued write is done and reported (True), or timeout_s passed
+        (False). It waits for the worker itself, not just an empty queue: the worker says
+        "back" (on_wait(None)) after its last write, and a caller that reads `waiting`
+        after flush() must see that."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self._lock:
-            while self._queue:
+            while self._queue or self._draining:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
