@@ -15,7 +15,7 @@ import statistics
 from pathlib import Path
 
 from orchestrator.report.table import format_duration, parse_duration
-from orchestrator.scheduling.gputypes import slug
+from orchestrator.scheduling.policy.gputypes import slug
 from orchestrator.spec.cost import LAYER_OVERHEAD_S, estimate
 from orchestrator.spec.load import load_job
 

@@ -137,7 +137,7 @@ def packed(args: argparse.Namespace, env: dict[str, str]) -> list[dict]:
 def gpu_name() -> tuple[str, str]:
     import tensorflow as tf
 
-    from orchestrator.scheduling.gputypes import slug
+    from orchestrator.scheduling.policy.gputypes import slug
 
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:

@@ -85,7 +85,7 @@ def seed_generator_rate(split: Split, batches: int = 40) -> float:
 
 def gpu_demand(per_core: float) -> list[tuple[str, float, float]]:
     """(GPU type, ResNet-20 training images/s the cost model predicts, cores to feed it)."""
-    from orchestrator.scheduling.gputypes import SPECS
+    from orchestrator.scheduling.policy.gputypes import SPECS
     from orchestrator.spec.load import parse_job
 
     job = parse_job(

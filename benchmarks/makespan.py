@@ -3,7 +3,7 @@ orch's longest-first order (with and without GPU-type affinity) vs FIFO vs the l
 
 No Ray and no training. Each trial's true duration is orch's estimate (spec/cost.py) times
 a lognormal error (sigma 0.3, the same factor on every GPU type); the schedulers order by
-the estimates, the simulation (scheduling/simulate.py: Ray-like list scheduling, each trial
+the estimates, the simulation (scheduling/policy/simulate.py: Ray-like list scheduling, each trial
 on the free node where it finishes first) runs the true durations, and the lower bound is
 computed from the true durations of each draw. 200 draws; median and 90th percentile.
 
@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from orchestrator.scheduling.cluster import NodeInfo
-from orchestrator.scheduling.order import longest_first
-from orchestrator.scheduling.simulate import lower_bound, simulate
+from orchestrator.scheduling.policy.cluster import NodeInfo
+from orchestrator.scheduling.policy.order import longest_first
+from orchestrator.scheduling.policy.simulate import lower_bound, simulate
 from orchestrator.spec.cost import estimate
 from orchestrator.spec.load import load_job
 from orchestrator.spec.model import Resources, TrialSpec

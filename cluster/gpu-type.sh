@@ -6,7 +6,7 @@
 #   cluster/gpu-type.sh --slug NAME...  prints the slug of each GPU name, one per line
 #
 # Sourced by start-head.sh and start-worker.sh. The slug rule is the same as
-# orchestrator.scheduling.gputypes.slug (tests/unit/test_cluster_scripts.py checks both
+# orchestrator.scheduling.policy.gputypes.slug (tests/unit/test_cluster_scripts.py checks both
 # agree): lower-case; drop one leading "nvidia"/"geforce"/"tesla" and then one "geforce";
 # every run of other characters becomes "-"; trim "-"; at most 63 characters (a Ray label
 # value); empty means "cpu".

@@ -18,8 +18,8 @@ from orchestrator.protocol import FailureClass, JobState, MlflowStatus, Tag, Tri
 def cancel(job: str = typer.Argument(..., help="Job name (see `orch status`).")) -> None:
     """Cancel JOB: running trials stop after their current epoch (checkpoint kept)."""
     from orchestrator.cli.status import find_job
-    from orchestrator.scheduling.control import Control
-    from orchestrator.scheduling.failures import CANCELLED
+    from orchestrator.scheduling.adapters.control import Control
+    from orchestrator.scheduling.policy.failures import CANCELLED
 
     ws = workspace()
     ledger = Ledger(ws.ledger_url, create=False)
@@ -37,7 +37,7 @@ def cancel(job: str = typer.Argument(..., help="Job name (see `orch status`)."))
     for t in open_trials:
         control.request_stop(t.key, failure_class=CANCELLED, reason=reason)
     if view.ray_job_id and view.ray_address:
-        from orchestrator.scheduling.rayjobs import client
+        from orchestrator.scheduling.adapters.rayjobs import client
 
         c = client(view.ray_address)
         c.stop_job(view.ray_job_id)

@@ -36,7 +36,7 @@ def cluster(
     source = "--address" if address else ws.origin("ray_address")
     address = address or ws.ray_address
     storage = storage or ws.storage
-    from orchestrator.scheduling.runtime import connect, shutdown
+    from orchestrator.scheduling.adapters.runtime import connect, shutdown
 
     connect(address, source=source)  # bounded; one line if it does not answer or refuses
     try:
@@ -49,8 +49,8 @@ def cluster(
 
 def check(address: str, storage: str, timeout_s: float) -> bool:
     """Prints the report for the connected cluster; False when storage is not shared."""
-    from orchestrator.scheduling.cluster import snapshot
-    from orchestrator.scheduling.inventory import check_storage, summarize
+    from orchestrator.scheduling.adapters.inventory import check_storage, summarize
+    from orchestrator.scheduling.policy.cluster import snapshot
 
     nodes = snapshot()
     summaries = summarize(nodes)
@@ -102,7 +102,7 @@ def check(address: str, storage: str, timeout_s: float) -> bool:
             "same place on every node, or an s3:// / gs:// URI (ORCH_STORAGE)."
         )
     # Datasets per node, as orch submit checks them before launch (looks, fetches nothing).
-    from orchestrator.scheduling.datacheck import FETCHED, check_datasets, describe
+    from orchestrator.scheduling.adapters.datacheck import FETCHED, check_datasets, describe
 
     for line in describe(check_datasets(FETCHED, nodes, timeout_s=timeout_s)):
         console.print(escape(line), soft_wrap=True)

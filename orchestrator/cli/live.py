@@ -35,7 +35,7 @@ _STYLE = {
 
 
 class LiveDisplay:
-    """A trial-event sink (see scheduling/events.py) that renders progress."""
+    """A trial-event sink (see scheduling/adapters/events.py) that renders progress."""
 
     def __init__(self, job: JobSpec, skipped: set[str]) -> None:
         self.job = job

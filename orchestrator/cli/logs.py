@@ -27,7 +27,7 @@ def logs(
                 "that terminal. Trial logs are in Ray's session folder (/tmp/ray/session_*)."
             )
     else:
-        from orchestrator.scheduling.rayjobs import client
+        from orchestrator.scheduling.adapters.rayjobs import client
 
         c = client(view.ray_address or "")
         if follow:

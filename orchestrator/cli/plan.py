@@ -20,11 +20,11 @@ import typer
 from orchestrator.cli.text import plain
 from orchestrator.config import Workspace, workspace
 from orchestrator.errors import SpecError
-from orchestrator.scheduling.cluster import NodeInfo
-from orchestrator.scheduling.feasibility import fits_trial, memory_problem
-from orchestrator.scheduling.gputypes import slug
-from orchestrator.scheduling.order import candidate_types, longest_first
-from orchestrator.scheduling.simulate import lower_bound, nodes_of, simulate
+from orchestrator.scheduling.policy.cluster import NodeInfo
+from orchestrator.scheduling.policy.feasibility import fits_trial, memory_problem
+from orchestrator.scheduling.policy.gputypes import slug
+from orchestrator.scheduling.policy.order import candidate_types, longest_first
+from orchestrator.scheduling.policy.simulate import lower_bound, nodes_of, simulate
 from orchestrator.spec.cost import estimate, model_counts, peak_memory_gb
 from orchestrator.spec.load import load_job
 from orchestrator.spec.model import JobSpec, Resources, TrialSpec
@@ -104,8 +104,8 @@ def plan(
 def cluster_for(job: JobSpec, address: str | None) -> Cluster:
     """The nodes to plan on: a live cluster's, else the job's declared [cluster]."""
     if address:
-        from orchestrator.scheduling.cluster import snapshot
-        from orchestrator.scheduling.runtime import connect
+        from orchestrator.scheduling.adapters.runtime import connect
+        from orchestrator.scheduling.policy.cluster import snapshot
 
         connect(address)
         return Cluster(tuple(snapshot()), f"live cluster at {address}")

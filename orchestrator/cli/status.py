@@ -12,7 +12,7 @@ from orchestrator.config import workspace
 from orchestrator.errors import OrchestratorError
 from orchestrator.ledger import JobView, Ledger
 from orchestrator.protocol import JobState
-from orchestrator.scheduling.eta import format_eta, job_eta_s, trial_eta_s
+from orchestrator.scheduling.policy.eta import format_eta, job_eta_s, trial_eta_s
 
 
 def status(job: str = typer.Argument(None, help="Job name or file; all jobs if omitted.")) -> None:
@@ -95,7 +95,7 @@ def job_table(j: JobView) -> Table:
 
 def ray_job_status(j: JobView) -> str:
     try:
-        from orchestrator.scheduling.rayjobs import client
+        from orchestrator.scheduling.adapters.rayjobs import client
 
         # client() checks the address in bounded time: a silent head cannot hang status
         return str(client(j.ray_address or "").get_job_status(j.ray_job_id))

@@ -46,7 +46,7 @@ def submit(
 ) -> None:
     """Submit a job: train its unfinished trials on Ray, track them in MLflow."""
     job = load_job(job_file)
-    from orchestrator.scheduling.address import check, parse
+    from orchestrator.scheduling.adapters.address import check, parse
 
     ws = workspace()
     target = parse(address or ws.ray_address, _source(address, ws))
@@ -75,7 +75,7 @@ def _submit_ray_job(
     update: bool = False,
 ) -> None:
     from orchestrator.ledger import Ledger
-    from orchestrator.scheduling.rayjobs import submit_driver
+    from orchestrator.scheduling.adapters.rayjobs import submit_driver
 
     ws = workspace()
     ledger = Ledger(ws.ledger_url)  # opened first: a broken ledger is refused up front
@@ -126,7 +126,7 @@ def run_job(
     from orchestrator.cli.table import print_table
 
     ws = workspace()
-    from orchestrator.scheduling.address import check
+    from orchestrator.scheduling.adapters.address import check
 
     # A cluster that does not answer or refuses the token is one line, before the ledger
     # records anything (bounded time; the result is cached for the connect that follows).

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.config import Workspace, env_seconds
 from orchestrator.ledger import FINISHED, Ledger, driver_id
 from orchestrator.protocol import JobState
-from orchestrator.scheduling.control import Control
-from orchestrator.scheduling.failures import DRIVER_LOST
+from orchestrator.scheduling.adapters.control import Control
+from orchestrator.scheduling.policy.failures import DRIVER_LOST
 from orchestrator.spec.model import JobSpec, TrialSpec
 from orchestrator.training.checkpoint import CheckpointStore
 
 if TYPE_CHECKING:  # events imports Ray Tune; a submit with nothing to run needs no Ray
-    from orchestrator.scheduling.events import TrialSink
+    from orchestrator.scheduling.adapters.events import TrialSink
 
 # A bad value is reported by config.workspace(), which every command calls first; here,
 # at import time, it falls back to the default instead of crashing the import.
@@ -152,10 +152,10 @@ def _run(
         ledger.set_job_state(job.name, FINISHED)
         return SubmitOutcome(job.name, skipped, (), ())
 
-    from orchestrator.scheduling.cluster import snapshot
-    from orchestrator.scheduling.feasibility import check_feasible, nodes_from_types
-    from orchestrator.scheduling.order import longest_first
-    from orchestrator.scheduling.runtime import connect
+    from orchestrator.scheduling.adapters.runtime import connect
+    from orchestrator.scheduling.policy.cluster import snapshot
+    from orchestrator.scheduling.policy.feasibility import check_feasible, nodes_from_types
+    from orchestrator.scheduling.policy.order import longest_first
 
     context = connect(address or ws.ray_address)
     for s in sinks:  # tell the display where to watch: the Ray dashboard
@@ -168,7 +168,7 @@ def _run(
 
     nodes = cluster_nodes()
     check_feasible(pending, nodes)  # refuse an impossible job before anything runs
-    from orchestrator.scheduling.datacheck import check_nodes, require
+    from orchestrator.scheduling.adapters.datacheck import check_nodes, require
 
     # Every node that may run a trial reads (or fetches) its dataset: one error now, not
     # one failed trial per node after launch.
@@ -198,7 +198,7 @@ def _run(
         target=_create_runs, args=(recorder, job.trials), name="orch-runs", daemon=True
     )
     prefill.start()
-    from orchestrator.scheduling.tuner import run_trials
+    from orchestrator.scheduling.adapters.tuner import run_trials
 
     try:
         # Prometheus series for Grafana next to Ray's own (dashboards/grafana/orch.json).

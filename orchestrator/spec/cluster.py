@@ -158,7 +158,7 @@ def _same_type(node_type: str | None, wanted: str) -> bool:
     a node declared "A100-SXM4-80GB" (compared as slugs)."""
     if not node_type:
         return False
-    from orchestrator.scheduling.gputypes import slug  # pure: names only
+    from orchestrator.scheduling.policy.gputypes import slug  # pure: names only
 
     have, want = slug(node_type), slug(wanted)
     return have == want or have.startswith(want + "-")

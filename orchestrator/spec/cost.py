@@ -2,7 +2,7 @@
 
 One training step of batch B on one GPU type, layer by layer (the zoo's own builder run on
 its counting backend, zoo/counting.py), on a roofline of the type's published figures
-(scheduling/gputypes.py):
+(scheduling/policy/gputypes.py):
 
     layer time = max(FLOPs / (peak x ETA_COMPUTE), bytes / (bandwidth x ETA_MEMORY))
     step time  = sum of layer times + layers x LAYER_OVERHEAD_S + optimizer update
@@ -35,7 +35,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from orchestrator.scheduling.gputypes import CPU, GpuSpec, spec
+from orchestrator.scheduling.policy.gputypes import CPU, GpuSpec, spec
 from orchestrator.spec.model import DataSpec, TrialSpec
 
 # Training / test images per dataset (the full splits); svhn is the 73,257 "train" file.

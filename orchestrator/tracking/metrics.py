@@ -1,6 +1,6 @@
 """Prometheus metrics of a running job, exported through Ray's metrics agent.
 
-MetricsSink is a TrialSink (scheduling/events.py): the driver feeds it the same trial
+MetricsSink is a TrialSink (scheduling/adapters/events.py): the driver feeds it the same trial
 events as the MLflow recorder, and it keeps gauges and counters (ray.util.metrics) that
 every Ray node's agent serves on its metrics export port, next to Ray's own series. Ray
 exports an application metric `orch_x` as `ray_orch_x`, a counter with a `_total` suffix
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.protocol import TrialEnd, TrialState
-from orchestrator.scheduling.failures import classify
-from orchestrator.scheduling.gputypes import slug
+from orchestrator.scheduling.policy.failures import classify
+from orchestrator.scheduling.policy.gputypes import slug
 from orchestrator.spec.model import JobSpec
 
 STATES = (  # the states a trial of a running job can be in

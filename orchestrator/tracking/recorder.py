@@ -1,6 +1,6 @@
 """Records trial events in MLflow and the ledger, from the driver.
 
-The scheduler turns Ray Tune's callbacks into these events (see scheduling/events.py), so
+The scheduler turns Ray Tune's callbacks into these events (see scheduling/adapters/events.py), so
 this code is independent of Tune and easy to test. Per-epoch results become MLflow metrics
 at step=epoch (each step once, even when a retried trial reports an epoch again) and
 ledger progress; the last epoch's result carries test metrics.
@@ -25,9 +25,9 @@ from typing import Any
 
 from orchestrator.ledger import Ledger
 from orchestrator.protocol import JobState, MlflowStatus, Tag, TrialEnd, TrialState
-from orchestrator.scheduling.control import Control
-from orchestrator.scheduling.failures import classify, counts_against_budget
-from orchestrator.scheduling.gputypes import slug
+from orchestrator.scheduling.adapters.control import Control
+from orchestrator.scheduling.policy.failures import classify, counts_against_budget
+from orchestrator.scheduling.policy.gputypes import slug
 from orchestrator.spec.model import JobSpec, TrialSpec
 from orchestrator.tracking.mlflow_store import TAG_STATE, MlflowStore
 from orchestrator.tracking.outbox import Outbox

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.scheduling.gputypes import LABEL, RESOURCE_PREFIX
+from orchestrator.scheduling.policy.gputypes import LABEL, RESOURCE_PREFIX
 from tests.conftest import run_orch
 
 pytestmark = pytest.mark.integration
@@ -46,8 +46,8 @@ def cluster() -> Iterator[object]:
 def test_inventory_and_storage_probe(cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import ray
 
-    from orchestrator.scheduling.cluster import snapshot
-    from orchestrator.scheduling.inventory import check_storage, probe_nodes, summarize
+    from orchestrator.scheduling.adapters.inventory import check_storage, probe_nodes, summarize
+    from orchestrator.scheduling.policy.cluster import snapshot
 
     ray.init(address=cluster.address)
     try:

@@ -10,8 +10,7 @@ import pytest
 
 from orchestrator.data.cifar import CIFAR10
 from orchestrator.errors import DatasetError
-from orchestrator.scheduling.cluster import NodeInfo
-from orchestrator.scheduling.datacheck import (
+from orchestrator.scheduling.adapters.datacheck import (
     DataNeed,
     _probe,
     check_datasets,
@@ -19,6 +18,7 @@ from orchestrator.scheduling.datacheck import (
     needs_by_node,
     require,
 )
+from orchestrator.scheduling.policy.cluster import NodeInfo
 from orchestrator.spec.load import parse_job
 from tests.conftest import run_orch
 from tests.unit.test_datasets import tar_gz, write_cifar
@@ -46,8 +46,8 @@ def test_only_nodes_that_can_run_a_trial_are_asked() -> None:
 def test_a_missing_dataset_is_one_error_before_launch(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import ray
 
-    from orchestrator.scheduling.cluster import snapshot
-    from orchestrator.scheduling.datacheck import check_nodes
+    from orchestrator.scheduling.adapters.datacheck import check_nodes
+    from orchestrator.scheduling.policy.cluster import snapshot
 
     monkeypatch.setenv("ORCH_OFFLINE", "1")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))

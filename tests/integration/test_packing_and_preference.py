@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.ledger import Ledger
-from orchestrator.scheduling.gputypes import LABEL, MEMORY_LABEL
+from orchestrator.scheduling.policy.gputypes import LABEL, MEMORY_LABEL
 from orchestrator.spec.load import load_job
 from tests.conftest import run_orch
 

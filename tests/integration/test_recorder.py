@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.ledger import Ledger
-from orchestrator.scheduling.control import Control
+from orchestrator.scheduling.adapters.control import Control
 from orchestrator.spec.load import parse_job
 from orchestrator.tracking.mlflow_store import MlflowStore
 from orchestrator.tracking.recorder import Recorder

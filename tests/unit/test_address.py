@@ -1,4 +1,4 @@
-"""orchestrator.scheduling.address: parsing what users type as a Ray address, and finding
+"""orchestrator.scheduling.adapters.address: parsing what users type as a Ray address, and finding
 the cluster token the way Ray 2.60 does (no Ray started here)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.scheduling.address import AddressError, jobs_headers, parse, use_token
+from orchestrator.scheduling.adapters.address import AddressError, jobs_headers, parse, use_token
 
 
 @pytest.mark.parametrize(

@@ -123,7 +123,7 @@ def test_object_store_backend(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("where", ["local", "object"])
 def test_control_stop_requests(tmp_path: Path, where: str) -> None:
-    from orchestrator.scheduling.control import Control
+    from orchestrator.scheduling.adapters.control import Control
 
     storage = str(tmp_path) if where == "local" else f"mock:///ctl/{tmp_path.name}"
     c = Control(storage)

@@ -11,10 +11,10 @@ import pytest
 
 from orchestrator.errors import InfeasibleError
 from orchestrator.report.table import parse_duration
-from orchestrator.scheduling.cluster import NodeInfo
-from orchestrator.scheduling.feasibility import check_feasible, fits_trial
-from orchestrator.scheduling.gputypes import memory_gb, slug, spec
-from orchestrator.scheduling.simulate import lower_bound, simulate
+from orchestrator.scheduling.policy.cluster import NodeInfo
+from orchestrator.scheduling.policy.feasibility import check_feasible, fits_trial
+from orchestrator.scheduling.policy.gputypes import memory_gb, slug, spec
+from orchestrator.scheduling.policy.simulate import lower_bound, simulate
 from orchestrator.spec.cost import estimate, learned_key, peak_memory_gb
 from orchestrator.spec.load import load_job
 from orchestrator.spec.model import Resources

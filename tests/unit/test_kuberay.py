@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.scheduling.gputypes import LABEL, RESOURCE_PREFIX, slug
+from orchestrator.scheduling.policy.gputypes import LABEL, RESOURCE_PREFIX, slug
 
 MANIFEST = Path(__file__).resolve().parents[2] / "cluster" / "kuberay.yaml"
 

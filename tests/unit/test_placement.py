@@ -1,4 +1,4 @@
-"""Binding trials to GPU types at launch (scheduling/placement.py): preference order, free
+"""Binding trials to GPU types at launch (scheduling/adapters/placement.py): preference order, free
 capacity, memory, and moving a trial that ran out of memory to a larger type."""
 
 from __future__ import annotations
@@ -7,8 +7,7 @@ import pickle
 from dataclasses import replace
 from pathlib import Path
 
-from orchestrator.scheduling.cluster import NodeInfo
-from orchestrator.scheduling.placement import (
+from orchestrator.scheduling.adapters.placement import (
     GpuOutOfMemory,
     Placement,
     after_oom,
@@ -16,6 +15,7 @@ from orchestrator.scheduling.placement import (
     oom_type,
     suitable_types,
 )
+from orchestrator.scheduling.policy.cluster import NodeInfo
 from orchestrator.spec.load import parse_job
 
 A100 = NodeInfo("a", "a", cpus=16, gpus=1, memory_gb=64, gpu_type="a100")

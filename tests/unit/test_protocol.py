@@ -16,7 +16,7 @@ from orchestrator.protocol import (
     TrialState,
     parse_report,
 )
-from orchestrator.scheduling import failures
+from orchestrator.scheduling.policy import failures
 
 
 def test_an_epoch_report_is_a_flat_dict_without_unmeasured_values() -> None:

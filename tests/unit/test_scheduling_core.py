@@ -8,18 +8,18 @@ import pytest
 
 from orchestrator.errors import InfeasibleError
 from orchestrator.ledger import TrialView
-from orchestrator.scheduling.cluster import NodeInfo, node_from_ray
-from orchestrator.scheduling.eta import format_eta, job_eta_s, trial_eta_s
-from orchestrator.scheduling.failures import (
+from orchestrator.scheduling.policy.cluster import NodeInfo, node_from_ray
+from orchestrator.scheduling.policy.eta import format_eta, job_eta_s, trial_eta_s
+from orchestrator.scheduling.policy.failures import (
     NODE_LOST,
     OOM,
     classify,
     counts_against_budget,
 )
-from orchestrator.scheduling.feasibility import check_feasible, fits, nodes_from_types
-from orchestrator.scheduling.gputypes import slug
-from orchestrator.scheduling.order import longest_first
-from orchestrator.scheduling.resources import bundle, label_selector
+from orchestrator.scheduling.policy.feasibility import check_feasible, fits, nodes_from_types
+from orchestrator.scheduling.policy.gputypes import slug
+from orchestrator.scheduling.policy.order import longest_first
+from orchestrator.scheduling.policy.resources import bundle, label_selector
 from orchestrator.spec.load import parse_job
 from orchestrator.spec.model import NodeType, Resources
 

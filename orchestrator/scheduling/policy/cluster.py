@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.scheduling.gputypes import CPU, LABEL, MEMORY_LABEL, RESOURCE_PREFIX
+from orchestrator.scheduling.policy.gputypes import CPU, LABEL, MEMORY_LABEL, RESOURCE_PREFIX
 
 
 @dataclass(frozen=True)

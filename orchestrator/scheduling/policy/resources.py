@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from orchestrator.scheduling.cluster import NodeInfo
-from orchestrator.scheduling.feasibility import accepted_types, type_matches
-from orchestrator.scheduling.gputypes import LABEL
+from orchestrator.scheduling.policy.cluster import NodeInfo
+from orchestrator.scheduling.policy.feasibility import accepted_types, type_matches
+from orchestrator.scheduling.policy.gputypes import LABEL
 from orchestrator.spec.model import Resources
 
 
@@ -32,7 +32,7 @@ def label_selector(
     Node labels may carry a detected full name ('a100-sxm4-80gb') where the user wrote
     'A100': the selector lists every label value in the cluster that the request accepts.
     Ray cannot express an order of preference: orch binds a trial to one type at launch
-    (scheduling/placement.py) by passing `types`, the label values to allow (also how a
+    (scheduling/adapters/placement.py) by passing `types`, the label values to allow (also how a
     type the trial ran out of memory on is left out)."""
     if res.gpus and types is not None:
         values = sorted(set(types))

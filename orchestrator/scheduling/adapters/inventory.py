@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.scheduling.cluster import NodeInfo
-from orchestrator.scheduling.gputypes import CPU
+from orchestrator.scheduling.policy.cluster import NodeInfo
+from orchestrator.scheduling.policy.gputypes import CPU
 
 PROBE_DIR = ".orch-probe"
 

@@ -13,8 +13,8 @@ import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from orchestrator.scheduling.cluster import NodeInfo
-from orchestrator.scheduling.feasibility import fits
+from orchestrator.scheduling.policy.cluster import NodeInfo
+from orchestrator.scheduling.policy.feasibility import fits
 from orchestrator.spec.model import NodeType, TrialSpec
 
 Duration = Callable[[TrialSpec, NodeInfo], "float | None"]
@@ -22,7 +22,7 @@ Duration = Callable[[TrialSpec, NodeInfo], "float | None"]
 
 def nodes_of(types: Sequence[NodeType]) -> list[NodeInfo]:
     """Every node a [cluster] section declares (count of each type)."""
-    from orchestrator.scheduling.gputypes import slug
+    from orchestrator.scheduling.policy.gputypes import slug
 
     return [
         NodeInfo(

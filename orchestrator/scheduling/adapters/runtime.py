@@ -26,7 +26,7 @@ def connect(
     would attach to any cluster left running on the machine. Any other address
     is checked first (address.check: bounded time, the token, one-line errors naming
     `source`). Returns Ray's context; its `dashboard_url` is where people watch the trials."""
-    from orchestrator.scheduling.address import AddressError, check
+    from orchestrator.scheduling.adapters.address import AddressError, check
 
     addr = check(address, source)
     if addr.kind == "jobs":

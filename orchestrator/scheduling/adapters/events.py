@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from ray.tune import Callback
 
 from orchestrator.protocol import FailureClass
-from orchestrator.scheduling.failures import classify
+from orchestrator.scheduling.policy.failures import classify
 
 
 class TrialSink(Protocol):

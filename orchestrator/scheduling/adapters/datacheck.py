@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from orchestrator.errors import DatasetError
-from orchestrator.scheduling.cluster import NodeInfo
-from orchestrator.scheduling.feasibility import fits_trial
+from orchestrator.scheduling.policy.cluster import NodeInfo
+from orchestrator.scheduling.policy.feasibility import fits_trial
 from orchestrator.spec.model import TrialSpec
 
 FILELESS = ("digits", "synthetic", "synthetic100")  # generated or bundled: nothing to check

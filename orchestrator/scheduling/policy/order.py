@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from orchestrator.scheduling.cluster import NodeInfo
-from orchestrator.scheduling.feasibility import accepted_types, type_matches
-from orchestrator.scheduling.gputypes import CPU
+from orchestrator.scheduling.policy.cluster import NodeInfo
+from orchestrator.scheduling.policy.feasibility import accepted_types, type_matches
+from orchestrator.scheduling.policy.gputypes import CPU
 from orchestrator.spec.cost import estimate
 from orchestrator.spec.model import TrialSpec
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from orchestrator.errors import InfeasibleError
-from orchestrator.scheduling.cluster import NodeInfo
-from orchestrator.scheduling.gputypes import memory_gb, slug
+from orchestrator.scheduling.policy.cluster import NodeInfo
+from orchestrator.scheduling.policy.gputypes import memory_gb, slug
 from orchestrator.spec.model import NodeType, Resources, TrialSpec
 
 

@@ -15,11 +15,11 @@ from typing import Any
 from ray.tune import Callback, Stopper
 
 from orchestrator.protocol import TuneStatus
-from orchestrator.scheduling.cluster import NodeInfo
-from orchestrator.scheduling.control import Control
-from orchestrator.scheduling.events import TrialSink
-from orchestrator.scheduling.failures import INFEASIBLE
-from orchestrator.scheduling.feasibility import describe_request, fits, largest_by_type
+from orchestrator.scheduling.adapters.control import Control
+from orchestrator.scheduling.adapters.events import TrialSink
+from orchestrator.scheduling.policy.cluster import NodeInfo
+from orchestrator.scheduling.policy.failures import INFEASIBLE
+from orchestrator.scheduling.policy.feasibility import describe_request, fits, largest_by_type
 from orchestrator.spec.model import TrialSpec
 
 

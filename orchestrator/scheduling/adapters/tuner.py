@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.protocol import EndKind, FailureClass, TrialEnd, failure_class
-from orchestrator.scheduling.cluster import NodeInfo
-from orchestrator.scheduling.control import Control
-from orchestrator.scheduling.events import TrialSink, TuneEvents
-from orchestrator.scheduling.gputypes import LABEL
-from orchestrator.scheduling.placement import GpuOutOfMemory, Placement
-from orchestrator.scheduling.watchdog import InfeasibleWatchdog
+from orchestrator.scheduling.adapters.control import Control
+from orchestrator.scheduling.adapters.events import TrialSink, TuneEvents
+from orchestrator.scheduling.adapters.placement import GpuOutOfMemory, Placement
+from orchestrator.scheduling.adapters.watchdog import InfeasibleWatchdog
+from orchestrator.scheduling.policy.cluster import NodeInfo
+from orchestrator.scheduling.policy.gputypes import LABEL
 from orchestrator.spec.model import JobSpec, TrialSpec
 
 
@@ -105,7 +105,7 @@ def run_trials(
     specs = {t.key: t for t in trials}
     trainable = tune.with_parameters(orch_trial, specs=specs, storage=storage)
     # Each trial is bound to GPU types when Tune creates it: its preference order, memory,
-    # and after an OOM the larger types (scheduling/placement.py).
+    # and after an OOM the larger types (scheduling/adapters/placement.py).
     placement = Placement(specs, cluster_nodes)
     trainable = tune.with_resources(trainable, resources=placement.resources)
     names = {t.key: safe_name(t.name) for t in trials}

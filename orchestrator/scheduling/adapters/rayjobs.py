@@ -100,7 +100,7 @@ def client(address: str, source: str = "--address") -> Any:
     """A Jobs API client for `address`, checked first (address.check: it answers within
     seconds and accepts this machine's token; Ray's client itself waits forever on a port
     that accepts but never answers) and sending the token when there is one."""
-    from orchestrator.scheduling.address import check
+    from orchestrator.scheduling.adapters.address import check
 
     check(address, source)
     from ray.job_submission import JobSubmissionClient

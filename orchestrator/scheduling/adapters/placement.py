@@ -21,8 +21,8 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from orchestrator.scheduling.cluster import NodeInfo
-from orchestrator.scheduling.feasibility import fits_trial, gpu_memory, type_matches
+from orchestrator.scheduling.policy.cluster import NodeInfo
+from orchestrator.scheduling.policy.feasibility import fits_trial, gpu_memory, type_matches
 from orchestrator.spec.model import TrialSpec
 
 OOM_MARK = "orch: GPU out of memory on type "
@@ -53,7 +53,7 @@ def suitable_types(
     types = {n.gpu_type for n in nodes if n.gpus and fits_trial(trial, n, skip)}
     wanted = trial.resources.gpu_type
     if wanted:
-        from orchestrator.scheduling.gputypes import slug
+        from orchestrator.scheduling.policy.gputypes import slug
 
         order = [slug(w) for w in wanted]
         rank = {t: next(i for i, w in enumerate(order) if type_matches(t, {w})) for t in types}
@@ -181,7 +181,7 @@ class Placement(_Callback):  # type: ignore[misc]
         return types
 
     def resources(self, config: Mapping[str, Any]) -> Any:
-        from orchestrator.scheduling.resources import placement_group_factory
+        from orchestrator.scheduling.policy.resources import placement_group_factory
 
         key = config["trial_key"]
         return placement_group_factory(
@@ -204,7 +204,7 @@ class Placement(_Callback):  # type: ignore[misc]
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         """A retried trial: if it ran out of GPU memory, rebind it to larger types."""
-        from orchestrator.scheduling.resources import placement_group_factory
+        from orchestrator.scheduling.policy.resources import placement_group_factory
 
         key = trial.config.get("trial_key")
         if key not in self.specs:
