@@ -185,7 +185,7 @@ def _read_config(path: Path) -> dict[str, object]:
         )
     for key, value in cfg.items():
         kind = _TYPES[key]
-        if not isinstance(value, kind) or (kind is str and not value.strip()):
+        if not isinstance(value, kind) or (isinstance(value, str) and not value.strip()):
             what = "true or false" if kind is bool else "a non-empty string"
             raise OrchestratorError(
                 f"{path}: {key}: must be {what}. Received: {key}={plain_value(value)}"

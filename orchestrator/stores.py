@@ -329,8 +329,7 @@ def check_storage_writable(storage: str, where: str = "") -> None:
                 f.write(b"orch")
             fs.delete_file(path)
             return
-        root = Path(storage.removeprefix("file://")).absolute()
-        probe = root / PROBE_DIR / name
+        probe = Path(storage.removeprefix("file://")).absolute() / PROBE_DIR / name
         probe.parent.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"orch")
         probe.unlink()

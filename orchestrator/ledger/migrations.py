@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -193,17 +194,18 @@ def _add_column(conn: Connection, table: str, column: Column) -> None:
     nullable: ALTER TABLE cannot add NOT NULL without a constant default."""
     default = column.default
     scalar = default is not None and default.is_scalar
+    arg: Any = getattr(default, "arg", None)  # ScalarElementColumnDefault / CallableColumnDefault
     added = Column(
         column.name,
         column.type,
         nullable=column.nullable or not scalar,
-        server_default=_literal(default.arg) if scalar else None,
+        server_default=_literal(arg) if scalar else None,
     )
     ddl = CreateColumn(added).compile(dialect=conn.dialect)
     quote = conn.dialect.identifier_preparer.quote
     conn.exec_driver_sql(f"ALTER TABLE {quote(table)} ADD COLUMN {ddl}")
     if default is not None and default.is_callable:
-        value = default.arg(None)  # SQLAlchemy wraps the callable to take a context
+        value = arg(None)  # SQLAlchemy wraps the callable to take a context
         conn.execute(text(f"UPDATE {quote(table)} SET {quote(column.name)} = :v"), {"v": value})
 
 

@@ -199,7 +199,7 @@ class Ledger:
                 update(JobRow)
                 .where(JobRow.name == name, or_(cond))
                 .values(owner=owner, heartbeat_at=utcnow(), state=JobState.RUNNING.value)
-            ).rowcount
+            ).rowcount  # type: ignore[attr-defined]  # an UPDATE's CursorResult
         if done != 1:
             raise JobBusyError(
                 f"job {name!r} was claimed by another driver just now. "
@@ -214,7 +214,7 @@ class Ledger:
                     update(JobRow)
                     .where(JobRow.name == name, JobRow.owner == owner)
                     .values(heartbeat_at=utcnow())
-                ).rowcount
+                ).rowcount  # type: ignore[attr-defined]  # an UPDATE's CursorResult
                 == 1
             )
 
