@@ -51,6 +51,7 @@ test-slow: install-test
 lint: install-test
 	$(BIN)/ruff check orchestrator tests benchmarks
 	$(BIN)/ruff format --check orchestrator tests benchmarks
+	$(BIN)/mypy
 
 format: install-test
 	$(BIN)/ruff format orchestrator tests benchmarks
