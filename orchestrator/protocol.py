@@ -178,7 +178,7 @@ class EpochReport:
     def from_dict(cls, d: Mapping[str, Any]) -> EpochReport:
         known = _field_names(cls)
         extra = {k: v for k, v in d.items() if k not in known and k not in _END_FLAGS}
-        return cls(**{k: v for k, v in d.items() if k in known}, extra=extra)  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in d.items() if k in known}, extra=extra)
 
 
 _END_FLAGS = ("diverged", "failed", "stopped", "failure_class", "message", "reason")

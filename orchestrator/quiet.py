@@ -88,4 +88,4 @@ def quiet_ray() -> None:
     name = "ray._private.authentication.authentication_token_setup"
     logger = logging.getLogger(name)
     if not any(isinstance(f, _DropMessage) for f in logger.filters):
-        logger.addFilter(_DropMessage("Token authentication is enabled"))  # type: ignore[arg-type]
+        logger.addFilter(_DropMessage("Token authentication is enabled"))

@@ -384,7 +384,7 @@ def _dead_here(owner: str) -> bool:
     return False
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # WAL lets `orch status` read while a running submit writes; the timeout rides out
     # the short write locks instead of failing with "database is locked".
     cur = dbapi_conn.cursor()

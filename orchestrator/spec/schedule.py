@@ -442,4 +442,4 @@ def parse_schedule(
         raise SpecError(problems or [f"kind: cannot build a {kind} schedule."])
     if warmup:
         return WarmupSchedule(schedule, warmup, start)  # type: ignore[arg-type]
-    return schedule  # type: ignore[return-value]
+    return schedule

@@ -34,7 +34,7 @@ def job_eta_s(trials: Sequence[TrialView]) -> float | None:
     if not remaining:
         return 0.0
     running = max(1, sum(t.state == TrialState.RUNNING for t in trials))
-    return max(max(remaining), sum(remaining) / running)  # type: ignore[type-var]
+    return max(max(remaining), sum(remaining) / running)
 
 
 def format_eta(seconds: float | None) -> str:
