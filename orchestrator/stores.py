@@ -303,9 +303,6 @@ class StorageNotWritable(OrchestratorError, OSError):
         return str(self.args[0])
 
 
-PROBE_DIR = ".orch-probe"  # the same folder `orch cluster check` probes in
-
-
 def check_storage_writable(storage: str, where: str = "") -> None:
     """Write and delete a small probe file under `storage` (a path or an object-store
     URI), before any training: a read-only or missing mount then costs no epoch of
@@ -313,7 +310,7 @@ def check_storage_writable(storage: str, where: str = "") -> None:
     import socket
     import uuid
 
-    from orchestrator.training.checkpoint import is_uri, object_store
+    from orchestrator.storage import PROBE_DIR, is_uri, local_path, object_store
 
     name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.txt"
     fix = (
@@ -329,7 +326,7 @@ def check_storage_writable(storage: str, where: str = "") -> None:
                 f.write(b"orch")
             fs.delete_file(path)
             return
-        probe = Path(storage.removeprefix("file://")).absolute() / PROBE_DIR / name
+        probe = local_path(storage).absolute() / PROBE_DIR / name
         probe.parent.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"orch")
         probe.unlink()

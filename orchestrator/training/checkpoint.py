@@ -27,11 +27,12 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+
+from orchestrator.storage import is_uri, local_path, object_store
 
 log = logging.getLogger(__name__)
 _PREFIX = "epoch_"
@@ -46,27 +47,6 @@ class TrainState:
     meta: dict[str, Any] = field(default_factory=dict)  # elapsed time, best metrics, rng...
 
 
-def is_uri(storage: str | os.PathLike[str]) -> bool:
-    s = str(storage)
-    return "://" in s and not s.startswith("file://")
-
-
-@lru_cache(maxsize=16)
-def object_store(uri: str) -> tuple[Any, str]:
-    """(pyarrow filesystem, root path) for a storage URI; one client per URI per process."""
-    from pyarrow import fs
-
-    try:
-        return fs.FileSystem.from_uri(uri.rstrip("/"))
-    except Exception as e:
-        from orchestrator.errors import OrchestratorError
-
-        raise OrchestratorError(
-            f"storage {uri!r}: cannot open it ({e}). Use a shared filesystem path or a URI "
-            "pyarrow can open (s3://bucket/path, gs://...), with its credentials set."
-        ) from None
-
-
 class CheckpointStore:
     def __init__(self, storage: str | os.PathLike[str], trial_key: str, keep: int = 2) -> None:
         self.keep = max(1, keep)
@@ -74,8 +54,7 @@ class CheckpointStore:
             fs, root = object_store(str(storage))
             self.backend: _Backend = _ObjectBackend(fs, f"{root}/checkpoints/{trial_key}")
         else:
-            local = str(storage).removeprefix("file://")
-            self.backend = _LocalBackend(Path(local) / "checkpoints" / trial_key)
+            self.backend = _LocalBackend(local_path(storage) / "checkpoints" / trial_key)
 
     @property
     def dir(self) -> Path:
@@ -89,7 +68,9 @@ class CheckpointStore:
 
     def save(self, state: TrainState) -> str:
         buf = io.BytesIO()
-        flat = {
+        # Any: numpy's stub for savez types **kwds so that an ndarray value reads as its
+        # allow_pickle flag.
+        flat: dict[str, Any] = {
             f"{group}/{i:05d}": arr
             for group, arrs in state.arrays.items()
             for i, arr in enumerate(arrs)
@@ -161,7 +142,9 @@ def _parse(name: str) -> tuple[int, int] | None:
     return int(epoch), int(version or 0)
 
 
-class _Backend:
+class _Backend(Protocol):
+    """Where one trial's checkpoints are kept: a directory or an object-store prefix."""
+
     def names(self) -> list[tuple[int, int]]:
         """Every (epoch, version) present, committed or not."""
         ...

@@ -261,7 +261,7 @@ def _summary(model: Any) -> str:
 
 def _save_model(model: Any, storage: str, key: str) -> str:
     """The final model in .keras format on the shared storage, for the MLflow artifact."""
-    from orchestrator.training.checkpoint import is_uri
+    from orchestrator.storage import is_uri
 
     if is_uri(storage):  # Keras writes local files; the recorder reads them from there
         storage = os.path.join(os.environ.get("TMPDIR", "/tmp"), "orch-models")

@@ -106,7 +106,7 @@ def test_object_store_backend(tmp_path: Path) -> None:
     assert got is not None and got.epoch == 3
     np.testing.assert_array_equal(got.arrays["model"][0], state(3).arrays["model"][0])
     # an interrupted upload of epoch 4: arrays written, no commit marker
-    from orchestrator.training.checkpoint import object_store
+    from orchestrator.storage import object_store
 
     fs, root = object_store(uri)
     fs.create_dir(f"{root}/checkpoints/abc/epoch_0004")

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from orchestrator.training.checkpoint import is_uri, object_store
+from orchestrator.storage import is_uri, local_path, object_store
 
 
 class Control:
@@ -25,7 +25,7 @@ class Control:
             self.fs, root = object_store(str(storage))
             self.root = f"{root}/control"
         else:
-            self.dir = Path(str(storage).removeprefix("file://")) / "control"
+            self.dir = local_path(storage) / "control"
 
     def _path(self, key: str) -> Path:
         return self.dir / f"{key}.json"

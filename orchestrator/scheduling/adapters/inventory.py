@@ -17,8 +17,7 @@ from pathlib import Path
 
 from orchestrator.scheduling.policy.cluster import NodeInfo
 from orchestrator.scheduling.policy.gputypes import CPU
-
-PROBE_DIR = ".orch-probe"
+from orchestrator.storage import PROBE_DIR, is_uri, local_path
 
 
 @dataclass(frozen=True)
@@ -74,21 +73,13 @@ class StorageReport:
         return [p for p in self.probes if not p.readable]
 
 
-def is_uri(storage: str) -> bool:
-    return "://" in storage and not storage.startswith("file://")
-
-
-def local_path(storage: str) -> Path:
-    return Path(storage.removeprefix("file://")).absolute()
-
-
 def check_storage(
     storage: str, nodes: Sequence[NodeInfo], *, timeout_s: float = 60.0
 ) -> StorageReport:
     """Is `storage` shared by every node of the connected Ray cluster?"""
     if is_uri(storage):
         return _check_uri(storage)
-    root = local_path(storage)
+    root = local_path(storage).absolute()
     token = uuid.uuid4().hex
     probe = root / PROBE_DIR / f"{socket.gethostname()}-{os.getpid()}-{token[:8]}.txt"
     try:
