@@ -49,8 +49,7 @@ def cluster(
 
 def check(address: str, storage: str, timeout_s: float) -> bool:
     """Prints the report for the connected cluster; False when storage is not shared."""
-    from orchestrator.scheduling.adapters.inventory import check_storage, summarize
-    from orchestrator.scheduling.policy.cluster import snapshot
+    from orchestrator.scheduling.adapters.inventory import check_storage, snapshot, summarize
 
     nodes = snapshot()
     summaries = summarize(nodes)

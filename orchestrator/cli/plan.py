@@ -21,10 +21,10 @@ from orchestrator.cli.text import plain
 from orchestrator.config import Workspace, workspace
 from orchestrator.errors import SpecError
 from orchestrator.scheduling.policy.cluster import NodeInfo
-from orchestrator.scheduling.policy.feasibility import fits_trial, memory_problem
+from orchestrator.scheduling.policy.feasibility import fits_trial, memory_problem, nodes_from_types
 from orchestrator.scheduling.policy.gputypes import slug
 from orchestrator.scheduling.policy.order import candidate_types, longest_first
-from orchestrator.scheduling.policy.simulate import lower_bound, nodes_of, simulate
+from orchestrator.scheduling.policy.simulate import lower_bound, simulate
 from orchestrator.spec.cost import estimate, model_counts, peak_memory_gb
 from orchestrator.spec.load import load_job
 from orchestrator.spec.model import JobSpec, Resources, TrialSpec
@@ -104,13 +104,15 @@ def plan(
 def cluster_for(job: JobSpec, address: str | None) -> Cluster:
     """The nodes to plan on: a live cluster's, else the job's declared [cluster]."""
     if address:
+        from orchestrator.scheduling.adapters.inventory import snapshot
         from orchestrator.scheduling.adapters.runtime import connect
-        from orchestrator.scheduling.policy.cluster import snapshot
 
         connect(address)
         return Cluster(tuple(snapshot()), f"live cluster at {address}")
     if job.cluster:
-        return Cluster(tuple(nodes_of(job.cluster)), "[cluster] of the job file")
+        return Cluster(
+            tuple(nodes_from_types(job.cluster, declared=True)), "[cluster] of the job file"
+        )
     return Cluster((), "")
 
 

@@ -152,8 +152,8 @@ def _run(
         ledger.set_job_state(job.name, FINISHED)
         return SubmitOutcome(job.name, skipped, (), ())
 
+    from orchestrator.scheduling.adapters.inventory import snapshot
     from orchestrator.scheduling.adapters.runtime import connect
-    from orchestrator.scheduling.policy.cluster import snapshot
     from orchestrator.scheduling.policy.feasibility import check_feasible, nodes_from_types
     from orchestrator.scheduling.policy.order import longest_first
 

@@ -158,10 +158,9 @@ def _same_type(node_type: str | None, wanted: str) -> bool:
     a node declared "A100-SXM4-80GB" (compared as slugs)."""
     if not node_type:
         return False
-    from orchestrator.scheduling.policy.gputypes import slug  # pure: names only
+    from orchestrator.scheduling.policy.gputypes import slug, type_matches  # pure: names only
 
-    have, want = slug(node_type), slug(wanted)
-    return have == want or have.startswith(want + "-")
+    return type_matches(slug(node_type), (slug(wanted),))
 
 
 def _fits(n: NodeType, gpus: float, cpus: float, memory_gb: float | None) -> bool:

@@ -46,8 +46,12 @@ def cluster() -> Iterator[object]:
 def test_inventory_and_storage_probe(cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import ray
 
-    from orchestrator.scheduling.adapters.inventory import check_storage, probe_nodes, summarize
-    from orchestrator.scheduling.policy.cluster import snapshot
+    from orchestrator.scheduling.adapters.inventory import (
+        check_storage,
+        probe_nodes,
+        snapshot,
+        summarize,
+    )
 
     ray.init(address=cluster.address)
     try:

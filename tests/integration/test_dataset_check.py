@@ -47,7 +47,7 @@ def test_a_missing_dataset_is_one_error_before_launch(tmp_path: Path, monkeypatc
     import ray
 
     from orchestrator.scheduling.adapters.datacheck import check_nodes
-    from orchestrator.scheduling.policy.cluster import snapshot
+    from orchestrator.scheduling.adapters.inventory import snapshot
 
     monkeypatch.setenv("ORCH_OFFLINE", "1")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))

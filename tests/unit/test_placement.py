@@ -1,5 +1,6 @@
-"""Binding trials to GPU types at launch (scheduling/adapters/placement.py): preference order, free
-capacity, memory, and moving a trial that ran out of memory to a larger type."""
+"""Binding trials to GPU types at launch (scheduling/policy/placement.py, and the Tune callback
+in scheduling/adapters/placement.py): preference order, free capacity, memory, and moving a
+trial that ran out of memory to a larger type."""
 
 from __future__ import annotations
 
@@ -7,15 +8,15 @@ import pickle
 from dataclasses import replace
 from pathlib import Path
 
-from orchestrator.scheduling.adapters.placement import (
+from orchestrator.scheduling.adapters.placement import Placement
+from orchestrator.scheduling.policy.cluster import NodeInfo
+from orchestrator.scheduling.policy.placement import (
     GpuOutOfMemory,
-    Placement,
     after_oom,
     choose_types,
     oom_type,
     suitable_types,
 )
-from orchestrator.scheduling.policy.cluster import NodeInfo
 from orchestrator.spec.load import parse_job
 
 A100 = NodeInfo("a", "a", cpus=16, gpus=1, memory_gb=64, gpu_type="a100")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from orchestrator.errors import DatasetError
 from orchestrator.scheduling.policy.cluster import NodeInfo
@@ -102,7 +103,8 @@ def _run(
 
     if not by_node:
         return []
-    task = ray.remote(num_cpus=0, max_retries=0)(_probe)
+    # Any: Ray's stubs type a function with a defaulted argument as taking none.
+    task: Any = ray.remote(num_cpus=0, max_retries=0)(_probe)
     node_of = {n.node_id: n for n in nodes}
     plans = {
         nid: sorted(needs, key=lambda d: (d.dataset, d.data_dir or ""))

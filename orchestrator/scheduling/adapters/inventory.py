@@ -1,9 +1,11 @@
 """What a cluster offers per GPU type, and whether every node can reach orch's storage.
 
-`summarize` is pure (NodeInfo in, one TypeSummary per GPU type out). `check_storage`
-writes a probe file from the driver and asks a tiny Ray task pinned to each alive node to
-read it back: multi-node trials need a storage path every node shares (NFS or an object
-store), or a trial resumed on another node would not find its checkpoints.
+`snapshot` lists the connected cluster's alive nodes. `summarize` is pure (NodeInfo in, one
+TypeSummary per GPU type out). `check_storage` writes a probe file from the driver
+(`write_probe`) and asks a tiny Ray task pinned to each alive node to read it back
+(`read_probe`); `verdict` turns the answers into "shared" or "not shared". Multi-node trials
+need a storage path every node shares (NFS or an object store), or a trial resumed on
+another node would not find its checkpoints.
 """
 
 from __future__ import annotations
@@ -15,9 +17,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.scheduling.policy.cluster import NodeInfo
+from orchestrator.scheduling.policy.cluster import NodeInfo, node_from_ray
 from orchestrator.scheduling.policy.gputypes import CPU
 from orchestrator.storage import PROBE_DIR, is_uri, local_path
+
+
+def snapshot() -> list[NodeInfo]:
+    """Alive nodes of the connected cluster."""
+    import ray
+
+    return [node_from_ray(n) for n in ray.nodes() if n.get("Alive")]
 
 
 @dataclass(frozen=True)
@@ -79,18 +88,32 @@ def check_storage(
     """Is `storage` shared by every node of the connected Ray cluster?"""
     if is_uri(storage):
         return _check_uri(storage)
-    root = local_path(storage).absolute()
-    token = uuid.uuid4().hex
-    probe = root / PROBE_DIR / f"{socket.gethostname()}-{os.getpid()}-{token[:8]}.txt"
     try:
-        probe.parent.mkdir(parents=True, exist_ok=True)
-        probe.write_text(token)
+        probe, token = write_probe(local_path(storage).absolute())
     except OSError as e:
         return StorageReport(storage, False, False, f"the driver cannot write it: {e}")
     try:
         probes = probe_nodes(str(probe), token, nodes, timeout_s=timeout_s)
     finally:
         probe.unlink(missing_ok=True)
+    return verdict(storage, probes)
+
+
+def write_probe(root: Path) -> tuple[Path, str]:
+    """The driver's probe file under `root` and the fresh token it holds (the caller
+    deletes it). The name is new each time, so no node can hold an old copy of it."""
+    token = uuid.uuid4().hex
+    probe = root / PROBE_DIR / f"{socket.gethostname()}-{os.getpid()}-{token[:8]}.txt"
+    probe.parent.mkdir(parents=True, exist_ok=True)
+    probe.write_text(token)
+    return probe, token
+
+
+def verdict(storage: str, probes: Sequence[NodeProbe]) -> StorageReport:
+    """Shared only when every node read the driver's probe file, and at least one did: no
+    answer is no evidence."""
+    if not probes:
+        return StorageReport(storage, False, False, "no alive node answered the probe")
     bad = [p for p in probes if not p.readable]
     detail = (
         f"all {len(probes)} node(s) read the driver's probe file"
@@ -103,13 +126,13 @@ def check_storage(
 def probe_nodes(
     path: str, token: str, nodes: Sequence[NodeInfo], *, timeout_s: float = 60.0
 ) -> list[NodeProbe]:
-    """Runs `_read_probe` on each alive node (hard node affinity) and collects the answers.
+    """Runs `read_probe` on each alive node (hard node affinity) and collects the answers.
     A node that does not answer within `timeout_s` counts as unreadable."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     # num_cpus=0: the probe runs even on a node whose CPUs are all busy with trials.
-    task = ray.remote(num_cpus=0, max_retries=0)(_read_probe)
+    task = ray.remote(num_cpus=0, max_retries=0)(read_probe)
     alive = [n for n in nodes if n.alive]
     refs = [
         task.options(
@@ -133,7 +156,7 @@ def probe_nodes(
     return out
 
 
-def _read_probe(path: str, token: str) -> tuple[bool, str, str]:
+def read_probe(path: str, token: str) -> tuple[bool, str, str]:
     """On a node: can it read the driver's probe file, with the driver's content?"""
     host = socket.gethostname()
     try:

@@ -1,113 +1,39 @@
-"""Binding each trial to GPU types when Tune creates it: preference, memory, and the types
-it ran out of memory on.
+"""Binding each trial to GPU types when Tune creates it, through its placement group
+factory, and moving a trial that ran out of GPU memory (the Ray side).
 
-Ray's label selectors accept a set of types, not an order. `gpu_type = ["A100", "V100"]`
-means "an A100 if one is free, else a V100", so orch binds each trial, when Tune creates it
-(Tune creates a trial only when it can queue it for resources, so close to its launch), to
-the most preferred acceptable type with free GPUs, counting GPUs it already promised to
-trials not yet running; with nothing free, to every acceptable type, whichever frees first.
-"Any type" prefers the fastest by the cost model. Types whose memory cannot hold the
-trial's estimated peak are never offered. A trial that runs out of GPU memory is retried on
-acceptable types with more memory than the one it failed on, that type excluded.
-
-The choice is pure (`choose_types`, `after_oom`); `Placement` is the Tune callback that
-applies it through the trial's placement group factory.
+The choices are pure (scheduling/policy/placement.py: `choose_types`, `after_oom`);
+`Placement` is the Tune callback that applies them, `free_gpus_by_type` reads what Ray has
+free now, and `placement_group_factory` turns a request (scheduling/policy/resources.py)
+into Ray's placement group.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.scheduling.policy.cluster import NodeInfo
-from orchestrator.scheduling.policy.feasibility import fits_trial, gpu_memory, type_matches
-from orchestrator.spec.model import TrialSpec
+from orchestrator.scheduling.policy.placement import after_oom, choose_types, oom_type
+from orchestrator.scheduling.policy.resources import bundle, label_selector
+from orchestrator.spec.model import Resources, TrialSpec
 
-OOM_MARK = "orch: GPU out of memory on type "
-
-try:  # the Tune callback base class; the pure functions need no Ray
+try:  # the Tune callback base class
     from ray.tune import Callback as _Callback
 except ImportError:  # pragma: no cover
     _Callback = object  # type: ignore[assignment,misc]
 
 
-class GpuOutOfMemory(RuntimeError):
-    """Raised by a trial whose GPU ran out of memory; names the GPU type it ran on."""
+def placement_group_factory(
+    res: Resources, nodes: Sequence[NodeInfo] = (), types: Sequence[str] | None = None
+) -> Any:
+    from ray.tune import PlacementGroupFactory
 
-    def __init__(self, gpu_type: str, detail: str) -> None:
-        super().__init__(f"{OOM_MARK}{gpu_type}: {detail}"[:2000])
-        self.gpu_type = gpu_type
-
-    def __reduce__(self) -> tuple:
-        return (GpuOutOfMemory, (self.gpu_type, str(self).split(": ", 1)[-1]))
-
-
-def suitable_types(
-    trial: TrialSpec, nodes: Sequence[NodeInfo], excluded: Iterable[str] = ()
-) -> list[str]:
-    """GPU types in `nodes` that can hold the trial (memory included), most preferred
-    first: the order of the trial's gpu_type list, else fastest first."""
-    skip = set(excluded)
-    types = {n.gpu_type for n in nodes if n.gpus and fits_trial(trial, n, skip)}
-    wanted = trial.resources.gpu_type
-    if wanted:
-        from orchestrator.scheduling.policy.gputypes import slug
-
-        order = [slug(w) for w in wanted]
-        rank = {t: next(i for i, w in enumerate(order) if type_matches(t, {w})) for t in types}
-        return sorted(types, key=lambda t: (rank[t], t))
-    from orchestrator.spec.cost import estimate
-
-    def seconds(gpu_type: str) -> float:
-        e = estimate(trial, gpu_type)
-        return e.seconds if e else float("inf")
-
-    return sorted(types, key=lambda t: (seconds(t), t))
-
-
-def choose_types(
-    trial: TrialSpec,
-    nodes: Sequence[NodeInfo],
-    free: Mapping[str, float],
-    excluded: Iterable[str] = (),
-) -> list[str] | None:
-    """Label values to bind the trial to now; None to leave it unconstrained (one GPU type
-    in the cluster, or a CPU trial)."""
-    if not trial.resources.gpus:
-        return None
-    excluded = set(excluded)
-    types = suitable_types(trial, nodes, excluded)
-    every = sorted({n.gpu_type for n in nodes if n.gpus})
-    if len(types) <= 1 and types == every and not excluded:
-        return None  # one GPU type in the cluster: nothing to choose
-    for t in types:
-        if free.get(t, 0.0) + 1e-9 >= trial.resources.gpus:
-            return [t]
-    return types or None
-
-
-def after_oom(
-    trial: TrialSpec, nodes: Sequence[NodeInfo], failed_type: str, excluded: Iterable[str]
-) -> list[str]:
-    """Acceptable types with more memory per GPU than the one the trial ran out of memory
-    on, that type and earlier failures excluded; [] when the cluster has none."""
-    skip = {*excluded, failed_type}
-    failed = max((gpu_memory(n) for n in nodes if n.gpu_type == failed_type), default=0.0)
-    larger = [
-        t
-        for t in suitable_types(trial, nodes, skip)
-        if max(gpu_memory(n) for n in nodes if n.gpu_type == t) > failed
-    ]
-    return larger
-
-
-def oom_type(error_text: str) -> str | None:
-    """The GPU type named by a GpuOutOfMemory in a trial's error text."""
-    if OOM_MARK not in error_text:
-        return None
-    return error_text.split(OOM_MARK, 1)[1].split(":", 1)[0].strip() or None
+    selector = label_selector(res, nodes, types)
+    if selector is None:
+        return PlacementGroupFactory([bundle(res)])
+    return PlacementGroupFactory([bundle(res)], bundle_label_selector=[selector])
 
 
 def free_gpus_by_type(nodes: Sequence[NodeInfo]) -> dict[str, float]:
@@ -143,7 +69,7 @@ def _revive(token: str) -> Placement | _Elsewhere:
     return _LIVE.get(token) or _Elsewhere(token)
 
 
-class Placement(_Callback):  # type: ignore[misc]
+class Placement(_Callback):
     """Binds trials at creation (`resources`, for tune.with_resources) and moves a trial
     that ran out of GPU memory (`on_trial_recover`)."""
 
@@ -181,8 +107,6 @@ class Placement(_Callback):  # type: ignore[misc]
         return types
 
     def resources(self, config: Mapping[str, Any]) -> Any:
-        from orchestrator.scheduling.policy.resources import placement_group_factory
-
         key = config["trial_key"]
         return placement_group_factory(
             self.specs[key].resources, self.cluster_nodes(), self.types_for(key)
@@ -204,8 +128,6 @@ class Placement(_Callback):  # type: ignore[misc]
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         """A retried trial: if it ran out of GPU memory, rebind it to larger types."""
-        from orchestrator.scheduling.policy.resources import placement_group_factory
-
         key = trial.config.get("trial_key")
         if key not in self.specs:
             return

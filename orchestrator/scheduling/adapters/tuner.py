@@ -12,10 +12,11 @@ from typing import Any
 from orchestrator.protocol import EndKind, FailureClass, TrialEnd, failure_class
 from orchestrator.scheduling.adapters.control import Control
 from orchestrator.scheduling.adapters.events import TrialSink, TuneEvents
-from orchestrator.scheduling.adapters.placement import GpuOutOfMemory, Placement
+from orchestrator.scheduling.adapters.placement import Placement
 from orchestrator.scheduling.adapters.watchdog import InfeasibleWatchdog
 from orchestrator.scheduling.policy.cluster import NodeInfo
 from orchestrator.scheduling.policy.gputypes import LABEL
+from orchestrator.scheduling.policy.placement import GpuOutOfMemory
 from orchestrator.spec.model import JobSpec, TrialSpec
 
 

@@ -1,4 +1,5 @@
-"""What the Ray cluster offers: one NodeInfo per alive node (adapter over ray.nodes())."""
+"""What a cluster offers: one NodeInfo per node, parsed from an entry of ray.nodes() (pure;
+scheduling/adapters/inventory.py `snapshot` asks the connected cluster)."""
 
 from __future__ import annotations
 
@@ -45,10 +46,3 @@ def _number(text: Any) -> float | None:
         return float(text) if text else None
     except ValueError:
         return None
-
-
-def snapshot() -> list[NodeInfo]:
-    """Alive nodes of the connected cluster."""
-    import ray
-
-    return [node_from_ray(n) for n in ray.nodes() if n.get("Alive")]

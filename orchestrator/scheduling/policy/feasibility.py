@@ -12,36 +12,33 @@ from collections.abc import Iterable, Sequence
 
 from orchestrator.errors import InfeasibleError
 from orchestrator.scheduling.policy.cluster import NodeInfo
-from orchestrator.scheduling.policy.gputypes import memory_gb, slug
+from orchestrator.scheduling.policy.gputypes import (
+    CPU,
+    accepted_types,
+    memory_gb,
+    slug,
+    type_matches,
+)
 from orchestrator.spec.model import NodeType, Resources, TrialSpec
 
 
-def nodes_from_types(types: Iterable[NodeType]) -> list[NodeInfo]:
-    """Node types from the job's [cluster] section, as nodes an autoscaler could add."""
+def nodes_from_types(types: Iterable[NodeType], *, declared: bool = False) -> list[NodeInfo]:
+    """Node types from the job's [cluster] section as nodes: one per type, as nodes an
+    autoscaler could add; with `declared`, the cluster the section describes (`count`
+    nodes of each type), for `orch plan` to simulate on."""
     return [
         NodeInfo(
-            node_id=f"type:{t.name}",
+            node_id=f"{t.name}-{i}" if declared else f"type:{t.name}",
             address=t.name,
             cpus=t.cpus,
             gpus=t.gpus,
             memory_gb=t.memory_gb or float("inf"),
-            gpu_type=slug(t.gpu_type) if t.gpu_type else "cpu",
-            source="autoscaler",
+            gpu_type=slug(t.gpu_type) if t.gpu_type else CPU,
+            source="node" if declared else "autoscaler",
         )
         for t in types
+        for i in range(t.count if declared else 1)
     ]
-
-
-def accepted_types(res: Resources) -> set[str] | None:
-    """Slugs of acceptable GPU types; None = any."""
-    return {slug(t) for t in res.gpu_type} if res.gpu_type else None
-
-
-def type_matches(node_type: str, accepted: set[str] | None) -> bool:
-    """'a100' accepts nodes labelled 'a100' and 'a100-sxm4-80gb' (detected full names)."""
-    if accepted is None:
-        return True
-    return any(node_type == a or node_type.startswith(a + "-") for a in accepted)
 
 
 def fits(res: Resources, node: NodeInfo) -> bool:

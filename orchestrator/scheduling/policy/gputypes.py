@@ -11,7 +11,12 @@ relies on them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from orchestrator.spec.model import Resources
 
 LABEL = "orch/gpu-type"
 # Optional node label: memory per GPU in GB, for types orch has no spec for (or to override).
@@ -81,10 +86,25 @@ def slug(name: str) -> str:
     return s[:63] or CPU
 
 
+def type_matches(node_type: str, accepted: Iterable[str] | None) -> bool:
+    """Does a node's type (a slug) satisfy a request for any of `accepted` (slugs)? 'a100'
+    accepts nodes labelled 'a100' and 'a100-sxm4-80gb' (detected full names); None accepts
+    every type. The one rule placement, feasibility, `orch plan` and the [cluster] checks
+    of `orch validate` share."""
+    if accepted is None:
+        return True
+    return any(node_type == a or node_type.startswith(a + "-") for a in accepted)
+
+
+def accepted_types(res: Resources) -> set[str] | None:
+    """Slugs of a request's acceptable GPU types; None = any."""
+    return {slug(t) for t in res.gpu_type} if res.gpu_type else None
+
+
 def family(type_slug: str) -> str:
     """The SPECS entry a detailed name belongs to ('a100-sxm4-80gb' -> 'a100')."""
     for known in sorted(SPECS, key=len, reverse=True):
-        if type_slug == known or type_slug.startswith(known + "-"):
+        if type_matches(type_slug, (known,)):
             return known
     return type_slug
 

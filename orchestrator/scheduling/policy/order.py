@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from orchestrator.scheduling.policy.cluster import NodeInfo
-from orchestrator.scheduling.policy.feasibility import accepted_types, type_matches
-from orchestrator.scheduling.policy.gputypes import CPU
+from orchestrator.scheduling.policy.gputypes import CPU, accepted_types, type_matches
 from orchestrator.spec.cost import estimate
 from orchestrator.spec.model import TrialSpec
 

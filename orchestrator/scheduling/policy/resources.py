@@ -7,11 +7,9 @@ together). Memory is in bytes for Ray.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from orchestrator.scheduling.policy.cluster import NodeInfo
-from orchestrator.scheduling.policy.feasibility import accepted_types, type_matches
-from orchestrator.scheduling.policy.gputypes import LABEL
+from orchestrator.scheduling.policy.gputypes import LABEL, accepted_types, type_matches
 from orchestrator.spec.model import Resources
 
 
@@ -42,14 +40,3 @@ def label_selector(
         return None
     values = sorted({n.gpu_type for n in nodes if type_matches(n.gpu_type, accepted)} | accepted)
     return {LABEL: values[0] if len(values) == 1 else f"in({','.join(values)})"}
-
-
-def placement_group_factory(
-    res: Resources, nodes: Sequence[NodeInfo] = (), types: Sequence[str] | None = None
-) -> Any:
-    from ray.tune import PlacementGroupFactory
-
-    selector = label_selector(res, nodes, types)
-    if selector is None:
-        return PlacementGroupFactory([bundle(res)])
-    return PlacementGroupFactory([bundle(res)], bundle_label_selector=[selector])

@@ -15,27 +15,9 @@ from dataclasses import dataclass
 
 from orchestrator.scheduling.policy.cluster import NodeInfo
 from orchestrator.scheduling.policy.feasibility import fits
-from orchestrator.spec.model import NodeType, TrialSpec
+from orchestrator.spec.model import TrialSpec
 
 Duration = Callable[[TrialSpec, NodeInfo], "float | None"]
-
-
-def nodes_of(types: Sequence[NodeType]) -> list[NodeInfo]:
-    """Every node a [cluster] section declares (count of each type)."""
-    from orchestrator.scheduling.policy.gputypes import slug
-
-    return [
-        NodeInfo(
-            node_id=f"{t.name}-{i}",
-            address=t.name,
-            cpus=t.cpus,
-            gpus=t.gpus,
-            memory_gb=t.memory_gb or float("inf"),
-            gpu_type=slug(t.gpu_type) if t.gpu_type else "cpu",
-        )
-        for t in types
-        for i in range(t.count)
-    ]
 
 
 @dataclass

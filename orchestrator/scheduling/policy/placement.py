@@ -1,0 +1,102 @@
+"""Which GPU types a trial is bound to when Tune creates it, and where it goes after it ran
+out of GPU memory (pure).
+
+Ray's label selectors accept a set of types, not an order. `gpu_type = ["A100", "V100"]`
+means "an A100 if one is free, else a V100", so orch binds each trial, when Tune creates it
+(Tune creates a trial only when it can queue it for resources, so close to its launch), to
+the most preferred acceptable type with free GPUs, counting GPUs it already promised to
+trials not yet running; with nothing free, to every acceptable type, whichever frees first.
+"Any type" prefers the fastest by the cost model. Types whose memory cannot hold the
+trial's estimated peak are never offered. A trial that runs out of GPU memory is retried on
+acceptable types with more memory than the one it failed on, that type excluded.
+
+The trial names the type it ran out of memory on in its error (`GpuOutOfMemory`), and the
+driver reads it back from Tune's error file (`oom_type`). `Placement`, the Tune callback
+that applies these choices, is in scheduling/adapters/placement.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from orchestrator.scheduling.policy.cluster import NodeInfo
+from orchestrator.scheduling.policy.feasibility import fits_trial, gpu_memory
+from orchestrator.scheduling.policy.gputypes import slug, type_matches
+from orchestrator.spec.model import TrialSpec
+
+OOM_MARK = "orch: GPU out of memory on type "
+
+
+class GpuOutOfMemory(RuntimeError):
+    """Raised by a trial whose GPU ran out of memory; names the GPU type it ran on."""
+
+    def __init__(self, gpu_type: str, detail: str) -> None:
+        super().__init__(f"{OOM_MARK}{gpu_type}: {detail}"[:2000])
+        self.gpu_type = gpu_type
+
+    def __reduce__(self) -> tuple[type[GpuOutOfMemory], tuple[str, str]]:
+        return (GpuOutOfMemory, (self.gpu_type, str(self).split(": ", 1)[-1]))
+
+
+def oom_type(error_text: str) -> str | None:
+    """The GPU type named by a GpuOutOfMemory in a trial's error text."""
+    if OOM_MARK not in error_text:
+        return None
+    return error_text.split(OOM_MARK, 1)[1].split(":", 1)[0].strip() or None
+
+
+def suitable_types(
+    trial: TrialSpec, nodes: Sequence[NodeInfo], excluded: Iterable[str] = ()
+) -> list[str]:
+    """GPU types in `nodes` that can hold the trial (memory included), most preferred
+    first: the order of the trial's gpu_type list, else fastest first."""
+    skip = set(excluded)
+    types = {n.gpu_type for n in nodes if n.gpus and fits_trial(trial, n, skip)}
+    wanted = trial.resources.gpu_type
+    if wanted:
+        order = [slug(w) for w in wanted]
+        rank = {t: next(i for i, w in enumerate(order) if type_matches(t, (w,))) for t in types}
+        return sorted(types, key=lambda t: (rank[t], t))
+    from orchestrator.spec.cost import estimate
+
+    def seconds(gpu_type: str) -> float:
+        e = estimate(trial, gpu_type)
+        return e.seconds if e else float("inf")
+
+    return sorted(types, key=lambda t: (seconds(t), t))
+
+
+def choose_types(
+    trial: TrialSpec,
+    nodes: Sequence[NodeInfo],
+    free: Mapping[str, float],
+    excluded: Iterable[str] = (),
+) -> list[str] | None:
+    """Label values to bind the trial to now; None to leave it unconstrained (one GPU type
+    in the cluster, or a CPU trial)."""
+    if not trial.resources.gpus:
+        return None
+    excluded = set(excluded)
+    types = suitable_types(trial, nodes, excluded)
+    every = sorted({n.gpu_type for n in nodes if n.gpus})
+    if len(types) <= 1 and types == every and not excluded:
+        return None  # one GPU type in the cluster: nothing to choose
+    for t in types:
+        if free.get(t, 0.0) + 1e-9 >= trial.resources.gpus:
+            return [t]
+    return types or None
+
+
+def after_oom(
+    trial: TrialSpec, nodes: Sequence[NodeInfo], failed_type: str, excluded: Iterable[str]
+) -> list[str]:
+    """Acceptable types with more memory per GPU than the one the trial ran out of memory
+    on, that type and earlier failures excluded; [] when the cluster has none."""
+    skip = {*excluded, failed_type}
+    failed = max((gpu_memory(n) for n in nodes if n.gpu_type == failed_type), default=0.0)
+    larger = [
+        t
+        for t in suitable_types(trial, nodes, skip)
+        if max(gpu_memory(n) for n in nodes if n.gpu_type == t) > failed
+    ]
+    return larger
