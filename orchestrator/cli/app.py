@@ -6,21 +6,27 @@ with ORCH_DEBUG=1. `--help` and `validate` import neither TensorFlow nor Ray.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from typing import Any
 
 import typer
 
 from orchestrator.errors import OrchestratorError
 
-try:  # typer >= 0.29 vendors click as typer._click; older typers use the click package
-    from typer._click import ClickException as _TyperClickException
-except ImportError:  # pragma: no cover
-    from click import ClickException as _TyperClickException
+
+def _typer_click() -> Any:
+    """The click that typer runs on: typer >= 0.29 vendors it as typer._click; older
+    typers use the click package. (Imported by name: the two are different classes.)"""
+    try:
+        return importlib.import_module("typer._click")
+    except ImportError:  # pragma: no cover
+        return importlib.import_module("click")
 
 
 def _click_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [_TyperClickException]
+    errors: list[type[BaseException]] = [_typer_click().ClickException]
     try:
         from click import ClickException
 
@@ -61,8 +67,6 @@ COMMANDS = (
 
 
 def _register() -> None:
-    import importlib
-
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"orchestrator.cli.{name}")
@@ -112,14 +116,7 @@ def main() -> None:
         # copy of click, so the plain `click` package's classes never match.
         if os.environ.get("ORCH_DEBUG") == "1":
             raise
-        if type(e).__name__ == "NoArgsIsHelpError":
-            # `orch` alone: the help went to stdout as it was built; say what is missing.
-            typer.echo("Error: Missing command. Run 'orch COMMAND'; see 'orch --help'.", err=True)
-        else:
-            if getattr(e, "ctx", "absent") is None:  # raised by click's parser without one
-                e.ctx = _usage_context(sys.argv[1:])
-            e.show()
-        sys.exit(e.exit_code if isinstance(e.exit_code, int) and e.exit_code else 2)
+        sys.exit(_show_usage_error(e))
     except OSError as e:
         # The environment refused something orch did not foresee (a read-only folder, a
         # full disk, a file where a folder should be): the path and the reason, exit 2.
@@ -141,14 +138,23 @@ def main() -> None:
         sys.exit(1)
 
 
+def _show_usage_error(e: Any) -> int:
+    """Prints a click usage error (`e`, one of _CLICK_ERRORS) as click would; returns the
+    exit code."""
+    if type(e).__name__ == "NoArgsIsHelpError":
+        # `orch` alone: the help went to stdout as it was built; say what is missing.
+        typer.echo("Error: Missing command. Run 'orch COMMAND'; see 'orch --help'.", err=True)
+    else:
+        if getattr(e, "ctx", "absent") is None:  # raised by click's parser without one
+            e.ctx = _usage_context(sys.argv[1:])
+        e.show()
+    return e.exit_code if isinstance(e.exit_code, int) and e.exit_code else 2
+
+
 def _usage_context(argv: list[str]) -> object | None:
     """A click context for the command named in `argv` (or orch itself), so that a usage
     error raised without one still shows the usage line and the --help hint."""
-    try:
-        from typer._click import Context
-    except ImportError:  # pragma: no cover
-        from click import Context
-
+    Context = _typer_click().Context
     group = typer.main.get_command(app)
     root = Context(group, info_name="orch")
     name = next((a for a in argv if not a.startswith("-")), None)

@@ -6,9 +6,7 @@ import typer
 
 from orchestrator.cli.render import console
 from orchestrator.cli.text import safe
-from orchestrator.config import workspace
 from orchestrator.errors import OrchestratorError
-from orchestrator.ledger import Ledger
 
 
 def logs(
@@ -16,9 +14,9 @@ def logs(
     follow: bool = typer.Option(False, "--follow", "-f", help="Stream until the job ends."),
 ) -> None:
     """Print the logs of JOB's Ray Job (its driver), and each failed trial's error."""
-    from orchestrator.cli.status import find_job
+    from orchestrator.ledger.lookup import read_job
 
-    view = find_job(Ledger(workspace().ledger_url, create=False), job)
+    view = read_job(job)
     errors = [(t.name, t.error) for t in view.trials if t.error]
     if not view.ray_job_id:
         if not errors:

@@ -6,7 +6,7 @@ Everything shown comes from the preset constants, so this command imports no Ten
 from __future__ import annotations
 
 import typer
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from orchestrator.cli.text import safe
@@ -39,7 +39,7 @@ def models_table(pattern: str = "*") -> Table:
         caption_justify="left",
     )
     for column in ("name", "family", "input", "params", "MACs", "published", "source"):
-        justify = "right" if column in ("params", "MACs", "published") else "left"
+        justify: JustifyMethod = "right" if column in ("params", "MACs", "published") else "left"
         table.add_column(column, justify=justify, overflow="fold")
     for name in list_models(pattern):
         info = get_preset(name)

@@ -6,9 +6,7 @@ import tomllib
 
 import typer
 
-from orchestrator.config import workspace
 from orchestrator.errors import SpecError
-from orchestrator.ledger import Ledger
 
 
 def resume(
@@ -19,11 +17,11 @@ def resume(
 
     Uses the job file's text as it was submitted (kept in the ledger), so the trials keep
     their keys even if the file has been edited since."""
-    from orchestrator.cli.status import find_job
-    from orchestrator.cli.submit import run_job
+    from orchestrator.cli.job_output import run_job
+    from orchestrator.ledger.lookup import read_job
     from orchestrator.spec.load import load_job, parse_job
 
-    view = find_job(Ledger(workspace().ledger_url, create=False), job)
+    view = read_job(job)
     if view.spec_text:
         try:
             raw = tomllib.loads(view.spec_text)

@@ -9,8 +9,8 @@ from rich.table import Table
 from orchestrator.cli.render import console
 from orchestrator.cli.text import safe
 from orchestrator.config import workspace
-from orchestrator.errors import OrchestratorError
 from orchestrator.ledger import JobView, Ledger
+from orchestrator.ledger.lookup import find_job
 from orchestrator.protocol import JobState
 from orchestrator.scheduling.policy.eta import format_eta, job_eta_s, trial_eta_s
 
@@ -34,20 +34,6 @@ def status(job: str = typer.Argument(None, help="Job name or file; all jobs if o
                 f"  Ray job {safe(j.ray_job_id)} at {safe(j.ray_address)}: "
                 f"{safe(ray_job_status(j))}  (`orch logs {safe(j.name)}` for its output)"
             )
-
-
-def find_job(ledger: Ledger, job: str) -> JobView:
-    """JOB may be a job name or a job file."""
-    name = job
-    if job.endswith(".toml"):
-        from orchestrator.spec.load import load_job
-
-        name = load_job(job).name
-    view = ledger.job(name)
-    if view is None:
-        known = ", ".join(j.name for j in ledger.jobs()) or "none yet"
-        raise OrchestratorError(f"no job named {name!r} in the ledger (jobs: {known}).")
-    return view
 
 
 def job_table(j: JobView) -> Table:

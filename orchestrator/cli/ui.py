@@ -78,7 +78,7 @@ def _redact(uri: str) -> str:
 
 def _job_address(job: str, host: str, port: int) -> str:
     """The job's runs page: model-training mode, its trials, best test accuracy first."""
-    from orchestrator.cli.table import resolve_job_name
+    from orchestrator.report.job_table import resolve_job_name
     from orchestrator.tracking.mlflow_store import MlflowStore, ui_path
 
     name, experiment = resolve_job_name(job)

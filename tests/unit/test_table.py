@@ -379,8 +379,8 @@ def test_visible_columns_hide_empty_comparisons() -> None:
 
 
 def test_normalize_to_label_is_checked() -> None:
-    from orchestrator.cli.table import hardware_label
     from orchestrator.errors import OrchestratorError
+    from orchestrator.report.job_table import hardware_label
 
     measured = ["GTX 1080 Ti", "Tesla V100"]
     assert hardware_label("gtx 1080 TI", measured) == "GTX 1080 Ti"
