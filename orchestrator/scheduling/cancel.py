@@ -40,7 +40,6 @@ def cancel_job(
 ) -> CancelOutcome:
     """Cancel JOB (a name or job file). A job whose trials have all ended stays as it is."""
     from orchestrator.scheduling.adapters.control import Control
-    from orchestrator.scheduling.policy.failures import CANCELLED
 
     ws = ws or workspace()
     ledger = Ledger(ws.ledger_url, create=False)
@@ -51,7 +50,7 @@ def cancel_job(
     reason = reason or f"cancelled by {getpass.getuser()}@{socket.gethostname()}"
     control = Control(ws.storage)
     for t in open_trials:
-        control.request_stop(t.key, failure_class=CANCELLED, reason=reason)
+        control.request_stop(t.key, failure_class=FailureClass.CANCELLED, reason=reason)
     ray_status = None
     if view.ray_job_id and view.ray_address:
         ray_status = _stop_ray_job(view.ray_job_id, view.ray_address, ray_wait_s)

@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import Workspace, env_seconds
 from orchestrator.ledger import FINISHED, Ledger, driver_id
-from orchestrator.protocol import JobState
+from orchestrator.protocol import FailureClass, JobState
 from orchestrator.scheduling.adapters.control import Control
-from orchestrator.scheduling.policy.failures import DRIVER_LOST
 from orchestrator.spec.model import JobSpec, TrialSpec
 from orchestrator.training.checkpoint import CheckpointStore
 
@@ -86,7 +85,9 @@ def submit(
     heartbeat.start()
     try:
         if previous is not None:  # its open attempts died with it; their trials resume
-            ledger.close_open_attempts(job.name, DRIVER_LOST, f"driver {previous} died")
+            ledger.close_open_attempts(
+                job.name, FailureClass.DRIVER_LOST, f"driver {previous} died"
+            )
         return _run(job, ws, ledger, force=force, address=address, sinks=sinks)
     except BaseException:
         # Refused or broken before the recorder ended the job (infeasible, a store that

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.failures import classify
 from orchestrator.protocol import TrialEnd, TrialState
-from orchestrator.scheduling.policy.failures import classify
 from orchestrator.scheduling.policy.gputypes import slug
 from orchestrator.spec.model import JobSpec
 

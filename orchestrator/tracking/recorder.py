@@ -23,10 +23,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from orchestrator.failures import classify, counts_against_budget
 from orchestrator.ledger import Ledger
 from orchestrator.protocol import JobState, MlflowStatus, Tag, TrialEnd, TrialState
 from orchestrator.scheduling.adapters.control import Control
-from orchestrator.scheduling.policy.failures import classify, counts_against_budget
 from orchestrator.scheduling.policy.gputypes import slug
 from orchestrator.spec.model import JobSpec, TrialSpec
 from orchestrator.tracking.mlflow_store import TAG_STATE, MlflowStore

@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
+from orchestrator import failures
 from orchestrator.protocol import (
+    INFRASTRUCTURE,
     EndKind,
     EpochReport,
     FailureClass,
@@ -16,7 +18,6 @@ from orchestrator.protocol import (
     TrialState,
     parse_report,
 )
-from orchestrator.scheduling.policy import failures
 
 
 def test_an_epoch_report_is_a_flat_dict_without_unmeasured_values() -> None:
@@ -87,7 +88,7 @@ def test_states_and_classes_are_the_strings_stored_everywhere() -> None:
         "DIVERGED",
         "CANCELLED",
     }
-    assert failures.CODE_ERROR == "code_error" and failures.NODE_LOST in failures.INFRASTRUCTURE
+    assert FailureClass.CODE_ERROR == "code_error" and FailureClass.NODE_LOST in INFRASTRUCTURE
     assert failures.classify("CUDA out of memory") is FailureClass.OOM
     assert not failures.counts_against_budget(FailureClass.DRIVER_LOST)
 

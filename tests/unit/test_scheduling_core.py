@@ -7,15 +7,11 @@ from datetime import datetime
 import pytest
 
 from orchestrator.errors import InfeasibleError
+from orchestrator.failures import classify, counts_against_budget
 from orchestrator.ledger import TrialView
+from orchestrator.protocol import FailureClass
 from orchestrator.scheduling.policy.cluster import NodeInfo, node_from_ray
 from orchestrator.scheduling.policy.eta import format_eta, job_eta_s, trial_eta_s
-from orchestrator.scheduling.policy.failures import (
-    NODE_LOST,
-    OOM,
-    classify,
-    counts_against_budget,
-)
 from orchestrator.scheduling.policy.feasibility import check_feasible, fits, nodes_from_types
 from orchestrator.scheduling.policy.gputypes import slug
 from orchestrator.scheduling.policy.order import longest_first
@@ -114,15 +110,20 @@ def test_longest_first_uses_cost_and_speed() -> None:
 
 
 def test_failure_classes() -> None:
-    assert classify("ray.exceptions.ActorDiedError: The actor died unexpectedly") == NODE_LOST
-    assert classify("ray.exceptions.OutOfMemoryError: Task was killed") == OOM
+    assert (
+        classify("ray.exceptions.ActorDiedError: The actor died unexpectedly")
+        == FailureClass.NODE_LOST
+    )
+    assert classify("ray.exceptions.OutOfMemoryError: Task was killed") == FailureClass.OOM
     assert classify("ValueError: boom") == "error"
     killed_node = (  # Tune's error file when the trial's node was SIGKILLed (Ray 2.60)
         "The actor d02e is unavailable: The actor is temporarily unavailable: RpcError: "
         "RPC error: Socket closed rpc_code: 14. The task may or may not have been executed."
     )
-    assert classify(killed_node) == NODE_LOST
-    assert not counts_against_budget(NODE_LOST) and counts_against_budget(OOM)
+    assert classify(killed_node) == FailureClass.NODE_LOST
+    assert not counts_against_budget(FailureClass.NODE_LOST) and counts_against_budget(
+        FailureClass.OOM
+    )
 
 
 def view(state: str, done: int, total: int, epoch_s: float | None, model: str = "m") -> TrialView:

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 from ray.tune import Callback
 
+from orchestrator.failures import classify
 from orchestrator.protocol import FailureClass
-from orchestrator.scheduling.policy.failures import classify
 
 
 class TrialSink(Protocol):

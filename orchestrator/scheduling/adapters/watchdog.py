@@ -14,11 +14,10 @@ from typing import Any
 
 from ray.tune import Callback, Stopper
 
-from orchestrator.protocol import TuneStatus
+from orchestrator.protocol import FailureClass, TuneStatus
 from orchestrator.scheduling.adapters.control import Control
 from orchestrator.scheduling.adapters.events import TrialSink
 from orchestrator.scheduling.policy.cluster import NodeInfo
-from orchestrator.scheduling.policy.failures import INFEASIBLE
 from orchestrator.scheduling.policy.feasibility import describe_request, fits, largest_by_type
 from orchestrator.spec.model import TrialSpec
 
@@ -77,9 +76,9 @@ class InfeasibleWatchdog(Callback, Stopper):
             f"{largest_by_type(nodes)}"
         )
         self.given_up.add(key)
-        self.control.request_stop(key, failure_class=INFEASIBLE, reason=reason)
+        self.control.request_stop(key, failure_class=FailureClass.INFEASIBLE, reason=reason)
         for s in self.sinks:
-            s.trial_failed(key, reason, will_retry=False, failure_class=INFEASIBLE)
+            s.trial_failed(key, reason, will_retry=False, failure_class=FailureClass.INFEASIBLE)
 
     # -- Stopper --------------------------------------------------------------------
     def __call__(self, trial_id: str, result: dict) -> bool:
