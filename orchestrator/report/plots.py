@@ -57,18 +57,20 @@ def accuracy_scatter(rows: Sequence[Row], x: str) -> bytes:
     """x: "params" (count, log scale) or "time" (hours of training, log scale)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.2, 4.8))
-    points = [(r, _x(r, x)) for r in rows if r.accuracy is not None]
-    points = [(r, v) for r, v in points if v is not None and v > 0]
+    # (row, x, accuracy) of each row that has both, x > 0 for the log scale.
+    points = [
+        (r, v, acc)
+        for r in rows
+        if (acc := r.accuracy) is not None and (v := _x(r, x)) is not None and v > 0
+    ]
     if not points:
         _empty(ax, "no finished runs yet")
         return _png(fig)
-    for r, v in points:
+    for r, v, acc in points:
         colour = VERDICT_COLOURS.get(r.verdict_kind, VERDICT_COLOURS[""])
         if r.reference is not None:
             ref_x = _x_ref(r, x) or v
-            ax.plot(
-                [v, ref_x], [r.accuracy, r.reference], color=colour, lw=0.8, alpha=0.5, zorder=1
-            )
+            ax.plot([v, ref_x], [acc, r.reference], color=colour, lw=0.8, alpha=0.5, zorder=1)
             ax.scatter(
                 [ref_x],
                 [r.reference],
@@ -81,7 +83,7 @@ def accuracy_scatter(rows: Sequence[Row], x: str) -> bytes:
             )
         ax.errorbar(
             [v],
-            [r.accuracy],
+            [acc],
             yerr=[r.accuracy_std or 0.0],
             fmt="o",
             ms=6,
@@ -107,10 +109,12 @@ def accuracy_scatter(rows: Sequence[Row], x: str) -> bytes:
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_title("Accuracy vs. training time")
     ax.set_ylabel("test accuracy (%)")
-    _legend(ax, [r for r, _ in points])
+    _legend(ax, [r for r, _, _ in points])
     if len(points) <= _MAX_LABELS:
-        refs = [("", _x_ref(r, x) or v, r.reference) for r, v in points if r.reference]
-        _place_labels(fig, ax, [(r.network, v, r.accuracy) for r, v in points], refs)
+        refs = [
+            ("", _x_ref(r, x) or v, ref) for r, v, _ in points if (ref := r.reference) is not None
+        ]
+        _place_labels(fig, ax, [(r.network, v, acc) for r, v, acc in points], refs)
     return _png(fig)
 
 
