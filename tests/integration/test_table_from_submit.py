@@ -106,6 +106,7 @@ def test_table_of_a_real_submit(tmp_path: Path) -> None:
 
     client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
     exp = client.get_experiment_by_name("golden_submit")
+    assert exp is not None
     runs = client.search_runs([exp.experiment_id])
     trials = {r.info.run_name: r for r in runs if r.data.tags.get("orch.role") == "trial"}
     (parent,) = [r for r in runs if r.data.tags.get("orch.role") == "job"]
@@ -136,7 +137,9 @@ def test_table_of_a_real_submit(tmp_path: Path) -> None:
     assert md.stdout == expected
 
     # The same table is what submit attached to the job's parent run for the MLflow UI.
-    attached = Path(client.download_artifacts(parent.info.run_id, "table/benchmark.md", tmp_path))
+    attached = Path(
+        client.download_artifacts(parent.info.run_id, "table/benchmark.md", str(tmp_path))
+    )
     assert attached.read_text() == expected
 
     # JSON: the numbers behind the cells.

@@ -93,17 +93,17 @@ def problems(name: str, source: str, write_methods: set[str]) -> list[str]:
             kind = "command" if module in COMMANDS else "non-shared"
             found.append((line, f"imports the {kind} module cli.{module}"))
     for node in ast.walk(tree):
+        imported: list[str] = []
         if isinstance(node, ast.Import):
             imported = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
             imported = [node.module]
-        else:
-            imported = []
-        found += [
-            (node.lineno, f"imports {m} (an adapter's job)")
-            for m in imported
-            if m.split(".")[0] in HEAVY
-        ]
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found += [
+                (node.lineno, f"imports {m} (an adapter's job)")
+                for m in imported
+                if m.split(".")[0] in HEAVY
+            ]
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             attr = node.func.attr
             if attr in write_methods:
