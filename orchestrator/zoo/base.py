@@ -6,6 +6,7 @@ check model arguments without paying for a TensorFlow import.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,6 @@ class ModelInfo:
     description: str
     params: int
     macs: int
-    published_params: int | None = None
     # The published figure as printed ("1.7M"); its precision sets the test tolerance.
     published_label: str | None = None
     published_source: str | None = None
@@ -38,25 +38,119 @@ class ModelInfo:
     default_num_classes: int = 10
     kwargs: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
+    @property
+    def published_params(self) -> int | None:
+        """The published parameter count, read from its label."""
+        return None if self.published_label is None else parse_label(self.published_label)
+
+
+Rule = Callable[[str, Mapping[str, Any], "tuple[int, ...] | None"], list[str]]
+# Arguments that select a variant of an architecture rather than define it: a preset,
+# which fixes its architecture, still takes them.
+VARIANTS = frozenset({"seed_variant", "weights"})
+
 
 @dataclass(frozen=True)
 class Family:
-    """A model family: a tensor -> tensor builder and its pure argument check.
+    """A model family: its builder, its arguments and their checks.
 
-    `build(inputs, *, num_classes, **kwargs)` returns the softmax output tensor.
-    `check(model, input_shape, num_classes, kwargs)` returns every problem found (strings in
-    the Keras "Received:" style); `kwargs` holds the complete arguments (defaults filled in).
-    Params, MACs, per-layer costs and the input-size check come from `build` itself, run
-    on the counting backend (zoo/counting.py): the architecture is described once.
-    `arch_keys` are the arguments that change the architecture (and so params and MACs).
+    `body(ly, inputs, **arguments)` describes the architecture once: it calls the layer
+    interface `ly` (zoo/backend.py) and returns the softmax output. Run on Keras it makes
+    the model; run on the counting backend (zoo/counting.py) it gives params, MACs,
+    per-layer costs and the input-size check. Its keyword parameters are the family's own
+    arguments, with their defaults, and (but for `VARIANTS`) they define the architecture;
+    `settings` holds the defaults of those every layer shares (weight_decay,
+    kernel_initializer, bn_momentum, bn_epsilon, dropout). `rules(model, kwargs,
+    input_shape)` each return problems (strings in the Keras "Received:" style) beyond
+    those `check_common` finds. The family is named for its body unless `name` says
+    otherwise; `defaults` overrides argument defaults (se_resnext: se=True).
     """
 
-    name: str
     description: str
-    build: Callable[..., Any]
-    check: Callable[[str, tuple[int, ...], int, Mapping[str, Any]], list[str]]
-    arch_keys: frozenset[str]
+    body: Callable[..., Any]
+    settings: Mapping[str, Any] = field(hash=False)
+    rules: tuple[Rule, ...] = ()
+    name: str = ""
     defaults: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.body.__name__)
+
+    def _own(self) -> dict[str, Any]:
+        params = inspect.signature(self.body).parameters.values()
+        return {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
+
+    @property
+    def arch_keys(self) -> frozenset[str]:
+        """The arguments that change the architecture (and so params and MACs)."""
+        return frozenset(self._own()) - VARIANTS
+
+    def arguments(self) -> dict[str, Any]:
+        """The family's arguments and their defaults."""
+        return {**self._own(), **self.settings, **self.defaults}
+
+    def build(self, inputs: Any, *, num_classes: int, **kwargs: Any) -> Any:
+        """The softmax output for `inputs`: a Keras tensor, or a counting `Sym`."""
+        from orchestrator.zoo.backend import layers_for
+
+        args = {**self.arguments(), **kwargs}
+        shared = {_SETTING.get(k, k): args.pop(k) for k in self.settings}
+        return self.body(layers_for(inputs, num_classes=num_classes, **shared), inputs, **args)
+
+    def check(
+        self, model: str, input_shape: tuple[int, ...] | None, num_classes: int, kwargs: Mapping
+    ) -> list[str]:
+        """Every problem with the complete arguments `kwargs` (defaults filled in)."""
+        problems = check_common(model, kwargs)
+        for rule in self.rules:
+            problems += rule(model, kwargs, input_shape)
+        return problems
+
+    def preset(
+        self,
+        name: str,
+        description: str,
+        counts: tuple[int, int],
+        published: tuple[str, str] | None = None,
+        **kwargs: Any,
+    ) -> ModelInfo:
+        """A preset of this family: exact (params, MACs) and the published (label, source)."""
+        label, source = published or (None, None)
+        return ModelInfo(name, self.name, description, *counts, label, source, kwargs=kwargs)
+
+
+def typed(**kinds: type) -> Rule:
+    """The check that each named argument is an integer >= 1 (int) or a boolean (bool)."""
+
+    def rule(model: str, kwargs: Mapping[str, Any], input_shape: Any) -> list[str]:
+        problems: list[str] = []
+        for arg, kind in kinds.items():
+            check = check_bool if kind is bool else check_int
+            problems += check(model, arg, kwargs[arg])
+        return problems
+
+    return rule
+
+
+# A model argument whose name differs from the layer setting it fills.
+_SETTING = {"dropout": "dropout_rate"}
+# BN as the PyTorch seeds have it (momentum 0.1 there is Keras' 0.9); Keras' own is 0.99 / 1e-3.
+TORCH_BN: Mapping[str, float] = {"bn_momentum": 0.9, "bn_epsilon": 1e-5}
+KERAS_BN: Mapping[str, float] = {"bn_momentum": 0.99, "bn_epsilon": 1e-3}
+
+
+def depth_rule(step: int, offset: int, examples: str) -> Rule:
+    """The check of a depth of the form step * n + offset with n >= 1."""
+
+    def rule(model: str, kwargs: Mapping[str, Any], input_shape: Any) -> list[str]:
+        depth = kwargs["depth"]
+        if check_int(model, "depth", depth, minimum=step + offset) or (depth - offset) % step:
+            form = f"must be {step}n+{offset} with n >= 1 ({examples}, ...)"
+            return [received(model, "depth", form, depth)]
+        return []
+
+    return rule
 
 
 def parse_label(label: str) -> int:
@@ -261,24 +355,3 @@ def too_small(model: str, input_shape: Sequence[int], labels: Sequence[str], lea
         f"width of at least {least}; resize the images or pick a model that downsamples less"
     )
     return received(model, "input_shape", rule, tuple(input_shape))
-
-
-def layers_for(
-    inputs: Any,
-    weight_decay: float,
-    kernel_initializer: Any,
-    bn_momentum: float = 0.99,
-    bn_epsilon: float = 1e-3,
-) -> Any:
-    """The layer backend for `inputs`: counting on a shape (`counting.Sym`), else Keras.
-
-    One builder per family serves both: the model, and its params, MACs, per-layer bytes
-    and input-size check without TensorFlow.
-    """
-    from orchestrator.zoo.counting import CountingLayers, Sym
-
-    if isinstance(inputs, Sym):
-        return CountingLayers(weight_decay, kernel_initializer, bn_momentum, bn_epsilon)
-    from orchestrator.zoo._layers import Layers
-
-    return Layers(weight_decay, kernel_initializer, bn_momentum, bn_epsilon)

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.zoo.backend import Backend, Conv
+
 
 class TooSmall(ValueError):
     """A layer got an input smaller than it needs (e.g. a 5x5 'valid' conv on 4 px)."""
@@ -91,14 +93,9 @@ def _out(size: int, kernel: int, stride: int, padding: str) -> int:
 
 
 @dataclass(frozen=True)
-class CountingLayers:
-    """The layer interface of `_layers.Layers`, on shapes. Settings that change no count
+class CountingLayers(Backend):
+    """The layer interface (zoo/backend.py) on shapes. Settings that change no count
     (initializer, decay, BN momentum) are accepted and ignored."""
-
-    weight_decay: float = 0.0
-    kernel_initializer: Any = None
-    bn_momentum: float = 0.99
-    bn_epsilon: float = 1e-3
 
     # -- recording ----------------------------------------------------------------------
     @staticmethod
@@ -119,35 +116,41 @@ class CountingLayers:
         trainable = params // 2  # BN: gamma and beta train, the moving statistics do not
         return self._emit(x, x.dims, LayerCost(name, kind, params, 0, x.size, x.size, trainable))
 
-    # -- the layer interface (same signatures as _layers.Layers) -------------------------
-    def conv(
-        self,
-        x: Sym,
-        filters: int,
-        kernel: int,
-        name: str,
-        *,
-        strides: int = 1,
-        padding: str = "same",
-        use_bias: bool = False,
-        groups: int = 1,
-        activation: str | None = None,
-    ) -> Sym:
-        how = f"stride-{strides}" if strides > 1 else padding
+    # -- the primitives of Backend ------------------------------------------------------
+    def _conv(self, x: Sym, conv: Conv, name: str) -> Sym:
+        kernel, strides = conv.kernel_size, conv.strides
+        how = f"stride-{strides}" if strides > 1 else conv.padding
         label = f"{kernel}x{kernel} {how} conv"
-        out_h, out_w, channels = self._spatial(x, kernel, strides, padding, label)
-        weights = kernel * kernel * (channels // groups) * filters
-        params = weights + (filters if use_bias else 0)
-        out = out_h * out_w * filters
+        out_h, out_w, channels = self._spatial(x, kernel, strides, conv.padding, label)
+        weights = kernel * kernel * (channels // conv.groups) * conv.filters
+        params = weights + (conv.filters if conv.use_bias else 0)
+        out = out_h * out_w * conv.filters
         cost = LayerCost(name, "conv", params, out_h * out_w * weights, x.size, out, params)
-        y = self._emit(x, (out_h, out_w, filters), cost)
+        y = self._emit(x, (out_h, out_w, conv.filters), cost)
+        return self._activated(y, conv.activation, name)
+
+    def _dense(self, x: Sym, units: int, name: str, use_bias: bool, activation: Any) -> Sym:
+        features, positions = x.dims[-1], math.prod(x.dims[:-1])
+        params = features * units + (units if use_bias else 0)
+        out = positions * units
+        cost = LayerCost(name, "dense", params, positions * features * units, x.size, out, params)
+        return self._activated(self._emit(x, (*x.dims[:-1], units), cost), activation, name)
+
+    def _activated(self, y: Sym, activation: str | None, name: str) -> Sym:
+        """Keras applies a conv's or dense's own activation in the layer: count it apart."""
         return self.activation(y, activation, f"{name}_{activation}") if activation else y
+
+    def _dropout(self, x: Sym, name: str) -> Sym:
+        return self._elementwise(x, name, "dropout")
+
+    def _pool(self, x: Sym, pool: int, strides: int, padding: str, name: str, how: str) -> Sym:
+        stride = f"stride-{strides} " if strides != pool else ""
+        label = f"{pool}x{pool} {stride}{how} pool"
+        dims = self._spatial(x, pool, strides, padding, label)
+        return self._emit(x, dims, LayerCost(name, "pool", 0, 0, x.size, math.prod(dims)))
 
     def bn(self, x: Sym, name: str) -> Sym:
         return self._elementwise(x, name, "bn", 4 * x.dims[-1])
-
-    def bn_relu(self, x: Sym, name: str) -> Sym:
-        return self.relu(self.bn(x, f"{name}_bn"), f"{name}_relu")
 
     def relu(self, x: Sym, name: str) -> Sym:
         return self._elementwise(x, name, "relu")
@@ -155,51 +158,13 @@ class CountingLayers:
     def activation(self, x: Sym, activation: str, name: str) -> Sym:
         return self._elementwise(x, name, "act")
 
-    def dense(
-        self,
-        x: Sym,
-        units: int,
-        name: str,
-        *,
-        use_bias: bool = True,
-        activation: str | None = None,
-    ) -> Sym:
-        features, positions = x.dims[-1], math.prod(x.dims[:-1])
-        params = features * units + (units if use_bias else 0)
-        out = positions * units
-        cost = LayerCost(name, "dense", params, positions * features * units, x.size, out, params)
-        y = self._emit(x, (*x.dims[:-1], units), cost)
-        return self.activation(y, activation, f"{name}_{activation}") if activation else y
-
-    def classifier(self, x: Sym, num_classes: int, *, use_bias: bool = True) -> Sym:
-        return self.softmax(self.dense(x, num_classes, "predictions", use_bias=use_bias))
-
     def softmax(self, x: Sym) -> Sym:
         return self._elementwise(x, "softmax", "act")
-
-    def dropout(self, x: Sym, rate: float, name: str) -> Sym:
-        return self._elementwise(x, name, "dropout") if rate > 0 else x
 
     def global_pool(self, x: Sym, name: str = "avg_pool", *, keepdims: bool = False) -> Sym:
         channels = x.dims[-1]
         dims = (1, 1, channels) if keepdims else (channels,)
         return self._emit(x, dims, LayerCost(name, "gap", 0, 0, x.size, channels))
-
-    def max_pool(
-        self, x: Sym, pool: int, name: str, *, strides: int | None = None, padding: str = "valid"
-    ) -> Sym:
-        return self._pool(x, pool, strides or pool, padding, name, "max")
-
-    def avg_pool(
-        self, x: Sym, pool: int, name: str, *, strides: int | None = None, padding: str = "valid"
-    ) -> Sym:
-        return self._pool(x, pool, strides or pool, padding, name, "average")
-
-    def _pool(self, x: Sym, pool: int, strides: int, padding: str, name: str, how: str) -> Sym:
-        stride = f"stride-{strides} " if strides != pool else ""
-        label = f"{pool}x{pool} {stride}{how} pool"
-        dims = self._spatial(x, pool, strides, padding, label)
-        return self._emit(x, dims, LayerCost(name, "pool", 0, 0, x.size, math.prod(dims)))
 
     def zero_pad(self, x: Sym, pad: int, name: str) -> Sym:
         height, width, channels = x.dims

@@ -19,21 +19,22 @@ BIGBALLON/cifar-10-cnn in 330590d): its README counts (0.85M, 3.3M, 7.5M) includ
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from orchestrator.zoo.backend import Backend
 from orchestrator.zoo.base import (
     IMAGENET_SHAPE,
+    TORCH_BN,
     Family,
     ModelInfo,
-    check_bool,
-    check_common,
     check_float,
     check_int,
-    layers_for,
-    parse_label,
     received,
+    typed,
 )
+from orchestrator.zoo.blocks import preact_head
 
 # ImageNet layouts (layers per block) by depth, from the paper's Table 1.
 IMAGENET_LAYOUTS: dict[int, tuple[int, ...]] = {
@@ -47,9 +48,9 @@ _STEMS = ("cifar", "imagenet")
 
 
 def densenet(
-    inputs: Any,
+    ly: Backend,
+    x: Any,
     *,
-    num_classes: int = 10,
     depth: int | None = None,
     growth_rate: int = 12,
     bottleneck: bool = False,
@@ -58,15 +59,10 @@ def densenet(
     layers_per_block: int | Sequence[int] | None = None,
     init_filters: int | None = None,
     stem: str = "cifar",
-    dropout: float = 0.0,
-    weight_decay: float = 1e-4,
-    kernel_initializer: Any = "he_normal",
-    bn_momentum: float = 0.9,
-    bn_epsilon: float = 1e-5,
     seed_variant: bool = False,
     weights: str | None = None,
 ) -> Any:
-    """DenseNet(-BC): `inputs` -> class probabilities (float32).
+    """DenseNet(-BC): `x` -> class probabilities (float32).
 
     depth: total layers; None means 40 (CIFAR) or 121 (ImageNet). CIFAR depths are 3n+4,
     or 6n+4 with `bottleneck`. `layers_per_block` (an int or one count per block) replaces
@@ -77,19 +73,16 @@ def densenet(
     model exists; the builder itself only describes the layers).
     """
     layout = block_layout(depth, bottleneck, num_blocks, layers_per_block, stem)
-    filters = _init_filters(init_filters, growth_rate, bottleneck, stem)
-    ly = layers_for(inputs, weight_decay, kernel_initializer, bn_momentum, bn_epsilon)
-    x = _stem(ly, inputs, filters, stem)
+    x = _stem(ly, x, _init_filters(init_filters, growth_rate, bottleneck, stem), stem)
     for index, layers in enumerate(layout, start=1):
         for layer in range(1, layers + 1):
-            x = _dense_layer(ly, x, growth_rate, bottleneck, dropout, f"block{index}_layer{layer}")
+            x = _dense_layer(ly, x, growth_rate, bottleneck, f"block{index}_layer{layer}")
         if index < len(layout) or seed_variant:
-            x = _transition(ly, x, int(x.shape[-1] * compression), dropout, f"transition{index}")
-    x = ly.relu(ly.bn(x, "head_bn"), "head_relu")
-    return ly.classifier(ly.global_pool(x), num_classes)
+            x = _transition(ly, x, int(x.shape[-1] * compression), f"transition{index}")
+    return preact_head(ly, x)
 
 
-def _stem(ly: Any, x: Any, filters: int, stem: str) -> Any:
+def _stem(ly: Backend, x: Any, filters: int, stem: str) -> Any:
     if stem == "cifar":
         return ly.conv(x, filters, 3, "stem_conv")
     # Explicit zero padding then 'valid', as keras.applications does: the same shapes as
@@ -102,20 +95,18 @@ def _stem(ly: Any, x: Any, filters: int, stem: str) -> Any:
     return ly.max_pool(x, 3, "stem_pool", strides=2, padding="valid")
 
 
-def _dense_layer(
-    ly: Any, x: Any, growth_rate: int, bottleneck: bool, dropout: float, name: str
-) -> Any:
+def _dense_layer(ly: Backend, x: Any, growth_rate: int, bottleneck: bool, name: str) -> Any:
     y = ly.relu(ly.bn(x, f"{name}_bn1"), f"{name}_relu1")
     if bottleneck:
-        y = ly.dropout(ly.conv(y, 4 * growth_rate, 1, f"{name}_conv1"), dropout, f"{name}_drop1")
+        y = ly.dropout(ly.conv(y, 4 * growth_rate, 1, f"{name}_conv1"), f"{name}_drop1")
         y = ly.relu(ly.bn(y, f"{name}_bn2"), f"{name}_relu2")
-    y = ly.dropout(ly.conv(y, growth_rate, 3, f"{name}_conv2"), dropout, f"{name}_drop2")
+    y = ly.dropout(ly.conv(y, growth_rate, 3, f"{name}_conv2"), f"{name}_drop2")
     return ly.concat([x, y], f"{name}_concat")
 
 
-def _transition(ly: Any, x: Any, filters: int, dropout: float, name: str) -> Any:
+def _transition(ly: Backend, x: Any, filters: int, name: str) -> Any:
     x = ly.bn_relu(x, name)
-    x = ly.dropout(ly.conv(x, filters, 1, f"{name}_conv"), dropout, f"{name}_drop")
+    x = ly.dropout(ly.conv(x, filters, 1, f"{name}_conv"), f"{name}_drop")
     return ly.avg_pool(x, 2, f"{name}_pool", strides=2)
 
 
@@ -171,12 +162,11 @@ def _explicit_layout(
     return layout
 
 
-def check(
-    model: str, input_shape: tuple[int, ...], num_classes: int, kwargs: Mapping[str, Any]
-) -> list[str]:
-    problems = check_common(model, kwargs)
-    problems += check_int(model, "growth_rate", kwargs["growth_rate"])
-    problems += check_bool(model, "bottleneck", kwargs["bottleneck"])
+_TYPED = typed(growth_rate=int, bottleneck=bool)
+
+
+def _rules(model: str, kwargs: Mapping[str, Any], input_shape: Any) -> list[str]:
+    problems = _TYPED(model, kwargs, input_shape)
     problems += check_float(model, "compression", kwargs["compression"], 0.0, 1.0, high_open=False)
     if kwargs["compression"] == 0:
         problems.append(received(model, "compression", "must be in (0, 1]", 0))
@@ -252,22 +242,10 @@ def _check_transitions(model: str, layout: tuple[int, ...], kwargs: Mapping[str,
 
 
 FAMILY = Family(
-    name="densenet",
-    description="DenseNet / DenseNet-BC, CIFAR (3 blocks) or ImageNet (7x7 stem, 4 blocks)",
-    build=densenet,
-    check=check,
-    arch_keys=frozenset(
-        {
-            "depth",
-            "growth_rate",
-            "bottleneck",
-            "compression",
-            "num_blocks",
-            "layers_per_block",
-            "init_filters",
-            "stem",
-        }
-    ),
+    "DenseNet / DenseNet-BC, CIFAR (3 blocks) or ImageNet (7x7 stem, 4 blocks)",
+    densenet,
+    {"weight_decay": 1e-4, "kernel_initializer": "he_normal", **TORCH_BN, "dropout": 0.0},
+    (_rules,),
 )
 
 _PAPER = "Huang et al. 2017 (arXiv 1608.06993) Table 2"
@@ -275,73 +253,57 @@ _SEED = "BIGBALLON/cifar-10-cnn README"
 
 
 def _cifar(
-    depth: int,
-    k: int,
-    bc: bool,
-    params: int,
-    macs: int,
-    label: str | None,
-    source: str | None,
-    note: str = "",
+    depth: int, k: int, bc: bool, counts: tuple[int, int], published: Any, note: str = ""
 ) -> ModelInfo:
     kind = "DenseNet-BC" if bc else "DenseNet"
     kwargs: dict[str, Any] = {"depth": depth, "growth_rate": k}
     if bc:
         kwargs.update(bottleneck=True, compression=0.5)
-    return ModelInfo(
-        name=f"densenet_{'bc_' if bc else ''}{depth}_{k}",
-        family="densenet",
-        description=f"{kind} (L={depth}, k={k}) for CIFAR{note}",
-        params=params,
-        macs=macs,
-        published_params=None if label is None else parse_label(label),
-        published_label=label,
-        published_source=source,
-        kwargs=kwargs,
+    name = f"densenet_{'bc_' if bc else ''}{depth}_{k}"
+    return FAMILY.preset(
+        name, f"{kind} (L={depth}, k={k}) for CIFAR{note}", counts, published, **kwargs
     )
 
 
-def _imagenet(depth: int, k: int, params: int, macs: int, label: str) -> ModelInfo:
-    return ModelInfo(
-        name=f"densenet{depth}",
-        family="densenet",
-        description=f"DenseNet-{depth} (k={k}) for ImageNet, as keras.applications",
-        params=params,
-        macs=macs,
-        published_params=parse_label(label),
-        published_label=label,
-        published_source="Huang et al. 2017 (arXiv 1608.06993) Table 1; torchvision",
-        default_input_shape=IMAGENET_SHAPE,
-        default_num_classes=1000,
-        kwargs={
-            "depth": depth,
-            "growth_rate": k,
-            "bottleneck": True,
-            "compression": 0.5,
-            "stem": "imagenet",
-            "bn_momentum": 0.99,
-            "bn_epsilon": 1.001e-5,
-        },
+def _imagenet(depth: int, k: int, counts: tuple[int, int], label: str) -> ModelInfo:
+    source = "Huang et al. 2017 (arXiv 1608.06993) Table 1; torchvision"
+    info = FAMILY.preset(
+        f"densenet{depth}",
+        f"DenseNet-{depth} (k={k}) for ImageNet, as keras.applications",
+        counts,
+        (label, source),
+        depth=depth,
+        growth_rate=k,
+        bottleneck=True,
+        compression=0.5,
+        stem="imagenet",
+        bn_momentum=0.99,
+        bn_epsilon=1.001e-5,
     )
+    return dataclasses.replace(info, default_input_shape=IMAGENET_SHAPE, default_num_classes=1000)
 
 
 _THIRD = "; the seed README's {} counts its old third transition (seed_variant=True)"
 
 PRESETS = (
-    _cifar(40, 12, False, 1_037_818, 264_812_928, "1.0M", _PAPER),
-    _cifar(100, 12, False, 7_096_858, 1_769_516_448, "7.0M", _PAPER),
-    _cifar(100, 24, False, 27_480_346, 6_889_347_744, "27.2M", _PAPER),
+    _cifar(40, 12, False, (1_037_818, 264_812_928), ("1.0M", _PAPER)),
+    _cifar(100, 12, False, (7_096_858, 1_769_516_448), ("7.0M", _PAPER)),
+    _cifar(100, 24, False, (27_480_346, 6_889_347_744), ("27.2M", _PAPER)),
     _cifar(
-        100, 12, True, 793_150, 287_929_692, "0.8M", f"{_PAPER}; {_SEED} 0.85M with seed_variant"
+        100,
+        12,
+        True,
+        (793_150, 287_929_692),
+        ("0.8M", f"{_PAPER}; {_SEED} 0.85M with seed_variant"),
     ),
-    _cifar(100, 24, True, 3_068_482, 1_150_384_824, None, None, _THIRD.format("3.3M")),
+    _cifar(100, 24, True, (3_068_482, 1_150_384_824), None, _THIRD.format("3.3M")),
     _cifar(
-        160, 24, True, 6_943_642, 2_495_556_384, None, None, _THIRD.format("7.5M (DenseNet-160x24)")
+        160, 24, True, (6_943_642, 2_495_556_384), None, _THIRD.format("7.5M (DenseNet-160x24)")
     ),
-    _cifar(250, 24, True, 15_582_382, 5_418_785_724, "15.3M", _PAPER),
-    _cifar(190, 40, True, 25_881_390, 9_301_945_740, "25.6M", _PAPER),
-    _imagenet(121, 32, 8_062_504, 2_834_161_664, "7.98M"),
-    _imagenet(161, 48, 28_900_936, 7_727_907_072, "28.68M"),
-    _imagenet(169, 32, 14_307_880, 3_359_843_328, "14.15M"),
-    _imagenet(201, 32, 20_242_984, 4_291_365_888, "20.01M"),
+    _cifar(250, 24, True, (15_582_382, 5_418_785_724), ("15.3M", _PAPER)),
+    _cifar(190, 40, True, (25_881_390, 9_301_945_740), ("25.6M", _PAPER)),
+    _imagenet(121, 32, (8_062_504, 2_834_161_664), "7.98M"),
+    _imagenet(161, 48, (28_900_936, 7_727_907_072), "28.68M"),
+    _imagenet(169, 32, (14_307_880, 3_359_843_328), "14.15M"),
+    _imagenet(201, 32, (20_242_984, 4_291_365_888), "20.01M"),
 )

@@ -8,54 +8,35 @@ Dense 120 -> Dense 84 -> Dense classes -> softmax. 62,006 parameters on 32x32x3.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.zoo.base import Family, ModelInfo, check_common, layers_for
+from orchestrator.zoo.backend import Backend
+from orchestrator.zoo.base import Family
 
 
-def lenet(
-    inputs: Any,
-    *,
-    num_classes: int = 10,
-    weight_decay: float = 1e-4,
-    kernel_initializer: Any = "he_normal",
-) -> Any:
-    """LeNet-5 (seed version): `inputs` (N, H, W, C) -> class probabilities (float32)."""
-    ly = layers_for(inputs, weight_decay, kernel_initializer)
-    x = ly.conv(inputs, 6, 5, "conv1", padding="valid", use_bias=True, activation="relu")
+def lenet(ly: Backend, x: Any) -> Any:
+    """LeNet-5 (seed version): `x` (N, H, W, C) -> class probabilities (float32)."""
+    x = ly.conv(x, 6, 5, "conv1", padding="valid", use_bias=True, activation="relu")
     x = ly.max_pool(x, 2, "pool1")
     x = ly.conv(x, 16, 5, "conv2", padding="valid", use_bias=True, activation="relu")
     x = ly.max_pool(x, 2, "pool2")
     x = ly.flatten(x, "flatten")
     x = ly.dense(x, 120, "fc1", activation="relu")
     x = ly.dense(x, 84, "fc2", activation="relu")
-    return ly.classifier(x, num_classes)
-
-
-def check(
-    model: str, input_shape: tuple[int, ...], num_classes: int, kwargs: Mapping[str, Any]
-) -> list[str]:
-    return check_common(model, kwargs)
+    return ly.classifier(x)
 
 
 FAMILY = Family(
-    name="lenet",
-    description="LeNet-5 with ReLU and max pooling (seed version)",
-    build=lenet,
-    check=check,
-    arch_keys=frozenset(),
+    "LeNet-5 with ReLU and max pooling (seed version)",
+    lenet,
+    {"weight_decay": 1e-4, "kernel_initializer": "he_normal"},
 )
 
 PRESETS = (
-    ModelInfo(
-        name="lenet5",
-        family="lenet",
-        description="LeNet-5, ReLU, max pool, L2 1e-4 on all kernels (seed's 76.23% model)",
-        params=62_006,
-        macs=651_720,
-        published_params=62_000,
-        published_label="62k",
-        published_source="BIGBALLON/cifar-10-cnn README (Lecun-Network)",
+    FAMILY.preset(
+        "lenet5",
+        "LeNet-5, ReLU, max pool, L2 1e-4 on all kernels (seed's 76.23% model)",
+        (62_006, 651_720),
+        ("62k", "BIGBALLON/cifar-10-cnn README (Lecun-Network)"),
     ),
 )

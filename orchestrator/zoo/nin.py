@@ -11,86 +11,53 @@ conv and its ReLU.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
-from orchestrator.zoo.base import (
-    Family,
-    ModelInfo,
-    check_bool,
-    check_common,
-    layers_for,
-    parse_label,
-)
+from orchestrator.zoo.backend import Backend
+from orchestrator.zoo.base import KERAS_BN, Family, typed
+from orchestrator.zoo.blocks import conv_unit
 
 # (filters, kernel) of the three convs of blocks 1 and 2; block 3 ends in the class conv.
 _BLOCKS = (((192, 5), (160, 1), (96, 1)), ((192, 5), (192, 1), (192, 1)))
 
 
-def nin(
-    inputs: Any,
-    *,
-    num_classes: int = 10,
-    batch_norm: bool = False,
-    dropout: float = 0.5,
-    weight_decay: float = 1e-4,
-    kernel_initializer: Any = "glorot_uniform",
-    bn_momentum: float = 0.99,
-    bn_epsilon: float = 1e-3,
-) -> Any:
-    """Network in Network: `inputs` -> class probabilities (float32)."""
-    ly = layers_for(inputs, weight_decay, kernel_initializer, bn_momentum, bn_epsilon)
-    x = inputs
+def nin(ly: Backend, x: Any, *, batch_norm: bool = False) -> Any:
+    """Network in Network: `x` -> class probabilities (float32)."""
     for index, convs in enumerate(_BLOCKS, start=1):
         x = _mlpconv(ly, x, convs, batch_norm, f"block{index}")
         x = ly.max_pool(x, 3, f"block{index}_pool", strides=2, padding="same")
-        x = ly.dropout(x, dropout, f"block{index}_drop")
-    x = _mlpconv(ly, x, ((192, 3), (192, 1), (num_classes, 1)), batch_norm, "block3")
+        x = ly.dropout(x, f"block{index}_drop")
+    x = _mlpconv(ly, x, ((192, 3), (192, 1), (ly.num_classes, 1)), batch_norm, "block3")
     return ly.softmax(ly.global_pool(x))
 
 
-def _mlpconv(
-    ly: Any, x: Any, convs: tuple[tuple[int, int], ...], batch_norm: bool, name: str
-) -> Any:
-    for index, (filters, kernel) in enumerate(convs, start=1):
-        x = ly.conv(x, filters, kernel, f"{name}_conv{index}", use_bias=True)
-        if batch_norm:
-            x = ly.bn(x, f"{name}_bn{index}")
-        x = ly.relu(x, f"{name}_relu{index}")
+def _mlpconv(ly: Backend, x: Any, convs: Sequence[tuple[int, int]], bn: bool, name: str) -> Any:
+    for index, conv in enumerate(convs, start=1):
+        x = conv_unit(ly, x, conv, name, index, bn=bn)
     return x
 
 
-def check(
-    model: str, input_shape: tuple[int, ...], num_classes: int, kwargs: Mapping[str, Any]
-) -> list[str]:
-    return check_common(model, kwargs) + check_bool(model, "batch_norm", kwargs["batch_norm"])
-
-
+_SETTINGS = {"weight_decay": 1e-4, "kernel_initializer": "glorot_uniform", "dropout": 0.5}
 FAMILY = Family(
-    name="nin",
-    description="Network in Network (mlpconv blocks, global average pooling)",
-    build=nin,
-    check=check,
-    arch_keys=frozenset({"batch_norm"}),
+    "Network in Network (mlpconv blocks, global average pooling)",
+    nin,
+    {**_SETTINGS, **KERAS_BN},
+    (typed(batch_norm=bool),),
 )
 
+_README = "BIGBALLON/cifar-10-cnn README (Network-in-Network)"
 PRESETS = (
-    ModelInfo(
-        name="nin",
-        family="nin",
-        description="Network in Network, dropout 0.5, L2 1e-4 (seed's 91.63% model)",
-        params=966_986,
-        macs=222_486_528,
-        published_params=parse_label("0.97M"),
-        published_label="0.97M",
-        published_source="BIGBALLON/cifar-10-cnn README (Network-in-Network)",
+    FAMILY.preset(
+        "nin",
+        "Network in Network, dropout 0.5, L2 1e-4 (seed's 91.63% model)",
+        (966_986, 222_486_528),
+        ("0.97M", _README),
     ),
-    ModelInfo(
-        name="nin_bn",
-        family="nin",
-        description="Network in Network with BN after every conv (seed's _bn variant)",
-        params=972_658,
-        macs=222_486_528,
-        kwargs={"batch_norm": True},
+    FAMILY.preset(
+        "nin_bn",
+        "Network in Network with BN after every conv (seed's _bn variant)",
+        (972_658, 222_486_528),
+        batch_norm=True,
     ),
 )

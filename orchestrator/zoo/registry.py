@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -38,9 +37,6 @@ FAMILIES: dict[str, Family] = {
 }
 PRESETS: dict[str, ModelInfo] = {p.name: p for module in _MODULES for p in module.PRESETS}
 
-# Builder parameters that are not model arguments.
-_NOT_ARGUMENTS = frozenset({"inputs", "num_classes"})
-
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -48,8 +44,8 @@ class ModelConfig:
 
     name: str
     family: str
-    input_shape: tuple[int, int, int]
     num_classes: int
+    input_shape: tuple[int, int, int]
     kwargs: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
@@ -82,11 +78,8 @@ def get_preset(name: str) -> ModelInfo:
 
 
 def family_arguments(family: str) -> dict[str, Any]:
-    """A family's model arguments and their defaults (the builder's keyword parameters)."""
-    fam = FAMILIES[family]
-    params = inspect.signature(fam.build).parameters.values()
-    defaults = {p.name: p.default for p in params if p.name not in _NOT_ARGUMENTS}
-    return {**defaults, **fam.defaults}
+    """A family's model arguments and their defaults."""
+    return FAMILIES[family].arguments()
 
 
 def check_model(
@@ -128,12 +121,12 @@ def resolve_model(
     kwargs = {**family_arguments(family.name), **(preset.kwargs if preset else {}), **accepted}
     # Family checks still run after other problems, so that all are reported together.
     shape = tuple(int(d) for d in input_shape) if shape_ok else None
-    problems += family.check(name, shape, num_classes, kwargs)  # type: ignore[arg-type]
+    problems += family.check(name, shape, num_classes, kwargs)
     if not problems and shape is not None:
         problems += _size_problems(name, family, shape, num_classes, kwargs)
     if problems:
         raise SpecError(problems)
-    return ModelConfig(name, family.name, shape, num_classes, kwargs)  # type: ignore[arg-type]
+    return ModelConfig(name, family.name, num_classes, shape, kwargs)  # type: ignore[arg-type]
 
 
 def _size_problems(
@@ -172,7 +165,7 @@ def _override_problems(
     """Problems with the override names, and the overrides that are acceptable."""
     known = family_arguments(family.name)
     # A preset fixes its architecture, unless its name is also the family's ("nin").
-    fixed = preset is not None and preset.name != family.name
+    fixed = preset.kwargs if preset is not None and preset.name != family.name else None
     problems: list[str] = []
     for key, value in overrides.items():
         if key not in known:
@@ -180,9 +173,9 @@ def _override_problems(
                 f"{name}: {key}: unknown argument.{did_you_mean(key, known)} Valid arguments: "
                 f"{', '.join(sorted(known))}. Received: {key}={value!r}"
             )
-        elif fixed and key in family.arch_keys and preset.kwargs.get(key, known[key]) != value:
+        elif fixed is not None and key in family.arch_keys and fixed.get(key, known[key]) != value:
             rule = (
-                f"is fixed by the preset ({key}={preset.kwargs.get(key, known[key])!r}); to "
+                f"is fixed by the preset ({key}={fixed.get(key, known[key])!r}); to "
                 f"change it, create the family: create_model({family.name!r}, {key}=...)"
             )
             problems.append(received(name, key, rule, value))

@@ -17,73 +17,50 @@ IN_PLANES never updates; the README's "20M" for 4x64d counts this: 20,365,248, a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.zoo.base import (
-    Family,
-    ModelInfo,
-    check_bool,
-    check_common,
-    check_int,
-    layers_for,
-    parse_label,
-    received,
-)
+from orchestrator.zoo.backend import Backend
+from orchestrator.zoo.base import TORCH_BN, Family, check_int, depth_rule, received, typed
+from orchestrator.zoo.blocks import residual, stages
 
 _EXPANSION = 4  # block output = 4 * planes
 
 
 def resnext(
-    inputs: Any,
+    ly: Backend,
+    x: Any,
     *,
-    num_classes: int = 10,
     depth: int = 29,
     cardinality: int = 8,
     base_width: int = 64,
     se: bool = False,
     se_reduction: int = 16,
-    weight_decay: float = 5e-4,
-    kernel_initializer: Any = "he_normal",
-    bn_momentum: float = 0.9,
-    bn_epsilon: float = 1e-5,
     seed_variant: bool = False,
 ) -> Any:
     """ResNeXt-`depth` (`cardinality` x `base_width`d), SE with `se`: -> probabilities."""
-    ly = layers_for(inputs, weight_decay, kernel_initializer, bn_momentum, bn_epsilon)
-    x = ly.bn_relu(ly.conv(inputs, 64, 3, "stem_conv"), "stem")
-    blocks = (depth - 2) // 9
-    for stage, planes in enumerate((64, 128, 256)):
-        for block in range(blocks):
-            strides = 2 if stage > 0 and block == 0 else 1
-            name = f"stage{stage + 1}_block{block + 1}"
-            group_width = planes * base_width // 64
-            spec = (planes, group_width, cardinality, strides)
-            x = _block(ly, x, spec, se_reduction if se else 0, seed_variant, name)
-    return ly.classifier(ly.global_pool(x), num_classes, use_bias=se)
+
+    def block(ly: Backend, x: Any, planes: int, strides: int, name: str) -> Any:
+        inner = planes * base_width // 64 * cardinality
+        y = ly.bn_relu(ly.conv(x, inner, 1, f"{name}_conv1"), f"{name}_conv1")
+        y = ly.conv(y, inner, 3, f"{name}_conv2", strides=strides, groups=cardinality)
+        y = ly.bn_relu(y, f"{name}_conv2")
+        y = ly.bn(ly.conv(y, _EXPANSION * planes, 1, f"{name}_conv3"), f"{name}_conv3_bn")
+        if seed_variant:  # the seed's extra ReLU on the residual branch
+            y = ly.relu(y, f"{name}_conv3_relu")
+        if se:
+            y = _squeeze_excite(ly, y, se_reduction, f"{name}_se")
+        return ly.relu(
+            residual(ly, x, y, strides, name, bn=True, always=seed_variant), f"{name}_out"
+        )
+
+    x = ly.bn_relu(ly.conv(x, 64, 3, "stem_conv"), "stem")
+    x = stages(ly, x, (64, 128, 256), (depth - 2) // 9, block)
+    return ly.classifier(ly.global_pool(x), use_bias=se)
 
 
-def _block(
-    ly: Any, x: Any, spec: tuple[int, int, int, int], reduction: int, seed: bool, name: str
-) -> Any:
-    planes, group_width, cardinality, strides = spec
-    inner, out = group_width * cardinality, _EXPANSION * planes
-    y = ly.bn_relu(ly.conv(x, inner, 1, f"{name}_conv1"), f"{name}_conv1")
-    y = ly.conv(y, inner, 3, f"{name}_conv2", strides=strides, groups=cardinality)
-    y = ly.bn_relu(y, f"{name}_conv2")
-    y = ly.bn(ly.conv(y, out, 1, f"{name}_conv3"), f"{name}_conv3_bn")
-    if seed:  # the seed's extra ReLU on the residual branch (bug A2)
-        y = ly.relu(y, f"{name}_conv3_relu")
-    if reduction:
-        y = _squeeze_excite(ly, y, reduction, f"{name}_se")
-    shortcut = x
-    if seed or strides != 1 or x.shape[-1] != out:
-        shortcut = ly.conv(x, out, 1, f"{name}_shortcut", strides=strides)
-        shortcut = ly.bn(shortcut, f"{name}_shortcut_bn")
-    return ly.relu(ly.add([shortcut, y], f"{name}_add"), f"{name}_out")
-
-
-def _squeeze_excite(ly: Any, x: Any, reduction: int, name: str) -> Any:
+def _squeeze_excite(ly: Backend, x: Any, reduction: int, name: str) -> Any:
     """Channel attention: GAP -> Dense(C/r, ReLU) -> Dense(C, sigmoid) -> x * weights."""
     channels = x.shape[-1]
     w = ly.global_pool(x, f"{name}_pool", keepdims=True)
@@ -92,38 +69,28 @@ def _squeeze_excite(ly: Any, x: Any, reduction: int, name: str) -> Any:
     return ly.multiply([x, w], f"{name}_scale")
 
 
-def check(
-    model: str, input_shape: tuple[int, ...], num_classes: int, kwargs: Mapping[str, Any]
-) -> list[str]:
-    problems = check_common(model, kwargs) + check_bool(model, "se", kwargs["se"])
-    for arg in ("cardinality", "base_width", "se_reduction"):
-        problems += check_int(model, arg, kwargs[arg])
-    if not problems and kwargs["se"] and kwargs["se_reduction"] > 256:
+_DEPTH = depth_rule(9, 2, "11, 20, 29, 38")
+
+
+def _rules(model: str, kwargs: Mapping[str, Any], input_shape: Any) -> list[str]:
+    reduction = kwargs["se_reduction"]
+    problems = []
+    if kwargs["se"] is True and not check_int(model, "se_reduction", reduction) and reduction > 256:
         rule = "must be at most 256 (the narrowest block has 256 channels)"
-        problems.append(received(model, "se_reduction", rule, kwargs["se_reduction"]))
-    if not problems and kwargs["base_width"] < 1:
-        problems.append(received(model, "base_width", "must be >= 1", kwargs["base_width"]))
-    depth = kwargs["depth"]
-    if check_int(model, "depth", depth, minimum=11) or (depth - 2) % 9:
-        rule = "must be 9n+2 with n >= 1 (11, 20, 29, 38, ...)"
-        problems.append(received(model, "depth", rule, depth))
-    return problems
+        problems.append(received(model, "se_reduction", rule, reduction))
+    return problems + _DEPTH(model, kwargs, input_shape)
 
 
-_ARCH = frozenset({"depth", "cardinality", "base_width", "se", "se_reduction"})
 FAMILY = Family(
-    name="resnext",
-    description="ResNeXt for CIFAR (9n+2, grouped 3x3 bottlenecks); se=True adds SE blocks",
-    build=resnext,
-    check=check,
-    arch_keys=_ARCH,
+    "ResNeXt for CIFAR (9n+2, grouped 3x3 bottlenecks); se=True adds SE blocks",
+    resnext,
+    {"weight_decay": 5e-4, "kernel_initializer": "he_normal", **TORCH_BN},
+    (typed(se=bool, cardinality=int, base_width=int, se_reduction=int), _rules),
 )
-SE_FAMILY = Family(
-    name="se_resnext",
+SE_FAMILY = dataclasses.replace(
+    FAMILY,
     description="SE-ResNeXt for CIFAR: ResNeXt with squeeze-and-excitation (reduction 16)",
-    build=resnext,
-    check=check,
-    arch_keys=_ARCH,
+    name="se_resnext",
     defaults={"se": True},
 )
 FAMILIES = (FAMILY, SE_FAMILY)
@@ -132,27 +99,22 @@ _PAPER = "Xie et al. 2017 (arXiv 1611.05431) Table 7"
 _SEED = "the seed README's 20M counts its projection on every block (seed_variant=True)"
 
 
-def _preset(
-    cardinality: int, se: bool, params: int, macs: int, label: str | None, note: str
-) -> ModelInfo:
-    prefix = "se_" if se else ""
-    kind = "SE-ResNeXt-29" if se else "ResNeXt-29"
-    return ModelInfo(
-        name=f"{prefix}resnext29_{cardinality}x64d",
-        family=f"{prefix}resnext",
-        description=f"{kind} {cardinality}x64d, L2 5e-4{note}",
-        params=params,
-        macs=macs,
-        published_params=None if label is None else parse_label(label),
-        published_label=label,
-        published_source=_PAPER if label else None,
-        kwargs={"cardinality": cardinality, "base_width": 64},
+def _preset(cardinality: int, se: bool, counts: tuple[int, int], label: str | None) -> Any:
+    family, kind = (SE_FAMILY, "SE-ResNeXt-29") if se else (FAMILY, "ResNeXt-29")
+    note = "" if label else f"; {_SEED}"
+    return family.preset(
+        f"{family.name}29_{cardinality}x64d",
+        f"{kind} {cardinality}x64d, L2 5e-4{note}",
+        counts,
+        (label, _PAPER) if label else None,
+        cardinality=cardinality,
+        base_width=64,
     )
 
 
 PRESETS = (
-    _preset(4, False, 17_598_400, 2_736_465_920, None, f"; {_SEED}"),
-    _preset(8, False, 34_484_160, 5_387_266_048, "34.4M", ""),
-    _preset(16, False, 68_255_680, 10_688_866_304, "68.1M", ""),
-    _preset(4, True, 18_114_506, 2_736_982_016, None, f"; {_SEED}"),
+    _preset(4, False, (17_598_400, 2_736_465_920), None),
+    _preset(8, False, (34_484_160, 5_387_266_048), "34.4M"),
+    _preset(16, False, (68_255_680, 10_688_866_304), "68.1M"),
+    _preset(4, True, (18_114_506, 2_736_982_016), None),
 )

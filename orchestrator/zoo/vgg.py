@@ -15,15 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.zoo.base import (
-    Family,
-    ModelInfo,
-    check_common,
-    check_int,
-    layers_for,
-    parse_label,
-    received,
-)
+from orchestrator.zoo.backend import Backend
+from orchestrator.zoo.base import KERAS_BN, Family, received, typed
+from orchestrator.zoo.blocks import conv_unit
 
 # Convs per block by depth (configurations A, B, D, E of the paper's Table 1).
 LAYOUTS: dict[int, tuple[int, ...]] = {
@@ -36,67 +30,43 @@ _FILTERS = (64, 128, 256, 512, 512)
 
 
 def vgg(
-    inputs: Any,
-    *,
-    num_classes: int = 10,
-    depth: int = 19,
-    fc_units: int = 4096,
-    dropout: float = 0.5,
-    weight_decay: float = 1e-4,
-    kernel_initializer: Any = "he_normal",
-    bn_momentum: float = 0.99,
-    bn_epsilon: float = 1e-3,
-    seed_variant: bool = False,
+    ly: Backend, x: Any, *, depth: int = 19, fc_units: int = 4096, seed_variant: bool = False
 ) -> Any:
-    """VGG-`depth` with BN: `inputs` -> class probabilities (float32)."""
-    ly = layers_for(inputs, weight_decay, kernel_initializer, bn_momentum, bn_epsilon)
-    x = inputs
+    """VGG-`depth` with BN: `x` -> class probabilities (float32)."""
     for block, (convs, filters) in enumerate(zip(LAYOUTS[depth], _FILTERS, strict=True), 1):
         for conv in range(1, convs + 1):
-            name = f"block{block}_conv{conv}"
-            x = ly.conv(x, filters, 3, name, use_bias=True)
-            x = ly.relu(ly.bn(x, f"block{block}_bn{conv}"), f"block{block}_relu{conv}")
+            x = conv_unit(ly, x, (filters, 3), f"block{block}", conv, bn=True)
         x = ly.max_pool(x, 2, f"block{block}_pool")
     x = ly.flatten(x, "flatten")
     for index in (1, 2):
-        x = ly.dense(x, fc_units, f"fc{index}")
-        x = ly.relu(ly.bn(x, f"fc{index}_bn"), f"fc{index}_relu")
-        x = ly.dropout(x, dropout, f"fc{index}_drop")
-    x = ly.dense(x, num_classes, "predictions")
+        x = ly.bn_relu(ly.dense(x, fc_units, f"fc{index}"), f"fc{index}")
+        x = ly.dropout(x, f"fc{index}_drop")
+    x = ly.dense(x, ly.num_classes, "predictions")
     if seed_variant:
         x = ly.bn(x, "predictions_bn")
     return ly.softmax(x)
 
 
-def check(
-    model: str, input_shape: tuple[int, ...], num_classes: int, kwargs: Mapping[str, Any]
-) -> list[str]:
-    problems = check_common(model, kwargs) + check_int(model, "fc_units", kwargs["fc_units"])
+def _depth(model: str, kwargs: Mapping[str, Any], input_shape: Any) -> list[str]:
     depth = kwargs["depth"]
     if isinstance(depth, bool) or not isinstance(depth, int) or depth not in LAYOUTS:
-        rule = f"must be one of {sorted(LAYOUTS)}"
-        problems.append(received(model, "depth", rule, kwargs["depth"]))
-    return problems
+        return [received(model, "depth", f"must be one of {sorted(LAYOUTS)}", depth)]
+    return []
 
 
 FAMILY = Family(
-    name="vgg",
-    description="VGG-11/13/16/19 with BN after every conv and in the 4096-unit head",
-    build=vgg,
-    check=check,
-    arch_keys=frozenset({"depth", "fc_units"}),
+    "VGG-11/13/16/19 with BN after every conv and in the 4096-unit head",
+    vgg,
+    {"weight_decay": 1e-4, "kernel_initializer": "he_normal", **KERAS_BN, "dropout": 0.5},
+    (typed(fc_units=int), _depth),
 )
 
 PRESETS = (
-    ModelInfo(
-        name="vgg19",
-        family="vgg",
-        description="VGG-19 with BN, 4096-4096 head, dropout 0.5 (from scratch)",
-        params=39_002_698,
-        macs=417_046_528,
-        published_params=parse_label("39M"),
-        published_label="39M",
-        published_source="BIGBALLON/cifar-10-cnn README (Vgg19-Network)",
-        kwargs={"depth": 19},
+    FAMILY.preset(
+        "vgg19",
+        "VGG-19 with BN, 4096-4096 head, dropout 0.5 (from scratch)",
+        (39_002_698, 417_046_528),
+        ("39M", "BIGBALLON/cifar-10-cnn README (Vgg19-Network)"),
+        depth=19,
     ),
 )
