@@ -4,7 +4,7 @@
 0..255, resized to 32x32 with bilinear interpolation (half-pixel centres, as
 `tf.image.resize` does) and replicated to 3 channels, so every CIFAR model runs on them
 unchanged. The train/test split is fixed (20 % test, stratified, seed below) and does not
-depend on the trial seed: every trial of every job tests on the same 360 images.
+depend on the trial seed: every trial of every job tests on the same 359 images.
 """
 
 from __future__ import annotations

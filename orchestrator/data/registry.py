@@ -23,55 +23,45 @@ SYNTHETIC_TRAIN, SYNTHETIC_TEST = 5_000, 1_000  # default sizes of the generated
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a dataset is, without loading it. `offline`: needs no files from the user."""
+    """What a dataset is, without loading it: the one place its facts are kept.
+
+    `offline`: needs no files from the user. `train_images` / `test_images`: the images
+    in the full splits (None: generated, any size); `orch validate` checks train_size,
+    test_size and validation_size against them, as the loader would, and `orch plan`
+    sizes an epoch with them.
+    """
 
     name: str
     num_classes: int
     input_shape: tuple[int, int, int]
     offline: bool
     description: str
-    # Images in the full train / test split (None: generated, any size). `orch validate`
-    # checks train_size, test_size and validation_size against them, as the loader would.
     train_images: int | None = None
     test_images: int | None = None
 
+    def split_sizes(self) -> tuple[int, int]:
+        """Images in the full train and test splits; for a generated set, its default sizes."""
+        if self.train_images is None or self.test_images is None:
+            return SYNTHETIC_TRAIN, SYNTHETIC_TEST
+        return self.train_images, self.test_images
 
+
+_CIFAR = cifar.FULL_TRAIN, cifar.FULL_TEST
+_SVHN = svhn.IMAGES[svhn.TRAIN_FILE], svhn.IMAGES[svhn.TEST_FILE]
+_SVHN_EXTRA = _SVHN[0] + svhn.IMAGES[svhn.EXTRA_FILE], _SVHN[1]
+_RGB32 = (32, 32, 3)
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
+        DatasetInfo("cifar10", 10, _RGB32, False, "CIFAR-10", *_CIFAR),
+        DatasetInfo("cifar100", 100, _RGB32, False, "CIFAR-100 (fine labels)", *_CIFAR),
+        DatasetInfo("svhn", 10, _RGB32, False, "SVHN cropped digits", *_SVHN),
+        DatasetInfo("svhn_extra", 10, _RGB32, False, "SVHN train + extra", *_SVHN_EXTRA),
         DatasetInfo(
-            "cifar10",
-            10,
-            (32, 32, 3),
-            False,
-            "CIFAR-10, 50,000 train / 10,000 test",
-            50_000,
-            10_000,
+            "digits", 10, _RGB32, True, "scikit-learn digits, a fixed 80/20 split", 1_438, 359
         ),
-        DatasetInfo(
-            "cifar100",
-            100,
-            (32, 32, 3),
-            False,
-            "CIFAR-100 (fine labels), 50k / 10k",
-            50_000,
-            10_000,
-        ),
-        DatasetInfo(
-            "svhn", 10, (32, 32, 3), False, "SVHN cropped digits, 73,257 / 26,032", 73_257, 26_032
-        ),
-        DatasetInfo(
-            "svhn_extra",
-            10,
-            (32, 32, 3),
-            False,
-            "SVHN train + extra, 604,388 / 26,032",
-            604_388,
-            26_032,
-        ),
-        DatasetInfo("digits", 10, (32, 32, 3), True, "scikit-learn digits, 1,438 / 359", 1438, 359),
-        DatasetInfo("synthetic", 10, (32, 32, 3), True, "generated, learnable, any size"),
-        DatasetInfo("synthetic100", 100, (32, 32, 3), True, "generated, 100 classes"),
+        DatasetInfo("synthetic", 10, _RGB32, True, "generated, learnable, any size"),
+        DatasetInfo("synthetic100", 100, _RGB32, True, "generated, 100 classes"),
     )
 }
 

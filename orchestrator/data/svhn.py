@@ -16,6 +16,8 @@ from orchestrator.errors import DatasetError
 TRAIN_FILE, TEST_FILE, EXTRA_FILE = "train_32x32.mat", "test_32x32.mat", "extra_32x32.mat"
 CANDIDATES = (TRAIN_FILE, f"svhn/{TRAIN_FILE}")
 URL = "http://ufldl.stanford.edu/housenumbers/"
+# Images in each official file.
+IMAGES = {TRAIN_FILE: 73_257, TEST_FILE: 26_032, EXTRA_FILE: 531_131}
 # The SVHN page publishes no checksums; these are the md5 sums torchvision pins for the
 # official files (checked by orch's download, data/download.py).
 MD5 = {
@@ -59,7 +61,7 @@ def files(train_path: Path, *, extra: bool = False) -> list[Path]:
 
 def load_svhn(train_path: Path, *, extra: bool = False) -> tuple[Split, Split]:
     """(train, test) from `train_path` and the test file beside it; `extra` appends the
-    531,131 images of extra_32x32.mat to the training set (the DenseNet paper's SVHN)."""
+    images of extra_32x32.mat to the training set (the DenseNet paper's SVHN)."""
     x, y = _load_mat(train_path)
     if extra:
         ex, ey = _load_mat(train_path.parent / EXTRA_FILE)

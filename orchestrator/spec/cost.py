@@ -35,28 +35,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from orchestrator.data.registry import DATASETS
 from orchestrator.scheduling.policy.gputypes import CPU, GpuSpec, spec
 from orchestrator.spec.model import DataSpec, TrialSpec
-
-# Training / test images per dataset (the full splits); svhn is the 73,257 "train" file.
-TRAIN_IMAGES: dict[str, int] = {
-    "cifar10": 50_000,
-    "cifar100": 50_000,
-    "svhn": 73_257,
-    "svhn_extra": 604_388,
-    "digits": 1_437,
-    "synthetic": 5_000,  # generated: train_size images when set
-    "synthetic100": 5_000,
-}
-TEST_IMAGES: dict[str, int] = {
-    "cifar10": 10_000,
-    "cifar100": 10_000,
-    "svhn": 26_032,
-    "svhn_extra": 26_032,
-    "digits": 360,
-    "synthetic": 1_000,
-    "synthetic100": 1_000,
-}
 
 ETA_COMPUTE = 0.5
 ETA_MEMORY = 0.75
@@ -154,29 +135,35 @@ def _walk(model: str, shape: tuple, model_args: tuple):  # -> zoo.counting.Walk 
         return None
 
 
+def _splits(data: DataSpec) -> tuple[int | None, int]:
+    """The train and test images the loader yields: the full splits (data/registry.py) or
+    the train_size / test_size subsets of them; a generated set is as large as they say."""
+    info = DATASETS.get(data.name)
+    if info is None:
+        return data.train_size, data.test_size or 0
+    train, test = info.split_sizes()
+    if info.train_images is None:  # generated: the sizes asked for replace the defaults
+        return data.train_size or train, data.test_size or test
+    train = train if data.train_size is None else min(data.train_size, train)
+    return train, test if data.test_size is None else min(data.test_size, test)
+
+
+def _held_out(data: DataSpec, train: int) -> int:
+    """Validation images held out of `train`: a count, or a fraction of it."""
+    held = data.validation_size or 0
+    return round(held * train) if isinstance(held, float) and held < 1 else int(held)
+
+
 def training_images(data: DataSpec) -> int | None:
     """Images per epoch: the training split (or train_size) less the validation hold-out."""
-    total = TRAIN_IMAGES.get(data.name)
-    if data.train_size is not None:
-        total = data.train_size if total is None else min(data.train_size, total)
-    if total is None:
-        return None
-    held = data.validation_size or 0
-    if isinstance(held, float) and held < 1:
-        held = round(held * total)
-    return max(total - int(held), 0)
+    train = _splits(data)[0]
+    return None if train is None else max(train - _held_out(data, train), 0)
 
 
 def evaluation_images(data: DataSpec) -> int:
     """Images evaluated per epoch: the validation hold-out, else the test split."""
-    total = TRAIN_IMAGES.get(data.name, 0)
-    held = data.validation_size or 0
-    if isinstance(held, float) and held < 1:
-        held = round(held * total)
-    if held:
-        return int(held)
-    test = TEST_IMAGES.get(data.name, 0)
-    return min(test, data.test_size) if data.test_size is not None else test
+    train, test = _splits(data)
+    return _held_out(data, train or 0) or test
 
 
 def training_macs(trial: TrialSpec) -> int | None:

@@ -28,22 +28,7 @@ from orchestrator.spec import grid as g
 from orchestrator.spec import schema as s
 from orchestrator.spec.checks import Checked, check_cell, resolved_recipe
 from orchestrator.spec.cluster import parse_cluster
-from orchestrator.spec.fields import (  # noqa: F401  (re-exported: the schema's old home)
-    CHECKPOINT,
-    DATA,
-    DEFAULTS,
-    GRID,
-    JOB,
-    OPTIMIZERS,
-    PER_MODEL,
-    PRECISIONS,
-    RECIPE,
-    REFERENCE,
-    REQUIRED_TRIAL_KEYS,
-    RESOURCES,
-    TOP,
-    TRIAL,
-)
+from orchestrator.spec.fields import GRID, PER_MODEL, TOP, TRIAL
 from orchestrator.spec.keys import trial_key
 from orchestrator.spec.model import (
     CheckpointPolicy,
