@@ -21,7 +21,14 @@ from orchestrator.cli.text import plain
 from orchestrator.config import Workspace, workspace
 from orchestrator.errors import SpecError
 from orchestrator.scheduling.policy.cluster import NodeInfo
-from orchestrator.scheduling.policy.feasibility import fits_trial, memory_problem, nodes_from_types
+from orchestrator.scheduling.policy.feasibility import (
+    describe_request,
+    fits,
+    fits_trial,
+    largest_by_type,
+    memory_problem,
+    nodes_from_types,
+)
 from orchestrator.scheduling.policy.gputypes import slug
 from orchestrator.scheduling.policy.order import candidate_types, longest_first
 from orchestrator.scheduling.policy.simulate import lower_bound, simulate
@@ -149,10 +156,15 @@ def plan_rows(job: JobSpec, ws: Workspace, types: Sequence[str], cluster: Cluste
             hours[gpu_type] = None if e is None else e.seconds / 3600
         memory = peak_memory_gb(t) if t.resources.gpus else None
         problem = memory_problem(t, cluster.nodes or [_probe(g) for g in types])
+        if cluster.nodes and not any(fits(t.resources, n) for n in cluster.nodes):
+            problem = (
+                f'trial "{t.name}" asks for {describe_request(t.resources)}: no node of the '
+                f"{cluster.source} can hold it (largest node of each type: "
+                f"{largest_by_type(cluster.nodes)})."
+            )
         done = min(progress.get(t.key, 0), t.epochs)
-        rows.append(
-            PlanRow(t, counts and counts.params, hours, memory, done, t.key in finished, problem)
-        )
+        params = None if counts is None else counts.params
+        rows.append(PlanRow(t, params, hours, memory, done, t.key in finished, problem))
     return rows
 
 
@@ -213,8 +225,9 @@ def job_summary(job: JobSpec, rows: Sequence[PlanRow], cluster: Cluster) -> Summ
         for r in rows
         if not r.finished and any(fits_trial(r.trial, n) for n in cluster.nodes)
     ]
-    if not pending:
-        return Summary(total, left, unknown, 0.0, 0.0, 0.0)
+    if not pending:  # all finished: nothing left; else nothing left fits a node
+        done = all(r.finished for r in rows)
+        return Summary(total, left, unknown, *((0.0, 0.0, 0.0) if done else (None,) * 3))
 
     memo: dict[tuple[int, str], float | None] = {}
 
@@ -258,7 +271,12 @@ def as_text(
     lines = [f"job {job.name!r} ({job.path}): {len(job.trials)} trials in {len(job.groups)} groups"]
     lines.append(format_table(header, cells))
     lines.append(total_line(rows, s))
-    if cluster.nodes:
+    if cluster.nodes and s.makespan_h is None:
+        lines.append(
+            f"makespan: no trial left to run fits a node of {cluster.describe()} "
+            f"({cluster.source}); see below."
+        )
+    elif cluster.nodes:
         lines.append(makespan_line(s, cluster))
     else:
         lines.append(
