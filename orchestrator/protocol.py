@@ -80,12 +80,19 @@ class FailureClass(StrEnum):
 INFRASTRUCTURE = frozenset({FailureClass.NODE_LOST, FailureClass.DRIVER_LOST})
 
 
+class Role(StrEnum):
+    """The value of the tag `orch.role`: what an MLflow run stands for."""
+
+    JOB = "job"  # the job's parent run
+    TRIAL = "trial"  # one trial's run, the same across its retries and resumes
+
+
 class Tag:
     """MLflow tag names (runs of one job: a parent run, one child run per trial)."""
 
     TRIAL_KEY = "orch.trial_key"
     JOB = "orch.job"
-    ROLE = "orch.role"  # "job" or "trial"
+    ROLE = "orch.role"  # a Role
     STATE = "orch.state"  # a TrialState
     GROUP = "orch.group"
     POSITION = "orch.position"
@@ -165,8 +172,10 @@ class EpochReport:
     checkpointed: bool | None = None
     model_summary: str | None = None
     model_path: str | None = None
-    node_id: str | None = None  # added by the Ray trial wrapper
-    # Anything else the trial adds (provenance, system/* metrics): passed on as is.
+    node_id: str | None = None  # Ray's id of the node the trial runs on (None outside Ray)
+    # What produced this result: versions, commit, GPU stack, data sha256 (provenance.py)
+    provenance: Mapping[str, str] | None = field(default=None, hash=False)
+    # Anything else the trial or Tune adds (system/* metrics, node_ip): passed on as is.
     extra: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,11 +186,47 @@ class EpochReport:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> EpochReport:
         known = _field_names(cls)
-        extra = {k: v for k, v in d.items() if k not in known and k not in _END_FLAGS}
+        extra = {k: v for k, v in d.items() if k not in known and k not in _END_KEYS}
         return cls(**{k: v for k, v in d.items() if k in known}, extra=extra)
 
+    # -- what the driver makes of it ------------------------------------------------------
+    @property
+    def node(self) -> str | None:
+        """Node id (unique even when nodes share an IP), else the IP Tune adds."""
+        return self.node_id or self.extra.get(_TUNE_NODE_IP)
 
-_END_FLAGS = ("diverged", "failed", "stopped", "failure_class", "message", "reason")
+    @property
+    def gpu_label(self) -> str | None:
+        """The hardware as tables show it: "GTX 1080 Ti", "GTX 1080 Ti x2"; None: unknown."""
+        if not self.gpu_name:
+            return None
+        count = int(self.gpu_count or 0)
+        return str(self.gpu_name) if count <= 1 else f"{self.gpu_name} x{count}"
+
+    def hardware_tags(self) -> dict[str, Any]:
+        """The MLflow tags of where and how the trial ran, for the facts this report has."""
+        facts = {
+            Tag.GPU: self.gpu_name,
+            Tag.GPU_COUNT: self.gpu_count,
+            Tag.PRECISION: self.precision,
+            Tag.NODE: self.node_id,
+            Tag.VAL_ON_TEST: self.val_on_test,
+        }
+        return {tag: v for tag, v in facts.items() if v is not None}
+
+    def epoch_metrics(self) -> dict[str, float]:
+        """The MLflow metrics of this epoch (step = epoch), MLflow's system/* ones included."""
+        out = {k: float(v) for k in EPOCH_METRICS if (v := getattr(self, k)) is not None}
+        system = {k: float(v) for k, v in self.extra.items() if k.startswith(_SYSTEM)}
+        return {**out, **system}
+
+    def final_metrics(self) -> dict[str, float]:
+        """The metrics logged once, at the last epoch: test results and the model's size."""
+        return {k: float(v) for k in FINAL_METRICS if (v := getattr(self, k)) is not None}
+
+
+_SYSTEM = MetricName.SYSTEM_PREFIX
+_TUNE_NODE_IP = "node_ip"  # Tune's own field of every result
 
 
 class EndKind(StrEnum):
@@ -217,11 +262,11 @@ class TrialEnd:
         failure_class + message, or stopped=1 + failure_class + reason."""
         out = {**self.extra, **(self.last.to_dict() if self.last is not None else {})}
         if self.epochs_done is not None:
-            out["epochs_done"] = self.epochs_done
+            out[_EPOCHS_DONE] = self.epochs_done
         out[str(self.kind)] = 1
         if self.kind != EndKind.DIVERGED:
-            out["failure_class"] = str(self.failure_class)
-        out["reason" if self.kind == EndKind.STOPPED else "message"] = self.message
+            out[_FAILURE_CLASS] = str(self.failure_class)
+        out[_REASON if self.kind == EndKind.STOPPED else _MESSAGE] = self.message
         return out
 
     @classmethod
@@ -235,11 +280,46 @@ class TrialEnd:
             EndKind.FAILED: FailureClass.ERROR,
             EndKind.STOPPED: FailureClass.CANCELLED,
         }[kind]
-        cls_ = failure_class(d.get("failure_class"), default)
-        text = d.get("reason" if kind == EndKind.STOPPED else "message", str(kind))
-        last = EpochReport.from_dict(d) if "epoch" in d and "epochs_done" in d else None
-        done = d.get("epochs_done")
-        return cls(kind, cls_, str(text), int(done) if done is not None else None, last)
+        cls_ = failure_class(d.get(_FAILURE_CLASS), default)
+        text = d.get(_REASON if kind == EndKind.STOPPED else _MESSAGE, str(kind))
+        last = EpochReport.from_dict(d) if _is_epoch(d) else None
+        done = d.get(_EPOCHS_DONE)
+        # Without an epoch report, the facts that came with the end are kept as they came.
+        kept = {k: v for k, v in d.items() if k not in _END_KEYS and k != _EPOCHS_DONE}
+        extra = {} if last is not None else kept
+        return cls(kind, cls_, str(text), int(done) if done is not None else None, last, extra)
+
+    @property
+    def last_epochs_done(self) -> int | None:
+        """Epochs done when it ended, as far as the report says."""
+        if self.epochs_done is not None:
+            return self.epochs_done
+        return self.last.epochs_done if self.last is not None else None
+
+
+@dataclass(frozen=True)
+class StopRequest:
+    """The driver's request that a trial end (cancel, retry budget spent, infeasible), or
+    the trial's own (timeout): written as JSON under the storage path (`Control`)."""
+
+    failure_class: FailureClass
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {_FAILURE_CLASS: str(self.failure_class), _REASON: self.reason}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> StopRequest | None:
+        """A request as read back; an unknown class is a cancel, a missing reason says
+        "stopped"."""
+        if d is None:
+            return None
+        cls_ = failure_class(d.get(_FAILURE_CLASS), FailureClass.CANCELLED)
+        return cls(cls_, str(d.get(_REASON, EndKind.STOPPED)))
+
+    def end(self, *, epochs_done: int | None = None, last: EpochReport | None = None) -> TrialEnd:
+        """The trial's last report when it honours this request (after the epoch `last`)."""
+        return TrialEnd(EndKind.STOPPED, self.failure_class, self.reason, epochs_done, last)
 
 
 def failure_class(value: Any, default: FailureClass = FailureClass.ERROR) -> FailureClass:
@@ -259,9 +339,29 @@ def parse_report(d: Mapping[str, Any]) -> Report | None:
     end = TrialEnd.from_dict(d)
     if end is not None:
         return end
-    if "epochs_done" in d and "epoch" in d:
-        return EpochReport.from_dict(d)
-    return None
+    return EpochReport.from_dict(d) if _is_epoch(d) else None
+
+
+def trial_state(value: Any, default: TrialState = TrialState.PENDING) -> TrialState:
+    """A state read back (an `orch.state` tag, a ledger row); MLflow's own run status
+    stands in for a run without the tag (KILLED: what orch ends a cancelled run with)."""
+    text = str(value)
+    if text == MlflowStatus.KILLED:
+        return TrialState.CANCELLED
+    try:
+        return TrialState(text)
+    except ValueError:
+        return default
+
+
+# The keys of a reported dict beyond EpochReport's fields (the end flags and their words).
+_EPOCH, _EPOCHS_DONE = "epoch", "epochs_done"
+_FAILURE_CLASS, _MESSAGE, _REASON = "failure_class", "message", "reason"
+_END_KEYS = frozenset({*(str(k) for k in EndKind), _FAILURE_CLASS, _MESSAGE, _REASON})
+
+
+def _is_epoch(d: Mapping[str, Any]) -> bool:
+    return _EPOCH in d and _EPOCHS_DONE in d
 
 
 def _fields(obj: Any) -> dict[str, Any]:

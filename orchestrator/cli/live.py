@@ -20,7 +20,7 @@ from rich.table import Table
 
 from orchestrator.cli.render import console
 from orchestrator.cli.text import safe
-from orchestrator.protocol import FailureClass, TrialEnd, TrialState
+from orchestrator.protocol import FailureClass, Report, TrialEnd, TrialState
 from orchestrator.spec.model import JobSpec
 
 _STYLE = {
@@ -89,21 +89,25 @@ class LiveDisplay:
         if self.started_live:
             self.live.update(self._render())
 
-    def trial_result(self, key: str, result: dict[str, Any]) -> None:
+    def trial_result(self, key: str, report: Report) -> None:
+        if isinstance(report, TrialEnd):  # its state and message come with trial_completed
+            if report.last is None:
+                return
+            report = report.last  # the epoch it ended after (a divergence: loss nan)
         self._update(
             key,
-            epoch=int(result.get("epochs_done", 0)),
-            loss=result.get("loss"),
-            acc=result.get("val_accuracy"),
-            test=result.get("test_accuracy"),
-            time=float(result.get("train_time_s", 0.0)),
+            epoch=report.epochs_done,
+            loss=report.loss,
+            acc=report.val_accuracy,
+            test=report.test_accuracy,
+            time=float(report.train_time_s or 0.0),
         )
 
-    def trial_completed(self, key: str, last: dict[str, Any]) -> None:
+    def trial_completed(self, key: str, last: Report | None) -> None:
         if self.rows[key]["state"] == TrialState.FAILED:  # the driver failed it (infeasible)
             return
-        if (end := TrialEnd.from_dict(last)) is not None:  # the one parse of the report
-            self._update(key, state=end.state, msg=end.message)
+        if isinstance(last, TrialEnd):
+            self._update(key, state=last.state, msg=last.message)
         else:
             self._update(key, state=TrialState.FINISHED)
 

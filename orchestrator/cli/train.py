@@ -160,19 +160,18 @@ def train(
         f"trial {safe(spec.name)} key {spec.key}: "
         + (f"resuming after epoch {done[-1]}" if done else "from scratch")
     )
+    from orchestrator.protocol import EpochReport, MetricName, Report, TrialEnd
     from orchestrator.training.loop import run_trial
 
-    def show(m: dict[str, Any]) -> None:
-        from orchestrator.protocol import EpochReport, TrialEnd, parse_report
-
-        r = parse_report(m)
+    def show(r: Report) -> None:  # the trial's own reports, typed (no dict to parse)
         if isinstance(r, TrialEnd):
             console.print(f"[red]{safe(r.message)}[/]")
             return
         if not isinstance(r, EpochReport):
             return
         parts = [f"epoch {r.epochs_done}/{spec.epochs}"]
-        shown = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "test_accuracy")
+        m = MetricName
+        shown = (m.LOSS, m.ACCURACY, m.VAL_LOSS, m.VAL_ACCURACY, m.LR, m.TEST_ACCURACY)
         parts += [f"{k} {v:.4f}" for k in shown if (v := getattr(r, k)) is not None]
         if r.epoch_time_s is not None and r.images_per_s is not None:
             parts.append(f"{r.epoch_time_s:.1f} s, {r.images_per_s:.0f} img/s")

@@ -17,7 +17,7 @@ class RunRecord:
     trial_key: str
     name: str
     model: str
-    state: str  # PENDING | RUNNING | RETRYING | FINISHED | FAILED | DIVERGED
+    state: TrialState  # its orch.state tag: PENDING ... FINISHED, FAILED, DIVERGED, CANCELLED
     gpu: str | None  # hardware actually used, e.g. "GTX 1080 Ti x2"; "A + B" when mixed
     batch_size: int | None
     epochs: int | None

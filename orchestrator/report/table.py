@@ -58,7 +58,7 @@ class Row:
     network: str
     model: str
     dataset: str
-    state: str  # FINISHED | RUNNING | PENDING | FAILED | DIVERGED | PARTIAL (done + failed)
+    state: TrialState  # FINISHED | RUNNING | PENDING | FAILED | DIVERGED | PARTIAL (done + failed)
     gpu: str
     mixed_hardware: bool
     params: int | None
@@ -230,7 +230,7 @@ def params_check(ours: int | None, ref: int | None) -> str:
     return f"params differ: {format_params(ours)} vs {format_params(ref)} ({rel:+.0%})"
 
 
-def _state(runs: list[RunRecord], done: list[RunRecord]) -> str:
+def _state(runs: list[RunRecord], done: list[RunRecord]) -> TrialState:
     states = {r.state for r in runs}
     if states & {TrialState.RUNNING, TrialState.RETRYING}:
         return TrialState.RUNNING

@@ -18,6 +18,7 @@ from itertools import pairwise
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from orchestrator.errors import SpecError, did_you_mean
+from orchestrator.protocol import MetricName
 
 SCHEDULE_KINDS: tuple[str, ...] = ("constant", "step", "cosine", "htd", "plateau")
 BOUNDARY_MODES: tuple[str, ...] = ("lt", "le")
@@ -121,7 +122,7 @@ class PlateauConfig:
     """Keras ReduceLROnPlateau semantics; `mode="auto"` means max for accuracies, else min."""
 
     lr: float
-    monitor: str = "val_loss"
+    monitor: str = MetricName.VAL_LOSS
     factor: float = 0.1
     patience: int = 10
     min_lr: float = 0.0
@@ -351,7 +352,7 @@ def _htd(r: _Reader) -> HTDSchedule | None:
 
 
 def _plateau(r: _Reader) -> PlateauConfig | None:
-    monitor = r._get("monitor", "val_loss")
+    monitor = r._get("monitor", MetricName.VAL_LOSS)
     if not isinstance(monitor, str) or not monitor:
         r.problems.append(f"monitor: must be a metric name. Received: monitor={monitor!r}")
     values = (

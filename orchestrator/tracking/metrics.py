@@ -15,12 +15,13 @@ keeps its state, so it is safe to construct anywhere.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.failures import classify
-from orchestrator.protocol import TrialEnd, TrialState
+from orchestrator.protocol import EpochReport, FailureClass, Report, TrialEnd, TrialState
+from orchestrator.protocol import failure_class as as_failure_class
 from orchestrator.scheduling.policy.gputypes import slug
 from orchestrator.spec.model import JobSpec
 
@@ -97,7 +98,7 @@ class MetricsSink:
         self.job = job
         self.trials = {t.key: t for t in job.trials}
         done = set(finished)
-        self.state = {
+        self.state: dict[str, TrialState] = {
             k: TrialState.FINISHED if k in done else TrialState.PENDING for k in self.trials
         }
         self.epochs_done = {k: (t.epochs if k in done else 0) for k, t in self.trials.items()}
@@ -111,38 +112,38 @@ class MetricsSink:
         self.state[key] = TrialState.RUNNING
         self._publish_states()
 
-    def trial_result(self, key: str, result: Mapping[str, Any]) -> None:
-        if TrialEnd.from_dict(result) is not None:
+    def trial_result(self, key: str, report: Report) -> None:
+        if not isinstance(report, EpochReport):
             return  # trial_completed ends the trial with its class
         trial = self.trials[key]
-        self.epochs_done[key] = int(result.get("epochs_done", self.epochs_done[key]))
+        self.epochs_done[key] = int(report.epochs_done)
         tags = self._trial_tags(key)
         self._set("orch_trial_epochs_done", self.epochs_done[key], tags)
         self._set("orch_trial_epochs_planned", trial.epochs, tags)
-        if result.get("val_accuracy") is not None:
-            self._set("orch_trial_val_accuracy", float(result["val_accuracy"]), tags)
-        epoch_s = result.get("epoch_time_s")
+        if report.val_accuracy is not None:
+            self._set("orch_trial_val_accuracy", float(report.val_accuracy), tags)
+        epoch_s = report.epoch_time_s
         if epoch_s:
             self.epoch_time_s[key] = float(epoch_s)
             self._set("orch_trial_epochs_per_second", 1.0 / float(epoch_s), tags)
             work = {
                 "job": self.job.name,
                 "model": trial.model,
-                "gpu_type": slug(str(result.get("gpu_name") or "cpu")),
+                "gpu_type": slug(str(report.gpu_name or "cpu")),
             }
             self._inc("orch_epochs", 1, work)
-            ips = result.get("images_per_s")
+            ips = report.images_per_s
             if ips:
                 self._set("orch_trial_images_per_second", float(ips), tags)
                 # images of this epoch = speed x fit time; fit time ~ epoch time
                 self._inc("orch_images", float(ips) * float(epoch_s), work)
         self._publish_eta(key)
 
-    def trial_completed(self, key: str, last: Mapping[str, Any]) -> None:
+    def trial_completed(self, key: str, last: Report | None) -> None:
         if self.state.get(key) in (TrialState.FAILED, TrialState.CANCELLED, TrialState.DIVERGED):
             return  # the driver already ended it (e.g. infeasible)
-        if (end := TrialEnd.from_dict(last)) is not None:  # the one parse of the report
-            self._end(key, end.state, end.failure_class)
+        if isinstance(last, TrialEnd):
+            self._end(key, last.state, last.failure_class)
         else:
             self.epochs_done[key] = self.trials[key].epochs
             self.state[key] = TrialState.FINISHED
@@ -150,9 +151,14 @@ class MetricsSink:
             self._publish_states()
 
     def trial_failed(
-        self, key: str, message: str, *, will_retry: bool, failure_class: str | None = None
+        self,
+        key: str,
+        message: str,
+        *,
+        will_retry: bool,
+        failure_class: FailureClass | None = None,
     ) -> None:
-        cls = failure_class or classify(message)
+        cls = classify(message) if failure_class is None else as_failure_class(failure_class)
         if will_retry:
             self._count_failure(key, cls)
             self.state[key] = TrialState.RETRYING
@@ -184,13 +190,13 @@ class MetricsSink:
         return work / max(1, running)
 
     # -- recording ---------------------------------------------------------------------------
-    def _end(self, key: str, state: str, cls: str) -> None:
+    def _end(self, key: str, state: TrialState, cls: FailureClass) -> None:
         self._count_failure(key, cls)
         self.state[key] = state
         self._set("orch_trial_eta_seconds", 0.0, self._trial_tags(key))
         self._publish_states()
 
-    def _count_failure(self, key: str, cls: str) -> None:
+    def _count_failure(self, key: str, cls: FailureClass) -> None:
         model = self.trials[key].model
         self._inc(
             "orch_trial_failures", 1, {"job": self.job.name, "model": model, "failure_class": cls}

@@ -13,17 +13,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from orchestrator.protocol import (
-    EPOCH_METRICS,
-    FINAL_METRICS,
-    MetricName,
-    MlflowStatus,
-    Tag,
-    TrialState,
-)
+from orchestrator.protocol import MetricName, MlflowStatus, Role, Tag, TrialState
 from orchestrator.spec.model import TrialSpec, declared
 
-__all__ = ["EPOCH_METRICS", "FINAL_METRICS", "MlflowStore"]
+__all__ = ["MlflowStore"]
 
 _SCHEMA_LOCK = 0x6F726368  # "orch": the advisory-lock id serialising MLflow's schema setup
 TAG_KEY, TAG_JOB, TAG_ROLE, TAG_STATE = Tag.TRIAL_KEY, Tag.JOB, Tag.ROLE, Tag.STATE
@@ -101,14 +94,14 @@ class MlflowStore:
         return runs[0] if runs else None
 
     def job_run(self, exp_id: str, job: str, description: str = "") -> str:
-        run = self._find(exp_id, **{TAG_ROLE: "job", TAG_JOB: job})
+        run = self._find(exp_id, **{TAG_ROLE: Role.JOB, TAG_JOB: job})
         if run is not None:
             self.client.update_run(run.info.run_id, status=MlflowStatus.RUNNING)
             return run.info.run_id
         run = self.client.create_run(
             exp_id,
             run_name=job,
-            tags={TAG_ROLE: "job", TAG_JOB: job, "mlflow.note.content": description},
+            tags={TAG_ROLE: Role.JOB, TAG_JOB: job, "mlflow.note.content": description},
         )
         return run.info.run_id
 
@@ -116,13 +109,13 @@ class MlflowStore:
         self, exp_id: str, parent_id: str, job: str, trial: TrialSpec, position: int = 0
     ) -> str:
         """The trial's single run: found by key, or created with its params and tags."""
-        run = self._find(exp_id, **{TAG_ROLE: "trial", TAG_KEY: trial.key})
+        run = self._find(exp_id, **{TAG_ROLE: Role.TRIAL, TAG_KEY: trial.key})
         if run is not None:
             if run.info.status != MlflowStatus.RUNNING:
                 self.client.update_run(run.info.run_id, status=MlflowStatus.RUNNING)
             return run.info.run_id
         tags = {
-            TAG_ROLE: "trial",
+            TAG_ROLE: Role.TRIAL,
             TAG_KEY: trial.key,
             TAG_JOB: job,
             TAG_STATE: str(TrialState.PENDING),
@@ -147,37 +140,37 @@ class MlflowStore:
     def delete_trial_runs(self, exp_id: str, keys: set[str]) -> None:
         """--force: the old runs go to MLflow's trash, so the rerun is the only live one."""
         for key in keys:
-            while (run := self._find(exp_id, **{TAG_ROLE: "trial", TAG_KEY: key})) is not None:
+            while (run := self._find(exp_id, **{TAG_ROLE: Role.TRIAL, TAG_KEY: key})) is not None:
                 self.client.delete_run(run.info.run_id)
 
     # -- logging ------------------------------------------------------------------------
     def last_step(self, run_id: str) -> int:
         if run_id not in self._last_step:
-            history = self.client.get_metric_history(run_id, "loss")
+            history = self.client.get_metric_history(run_id, MetricName.LOSS)
             self._last_step[run_id] = max((m.step for m in history), default=-1)
         return self._last_step[run_id]
 
-    def log_epoch(self, run_id: str, epoch: int, result: Mapping[str, Any]) -> bool:
-        """Log one epoch's metrics at step=epoch, once. Returns False if already logged."""
+    def log_epoch(self, run_id: str, epoch: int, metrics: Mapping[str, float]) -> bool:
+        """Log one epoch's metrics (`EpochReport.epoch_metrics`) at step=epoch, once.
+        Returns False if that step was already logged."""
         if epoch <= self.last_step(run_id):
             return False
         from mlflow.entities import Metric
 
         ts = _now_ms()
-        keys = [k for k in EPOCH_METRICS if k in result]
-        keys += [k for k in result if k.startswith(MetricName.SYSTEM_PREFIX)]  # MLflow's own names
-        metrics = [Metric(k, float(result[k]), ts, epoch) for k in keys]
-        self.client.log_batch(run_id, metrics=metrics)
+        batch = [Metric(k, float(v), ts, epoch) for k, v in metrics.items()]
+        self.client.log_batch(run_id, metrics=batch)
         self._last_step[run_id] = epoch
         return True
 
-    def log_final(self, run_id: str, result: Mapping[str, Any]) -> None:
+    def log_final(self, run_id: str, step: int, metrics: Mapping[str, float]) -> None:
+        """The metrics logged once, at the last epoch (`EpochReport.final_metrics`)."""
         from mlflow.entities import Metric
 
         ts = _now_ms()
-        step = int(result.get("epoch", 0))
-        metrics = [Metric(k, float(result[k]), ts, step) for k in FINAL_METRICS if k in result]
-        self.client.log_batch(run_id, metrics=metrics)
+        self.client.log_batch(
+            run_id, metrics=[Metric(k, float(v), ts, step) for k, v in metrics.items()]
+        )
 
     def log_metric(self, run_id: str, key: str, value: float, step: int) -> None:
         from mlflow.entities import Metric
@@ -206,7 +199,7 @@ class MlflowStore:
         """The benchmark table (and report) as artifacts of the job's parent run, so the
         MLflow UI shows the job's result where its trials are: {artifact path: text}."""
         exp_id = self.experiment_id(experiment, create=False)
-        run = self._find(exp_id, **{TAG_ROLE: "job", TAG_JOB: job}) if exp_id else None
+        run = self._find(exp_id, **{TAG_ROLE: Role.JOB, TAG_JOB: job}) if exp_id else None
         if run is None:
             return
         for path, text in files.items():
@@ -221,9 +214,9 @@ def ui_path(experiment_id: str) -> str:
     query = urlencode(
         {
             "workflowType": "machine_learning",
-            "searchFilter": f"tags.`{TAG_ROLE}` = 'trial'",
+            "searchFilter": f"tags.`{TAG_ROLE}` = '{Role.TRIAL}'",
             # sorting by a metric brings its column into view: best trials first
-            "orderByKey": "metrics.`test_accuracy`",
+            "orderByKey": f"metrics.`{MetricName.TEST_ACCURACY}`",
             "orderByAsc": "false",
         }
     )

@@ -116,25 +116,22 @@ class Outbox:
             return len(self._queue)
 
     # -- the writes the recorder makes ----------------------------------------------------
-    def log_epoch(self, run_id: str, epoch: int, result: Mapping[str, Any]) -> None:
-        result = dict(result)
+    def log_epoch(self, run_id: str, epoch: int, metrics: Mapping[str, float]) -> None:
+        metrics = dict(metrics)
 
         def op(store: MlflowStore, retry: bool) -> None:
             if retry:  # the failed request may have reached the server: ask it
                 store._last_step.pop(run_id, None)
-            store.log_epoch(run_id, epoch, result)
+            store.log_epoch(run_id, epoch, metrics)
 
         self.put(f"epoch {epoch} of run {run_id[:8]}", op)
 
-    def log_final(self, run_id: str, result: Mapping[str, Any]) -> None:
+    def log_final(self, run_id: str, step: int, metrics: Mapping[str, float]) -> None:
         from mlflow.entities import Metric
 
-        from orchestrator.tracking.mlflow_store import FINAL_METRICS
-
-        step = int(result.get("epoch", 0))
         now = int(time.time() * 1000)
-        metrics = [Metric(k, float(result[k]), now, step) for k in FINAL_METRICS if k in result]
-        self.put(f"final metrics of run {run_id[:8]}", _metrics_once(run_id, metrics))
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        self.put(f"final metrics of run {run_id[:8]}", _metrics_once(run_id, batch))
 
     def log_metric(self, run_id: str, key: str, value: float, step: int) -> None:
         from mlflow.entities import Metric

@@ -20,26 +20,30 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from orchestrator.failures import classify, counts_against_budget
 from orchestrator.ledger import Ledger
-from orchestrator.protocol import JobState, MlflowStatus, Tag, TrialEnd, TrialState
+from orchestrator.protocol import (
+    EpochReport,
+    FailureClass,
+    JobState,
+    MetricName,
+    MlflowStatus,
+    Report,
+    Tag,
+    TrialEnd,
+    TrialState,
+)
+from orchestrator.protocol import failure_class as as_failure_class
 from orchestrator.scheduling.adapters.control import Control
 from orchestrator.scheduling.policy.gputypes import slug
 from orchestrator.spec.model import JobSpec, TrialSpec
-from orchestrator.tracking.mlflow_store import TAG_STATE, MlflowStore
+from orchestrator.tracking.mlflow_store import MlflowStore
 from orchestrator.tracking.outbox import Outbox
 from orchestrator.tracking.provenance import tags as provenance_tags
 
-_HW_TAGS = {
-    "gpu_name": Tag.GPU,
-    "gpu_count": Tag.GPU_COUNT,
-    "precision": Tag.PRECISION,
-    "node_id": Tag.NODE,
-    "val_on_test": Tag.VAL_ON_TEST,
-}
 log = logging.getLogger(__name__)
 # Attempts after which even infrastructure failures stop being retried: a node that dies
 # every time is not bad luck.
@@ -60,7 +64,7 @@ class Recorder:
         # is away, so no trial fails or waits because tracking is down (outbox.py).
         self.store = Outbox(store, on_wait=self._tracker_waiting)
         self._on_wait = on_wait
-        ledger.on_wait = on_wait  # a ledger reconnecting: the display says so
+        ledger.on_wait = on_wait  # type: ignore[attr-defined]  # a reconnecting ledger: shown
         self.trials = {t.key: t for t in job.trials}
         self.position = {t.key: i for i, t in enumerate(job.trials)}
         self.exp_id = store.experiment_id(job.experiment_name)
@@ -98,64 +102,72 @@ class Recorder:
         self._tagged.discard(key)  # a new attempt may run on other hardware: tag again
         self._attempt[key] = {"started": time.monotonic(), "last_ckpt": None, "first": True}
         self.ledger.start_attempt(self.job.name, key, node=None, start_epoch=0)
-        self.store.set_tags(self.run_id(key), {TAG_STATE: TrialState.RUNNING})
+        self.store.set_tags(self.run_id(key), {Tag.STATE: TrialState.RUNNING})
 
-    def trial_result(self, key: str, result: Mapping[str, Any]) -> None:
+    def trial_result(self, key: str, report: Report) -> None:
         run_id = self.run_id(key)
+        if isinstance(report, TrialEnd):
+            # trial_completed turns it into the terminal state with its message; the
+            # epoch that came with it (a divergence) may be the attempt's first report.
+            if key not in self._tagged and report.last is not None:
+                self._tag_hardware(key, run_id, report.last)
+            self._tagged.add(key)
+            return
         if key not in self._tagged:
-            self._tag_hardware(key, run_id, result)
-        if TrialEnd.from_dict(result) is not None:
-            return  # trial_completed turns these into the terminal state with the message
+            self._tag_hardware(key, run_id, report)
         attempt = self._attempt.setdefault(key, {"started": time.monotonic(), "first": True})
         if attempt.pop("first", False):
             self.ledger.note_attempt(
-                self.job.name,
-                key,
-                node=_node(result),
-                start_epoch=int(result.get("resumed_from", 0)),
+                self.job.name, key, node=report.node, start_epoch=report.resumed_from or 0
             )
-            if "epoch_time_s" in result:
-                self._count_replayed_work(key, run_id, result)
-        if "model_summary" in result:
-            self.store.log_text(run_id, str(result["model_summary"]), "model_summary.txt")
-        if result.get("model_path"):
-            self.store.log_artifact(run_id, str(result["model_path"]), "model")
-        if "accuracy" in result:
-            self.store.log_epoch(run_id, int(result["epoch"]), result)
-            self._learn_speed(key, result)
-        if "test_accuracy" in result:
-            self.store.log_final(run_id, result)
-        if result.get("checkpointed", True):
+            if report.epoch_time_s is not None and report.train_time_s is not None:
+                self._count_replayed_work(key, run_id, report)
+        if report.model_summary is not None:
+            self.store.log_text(run_id, report.model_summary, "model_summary.txt")
+        if report.model_path:
+            self.store.log_artifact(run_id, report.model_path, "model")
+        if report.accuracy is not None:  # a trained epoch (not the test-only report)
+            self.store.log_epoch(run_id, int(report.epoch), report.epoch_metrics())
+            self._learn_speed(key, report)
+        if report.test_accuracy is not None:
+            self.store.log_final(run_id, int(report.epoch), report.final_metrics())
+        if report.checkpointed is None or report.checkpointed:  # unsaid: it was
             attempt["last_ckpt"] = time.monotonic()
         self.ledger.update_trial(
             self.job.name,
             key,
-            epochs_done=int(result.get("epochs_done", 0)),
-            last_accuracy=result.get("val_accuracy"),
-            test_accuracy=result.get("test_accuracy"),
-            epoch_time_s=result.get("epoch_time_s"),
-            train_time_s=result.get("train_time_s"),
-            node=_node(result),
-            gpu=_gpu_label(result),
+            epochs_done=report.epochs_done,
+            last_accuracy=report.val_accuracy,
+            test_accuracy=report.test_accuracy,
+            epoch_time_s=report.epoch_time_s,
+            train_time_s=report.train_time_s,
+            node=report.node,
+            gpu=report.gpu_label,
         )
 
-    def trial_completed(self, key: str, last: Mapping[str, Any]) -> None:
+    def trial_completed(self, key: str, last: Report | None) -> None:
+        """`last`: the trial's last report (None: it reported nothing Tune kept)."""
         run_id = self.run_id(key)
         self._attempt.pop(key, None)
         if key in self._final:  # already failed by the driver (infeasible): keep that
             return
-        if (end := TrialEnd.from_dict(last)) is not None:  # the one parse of the report
-            self._end(key, run_id, end.state, end.failure_class, end.message)
+        if isinstance(last, TrialEnd):
+            self._end(key, run_id, last.state, last.failure_class, last.message)
         else:
             self.ledger.end_attempt(self.job.name, key, outcome=TrialState.FINISHED)
-            self.store.set_tags(run_id, {TAG_STATE: TrialState.FINISHED})
+            self.store.set_tags(run_id, {Tag.STATE: TrialState.FINISHED})
             self.store.end_run(run_id, MlflowStatus.FINISHED)
 
     def trial_failed(
-        self, key: str, message: str, *, will_retry: bool, failure_class: str | None = None
+        self,
+        key: str,
+        message: str,
+        *,
+        will_retry: bool,
+        failure_class: FailureClass | None = None,
     ) -> None:
         run_id = self.run_id(key)
-        cls = failure_class or classify(message)
+        cls = classify(message) if failure_class is None else as_failure_class(failure_class)
         self._count_lost_attempt(key, run_id)
         if not will_retry:
             self._final[key] = TrialState.FAILED
@@ -181,7 +193,7 @@ class Recorder:
         )
         self.store.set_tags(
             run_id,
-            {TAG_STATE: TrialState.RETRYING, Tag.ERROR: message[:4000], Tag.FAILURE_CLASS: cls},
+            {Tag.STATE: TrialState.RETRYING, Tag.ERROR: message[:4000], Tag.FAILURE_CLASS: cls},
         )
 
     def job_finished(self, state: str) -> None:
@@ -215,12 +227,14 @@ class Recorder:
             self._on_wait(what)
 
     # -- helpers --------------------------------------------------------------------------
-    def _end(self, key: str, run_id: str, state: str, cls: str, message: str) -> None:
+    def _end(
+        self, key: str, run_id: str, state: TrialState, cls: FailureClass, message: str
+    ) -> None:
         self.ledger.end_attempt(
             self.job.name, key, outcome=state, failure_class=cls, message=message
         )
         self.store.set_tags(
-            run_id, {TAG_STATE: state, Tag.ERROR: message[:4000], Tag.FAILURE_CLASS: cls}
+            run_id, {Tag.STATE: state, Tag.ERROR: message[:4000], Tag.FAILURE_CLASS: cls}
         )
         killed = state == TrialState.CANCELLED
         self.store.end_run(run_id, MlflowStatus.KILLED if killed else MlflowStatus.FAILED)
@@ -237,7 +251,7 @@ class Recorder:
         lost = view.lost_time_s + seconds
         self.ledger.update_trial(self.job.name, key, lost_time_s=lost)
         # step = attempt number: one value per attempt, so no step is logged twice
-        self.store.log_metric(run_id, "lost_time_s", lost, step=view.attempts)
+        self.store.log_metric(run_id, MetricName.LOST_TIME_S, lost, step=view.attempts)
 
     def _count_lost_attempt(self, key: str, run_id: str) -> None:
         """A failed attempt lost everything since its last checkpoint (or its start)."""
@@ -246,33 +260,31 @@ class Recorder:
             since = attempt.get("last_ckpt") or attempt["started"]
             self._add_lost(key, run_id, time.monotonic() - since)
 
-    def _count_replayed_work(self, key: str, run_id: str, result: Mapping[str, Any]) -> None:
+    def _count_replayed_work(self, key: str, run_id: str, report: EpochReport) -> None:
         """First epoch of an attempt: compute reported before but not checkpointed (e.g.
         after a driver crash, which no failure event announced) is lost work."""
-        base = float(result["train_time_s"]) - float(result["epoch_time_s"])
+        base = float(report.train_time_s or 0.0) - float(report.epoch_time_s or 0.0)
         reported = self._trial_view(key).train_time_s
         if reported is not None and reported > base + 1e-6:
             self._add_lost(key, run_id, reported - base)
 
-    def _learn_speed(self, key: str, result: Mapping[str, Any]) -> None:
-        name = result.get("gpu_name")
-        if not name or not result.get("images_per_s"):
-            return
-        if not result.get("epoch_time_s"):
+    def _learn_speed(self, key: str, report: EpochReport) -> None:
+        name, epoch_s = report.gpu_name, report.epoch_time_s
+        if not name or not report.images_per_s or not epoch_s:
             return
         from orchestrator.spec.cost import efficiency_sample
 
         # The cost model learns measured / predicted epoch time per (model family, GPU type)
         # (spec/cost.py); the ledger keeps it as an average under the key "family@type".
         gpu = slug(str(name)) if str(name) != "CPU" else "cpu"
-        sample = efficiency_sample(self.trials[key], gpu, float(result["epoch_time_s"]))
+        sample = efficiency_sample(self.trials[key], gpu, float(epoch_s))
         if sample is not None:
             self.ledger.record_speed(*sample)
 
-    def _tag_hardware(self, key: str, run_id: str, result: Mapping[str, Any]) -> None:
-        tags: dict[str, Any] = {tag: result[k] for k, tag in _HW_TAGS.items() if k in result}
-        tags.update(provenance_tags(result.get("provenance") or {}))  # orch.prov.*
-        label = _gpu_label(result)
+    def _tag_hardware(self, key: str, run_id: str, report: EpochReport) -> None:
+        tags = report.hardware_tags()
+        tags.update(provenance_tags(report.provenance or {}))  # orch.prov.*
+        label = report.gpu_label
 
         def write(store: MlflowStore, _retry: bool) -> None:  # in order, via the outbox
             if label:
@@ -287,16 +299,3 @@ class Recorder:
         if tags or label:
             self.store.put(f"hardware tags of run {run_id[:8]}", write)
         self._tagged.add(key)
-
-
-def _node(result: Mapping[str, Any]) -> str | None:
-    """Node id (unique even when nodes share an IP), else the IP Tune adds."""
-    return result.get("node_id") or result.get("node_ip")
-
-
-def _gpu_label(result: Mapping[str, Any]) -> str | None:
-    name = result.get("gpu_name")
-    if not name:
-        return None
-    count = int(result.get("gpu_count") or 0)
-    return str(name) if count <= 1 else f"{name} x{count}"

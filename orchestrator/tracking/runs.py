@@ -26,15 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import OrchestratorError
-from orchestrator.protocol import Tag
+from orchestrator.protocol import MetricName, Role, Tag, trial_state
 from orchestrator.report.records import RunRecord
-from orchestrator.tracking.mlflow_store import TAG_JOB, TAG_KEY, TAG_ROLE, TAG_STATE, MlflowStore
+from orchestrator.tracking.mlflow_store import MlflowStore
 from orchestrator.tracking.provenance import from_tags as provenance_from_tags
 
 PAGE = 1000  # runs per search_runs page (MLflow caps a page at 50,000)
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")  # database-backed MLflow stores
 log = logging.getLogger(__name__)
-TAG_GROUP, TAG_POSITION = Tag.GROUP, Tag.POSITION
 
 
 def fetch_records(
@@ -72,9 +71,9 @@ class _UseClient(Exception):
 
 
 def _fetch_client(store: MlflowStore, exp_ids: list[str], job: str) -> list[RunRecord]:
-    flt = f"tags.`{TAG_ROLE}` = 'trial'"
+    flt = f"tags.`{Tag.ROLE}` = '{Role.TRIAL}'"
     if "'" not in job:  # MLflow's filter grammar has no escape for quotes: filter below
-        flt += f" and tags.`{TAG_JOB}` = '{job}'"
+        flt += f" and tags.`{Tag.JOB}` = '{job}'"
     records: list[RunRecord] = []
     token: str | None = None
     while True:
@@ -86,7 +85,7 @@ def _fetch_client(store: MlflowStore, exp_ids: list[str], job: str) -> list[RunR
             page_token=token,
         )
         for run in page:
-            if run.data.tags.get(TAG_JOB) == job:
+            if run.data.tags.get(Tag.JOB) == job:
                 info = run.info
                 records.append(
                     _record(
@@ -108,7 +107,7 @@ def _fetch_client(store: MlflowStore, exp_ids: list[str], job: str) -> list[RunR
 # The job's live trial runs, as a filter on MLflow's `runs` table (alias r).
 _RUNS_OF_JOB = """
     r.experiment_id IN :exp_ids AND r.lifecycle_stage = 'active'
-    AND r.run_uuid IN (SELECT run_uuid FROM tags WHERE key = :role_key AND value = 'trial')
+    AND r.run_uuid IN (SELECT run_uuid FROM tags WHERE key = :role_key AND value = :role)
     AND r.run_uuid IN (SELECT run_uuid FROM tags WHERE key = :job_key AND value = :job)
 """
 
@@ -122,7 +121,13 @@ def _fetch_sql(uri: str, job: str, experiment: str | None) -> list[RunRecord]:
     try:
         with engine.connect() as conn:
             exp_ids = _sql_experiment_ids(conn, experiment or job, experiment is None)
-            args = {"exp_ids": exp_ids, "role_key": TAG_ROLE, "job_key": TAG_JOB, "job": job}
+            args = {
+                "exp_ids": exp_ids,
+                "role_key": Tag.ROLE,
+                "role": str(Role.TRIAL),
+                "job_key": Tag.JOB,
+                "job": job,
+            }
 
             def query(sql: str) -> Any:
                 stmt = sa.text(sql).bindparams(sa.bindparam("exp_ids", expanding=True))
@@ -203,7 +208,7 @@ def _experiment_ids(store: MlflowStore, name: str, *, search_all: bool) -> list[
 
 
 def metric_histories(
-    store: MlflowStore | str, run_ids: Iterable[str], key: str = "val_accuracy"
+    store: MlflowStore | str, run_ids: Iterable[str], key: str = MetricName.VAL_ACCURACY
 ) -> dict[str, list[tuple[int, float]]]:
     """run id -> [(step, value)] of one metric, sorted by step (one query per run)."""
     store = MlflowStore(store) if isinstance(store, str) else store
@@ -227,17 +232,17 @@ def _record(
 ) -> RunRecord:
     return RunRecord(
         run_id=run_id,
-        trial_key=tags.get(TAG_KEY, ""),
+        trial_key=tags.get(Tag.TRIAL_KEY, ""),
         name=run_name or tags.get("mlflow.runName", ""),
         model=params.get("model", ""),
-        state=tags.get(TAG_STATE, status),
+        state=trial_state(tags.get(Tag.STATE), default=trial_state(status)),
         gpu=_hardware(tags),
         batch_size=_int(params.get("batch_size")),
         epochs=_int(params.get("epochs")),
-        epochs_done=_int(metrics.get("epochs_done")) or 0,
-        params=_int(metrics.get("params")),
-        train_time_s=metrics.get("train_time_s"),
-        test_accuracy=metrics.get("test_accuracy"),
+        epochs_done=_int(metrics.get(MetricName.EPOCHS_DONE)) or 0,
+        params=_int(metrics.get(MetricName.PARAMS)),
+        train_time_s=metrics.get(MetricName.TRAIN_TIME_S),
+        test_accuracy=metrics.get(MetricName.TEST_ACCURACY),
         seed=_int(params.get("seed")),
         error=tags.get(Tag.ERROR),
         reference={
@@ -246,11 +251,11 @@ def _record(
             if k.startswith(Tag.REF_PREFIX)
         },
         start_time_ms=start_time or 0,
-        group=tags.get(TAG_GROUP, ""),
-        position=_int(tags.get(TAG_POSITION)),
+        group=tags.get(Tag.GROUP, ""),
+        position=_int(tags.get(Tag.POSITION)),
         dataset=params.get("dataset", ""),
         mixed_hardware=tags.get(Tag.MIXED_HARDWARE, "").lower() == "true",
-        images_per_s=metrics.get("images_per_s"),
+        images_per_s=metrics.get(MetricName.IMAGES_PER_S),
         experiment_id=experiment_id,
         provenance=provenance_from_tags(tags),
     )

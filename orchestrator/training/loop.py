@@ -1,7 +1,8 @@
 """The epoch loop of one trial: build, restore, train epoch by epoch, checkpoint, report.
 
-It knows nothing of Ray: `report` is any callable taking one epoch's metrics, so the same
-loop serves a Ray Tune trial (`tune.report`) and `orch train` (a printer). Each epoch's data
+It knows nothing of Ray: `report` is any callable taking the trial's typed reports
+(protocol.py), so the same loop serves a Ray Tune trial (`tune.report` of their dicts) and
+`orch train` (a printer). Each epoch's data
 order and augmentation depend only on (seed, epoch), and the checkpoint holds every model
 and optimizer variable (seed-generator state included), so a trial resumed after epoch k
 continues exactly as an uninterrupted run would.
@@ -13,16 +14,26 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.protocol import EndKind, EpochReport, FailureClass, TrialEnd, failure_class
+from orchestrator.protocol import (
+    EndKind,
+    EpochReport,
+    FailureClass,
+    MetricName,
+    Report,
+    StopRequest,
+    TrialEnd,
+)
 from orchestrator.spec.model import TrialSpec
 from orchestrator.training.checkpoint import CheckpointStore, TrainState
 from orchestrator.training.hardware import distribution_strategy, setup_tensorflow
 
-Reporter = Callable[[dict[str, Any]], None]
+# Takes each report: an EpochReport per epoch, a TrialEnd when the trial ends early. A Ray
+# trial turns it into a dict for `tune.report`; `orch train` prints it.
+Reporter = Callable[[Report], None]
 
 
 @dataclass(frozen=True)
@@ -30,8 +41,31 @@ class LoopResult:
     epochs_done: int
     resumed_from: int  # epochs already done when this process started
     diverged: bool
-    final: dict[str, Any]  # the last report
+    final: Report | None  # the last report (None: nothing was left to do)
     stopped: bool = False  # ended early on a stop request (cancel, budget, infeasible)
+
+
+@dataclass
+class _Progress:
+    """What a checkpoint keeps beside the weights (its `meta`, under these field names)."""
+
+    train_time_s: float = 0.0  # compute that counts: every epoch run, fit + validation
+    best_val_accuracy: float | None = None
+    schedule: dict[str, Any] | None = None  # the schedule's state, for those that have one
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]) -> _Progress:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in meta.items() if k in names})
+
+    def meta(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        if self.schedule is None:
+            del out[_SCHEDULE]
+        return out
+
+
+_SCHEDULE = "schedule"
 
 
 def run_trial(
@@ -43,14 +77,16 @@ def run_trial(
     stop_after: int | None = None,
     data_dir: str | None = None,
     mirror_devices: list[str] | None = None,
-    should_stop: Callable[[], dict[str, Any] | None] | None = None,
+    should_stop: Callable[[], StopRequest | None] | None = None,
+    node_id: str | None = None,
 ) -> LoopResult:
     """Train `trial` to its last epoch (or `stop_after` epochs), resuming from its newest
     checkpoint under `storage`. Returns after a NaN loss with `diverged=True`: retrying a
     deterministic divergence would only diverge again. `mirror_devices` forces a
     MirroredStrategy over those devices (by default: over the trial's GPUs, if several).
-    `should_stop` is asked after every epoch; a request (a dict with failure_class and
-    reason) ends the trial after checkpointing, with one last report `stopped=1`."""
+    `should_stop` is asked after every epoch; a request ends the trial after checkpointing,
+    with one last report, a stopped TrialEnd. `node_id` goes into every report (Ray's id of
+    the node this runs on)."""
     hw = setup_tensorflow(
         cpus=cpus or trial.resources.cpus,
         precision=trial.recipe.precision,
@@ -66,24 +102,36 @@ def run_trial(
         train_size=trial.data.train_size,
         test_size=trial.data.test_size,
     )
+
+    def evaluate(split: Any) -> dict[str, float]:
+        ds = make_eval_pipeline(
+            split,
+            batch_size=trial.batch_size,
+            preprocess=trial.recipe.preprocess,
+            dataset=trial.data.name,
+        )
+        return {k: float(v) for k, v in model.evaluate(ds, verbose=0, return_dict=True).items()}
+
     # The seeds validate on the test set; with a held-out split nothing is selected on it.
     val_split = data.val if data.val is not None else data.test
-    prep = dict(preprocess=trial.recipe.preprocess, dataset=trial.data.name)
-    val_ds = make_eval_pipeline(val_split, batch_size=trial.batch_size, **prep)
     schedule = _schedule(trial)
     strategy = distribution_strategy(hw, mirror_devices)
     model, optimizer = _build(trial, strategy, data.num_classes, data.input_shape)
 
     store = CheckpointStore(storage, trial.key, keep=trial.checkpoint.keep)
-    start, meta = 0, {"train_time_s": 0.0, "best_val_accuracy": None}
+    start, progress = 0, _Progress()
     state = store.latest()
     if state is not None:
         _restore(model, optimizer, state)
-        start, meta = state.epoch, {**meta, **state.meta}
-        if hasattr(schedule, "load_state") and "schedule" in meta:
-            schedule.load_state(meta["schedule"])
+        start, progress = state.epoch, _Progress.from_meta(state.meta)
+        if hasattr(schedule, "load_state") and progress.schedule is not None:
+            schedule.load_state(progress.schedule)
 
-    static = dict(
+    # What every report of this process says: the model, the hardware, where it resumed,
+    # and what produced the result (versions, commit, GPU stack, determinism, data sha256).
+    facts = EpochReport(
+        epoch=start,
+        epochs_done=start,
         params=int(model.count_params()),
         gpu_name=hw.gpu_name,
         gpu_count=hw.gpu_count,
@@ -91,10 +139,10 @@ def run_trial(
         resumed_from=start,
         replicas=int(strategy.num_replicas_in_sync),
         val_on_test=data.val is None,
+        node_id=node_id,
+        provenance=_provenance(trial, hw, data),
     )
-    # what produced this result: versions, commit, GPU stack, determinism, data sha256
-    provenance = {"provenance": _provenance(trial, hw, data)}
-    last: dict[str, Any] = {}
+    last: Report | None = None
     last_save = time.monotonic()
     end = trial.epochs if stop_after is None else min(trial.epochs, stop_after)
     for epoch in range(start, end):
@@ -106,7 +154,8 @@ def run_trial(
             epoch=epoch,
             seed=trial.seed,
             augment=trial.recipe.augment,
-            **prep,
+            preprocess=trial.recipe.preprocess,
+            dataset=trial.data.name,
         )
         usage = _Usage()
         t0 = time.perf_counter()
@@ -118,97 +167,76 @@ def run_trial(
                 EndKind.DIVERGED,
                 FailureClass.DIVERGED,
                 f"diverged at epoch {epoch}: loss={loss}",
-                last=EpochReport(
-                    epoch=epoch, epochs_done=epoch, loss=loss, **static, extra=provenance
-                ),
+                last=dataclasses.replace(facts, epoch=epoch, epochs_done=epoch, loss=loss),
             )
-            report(diverged.to_dict())
-            return LoopResult(epoch, start, True, diverged.to_dict())
-        val = model.evaluate(val_ds, verbose=0, return_dict=True)
+            report(diverged)
+            return LoopResult(epoch, start, True, diverged)
+        val = evaluate(val_split)
         epoch_s = time.perf_counter() - t0
-        meta["train_time_s"] += epoch_s
-        best = meta["best_val_accuracy"]
-        meta["best_val_accuracy"] = max(best or 0.0, float(val["accuracy"]))
+        progress.train_time_s += epoch_s
+        progress.best_val_accuracy = max(progress.best_val_accuracy or 0.0, val["accuracy"])
         if hasattr(schedule, "observe"):
             schedule.observe(
-                epoch, {"val_loss": float(val["loss"]), "val_accuracy": float(val["accuracy"])}
+                epoch, {MetricName.VAL_LOSS: val["loss"], MetricName.VAL_ACCURACY: val["accuracy"]}
             )
-        extra: dict[str, Any] = {**provenance, **usage.metrics()}
-        if epoch == start == 0:  # the architecture, once, for the MLflow run's artifacts
-            extra["model_summary"] = _summary(model)
-        if epoch + 1 == trial.epochs and trial.checkpoint.save_model:
-            extra["model_path"] = _save_model(model, storage, trial.key)
-        test = (
-            model.evaluate(
-                make_eval_pipeline(data.test, batch_size=trial.batch_size, **prep),
-                verbose=0,
-                return_dict=True,
+        last_epoch = epoch + 1 == trial.epochs
+        test = evaluate(data.test) if last_epoch else {}
+        stop = should_stop() if should_stop else None
+        timeout = trial.resources.timeout_s
+        if stop is None and timeout is not None and progress.train_time_s > timeout:
+            # checked between epochs: the epoch that crosses the limit still completes
+            stop = StopRequest(
+                FailureClass.TIMEOUT,
+                f"timeout: {progress.train_time_s:.0f} s of compute exceeds "
+                f"resources.timeout_s={timeout:g}",
             )
-            if epoch + 1 == trial.epochs
-            else {}
-        )
-        epoch_report = EpochReport(
+        checkpointed = _due(trial, epoch, end, last_save) or stop is not None
+        if checkpointed:
+            if hasattr(schedule, "state"):
+                progress.schedule = schedule.state()
+            store.save(TrainState(epoch + 1, _snapshot(model, optimizer), progress.meta()))
+            last_save = time.monotonic()
+        epoch_report = dataclasses.replace(
+            facts,
             epoch=epoch,
             epochs_done=epoch + 1,
             loss=loss,
             accuracy=float(hist.history["accuracy"][-1]),
-            val_loss=float(val["loss"]),
-            val_accuracy=float(val["accuracy"]),
+            val_loss=val["loss"],
+            val_accuracy=val["accuracy"],
             lr=lr,
             epoch_time_s=epoch_s,
             images_per_s=len(data.train.x) / fit_s,
-            train_time_s=meta["train_time_s"],
-            best_val_accuracy=meta["best_val_accuracy"],
-            test_loss=float(test["loss"]) if test else None,
-            test_accuracy=float(test["accuracy"]) if test else None,
-            **static,
-            extra=extra,
+            train_time_s=progress.train_time_s,
+            best_val_accuracy=progress.best_val_accuracy,
+            test_loss=test.get("loss"),
+            test_accuracy=test.get("accuracy"),
+            checkpointed=checkpointed,
+            # the architecture, once, for the MLflow run's artifacts
+            model_summary=_summary(model) if epoch == start == 0 else None,
+            model_path=_save_model(model, storage, trial.key)
+            if last_epoch and trial.checkpoint.save_model
+            else None,
+            extra=usage.metrics(),
         )
-        stop = should_stop() if should_stop else None
-        timeout = trial.resources.timeout_s
-        if stop is None and timeout is not None and meta["train_time_s"] > timeout:
-            # checked between epochs: the epoch that crosses the limit still completes
-            stop = {
-                "failure_class": FailureClass.TIMEOUT,
-                "reason": f"timeout: {meta['train_time_s']:.0f} s of compute exceeds "
-                f"resources.timeout_s={timeout:g}",
-            }
-        checkpointed = _due(trial, epoch, end, last_save) or stop is not None
-        epoch_report = dataclasses.replace(epoch_report, checkpointed=checkpointed)
-        if checkpointed:
-            if hasattr(schedule, "state"):
-                meta["schedule"] = schedule.state()
-            store.save(TrainState(epoch + 1, _snapshot(model, optimizer), dict(meta)))
-            last_save = time.monotonic()
-        last = epoch_report.to_dict()
-        report(last)
-        if stop is not None and epoch + 1 < trial.epochs:
-            stopped = TrialEnd(
-                EndKind.STOPPED,
-                failure_class(stop.get("failure_class"), FailureClass.CANCELLED),
-                str(stop.get("reason", "stopped")),
-                epochs_done=epoch + 1,
-                extra={**static, **provenance},
-            )
-            report(stopped.to_dict())
-            return LoopResult(epoch + 1, start, False, last, stopped=True)
+        report(epoch_report)
+        last = epoch_report
+        if stop is not None and not last_epoch:
+            stopped = stop.end(epochs_done=epoch + 1, last=epoch_report)
+            report(stopped)
+            return LoopResult(epoch + 1, start, False, epoch_report, stopped=True)
     if start >= trial.epochs:  # restarted after the last checkpoint: only the test is left
-        test = model.evaluate(
-            make_eval_pipeline(data.test, batch_size=trial.batch_size, **prep),
-            verbose=0,
-            return_dict=True,
-        )
-        only_test = EpochReport(
+        test = evaluate(data.test)
+        last = dataclasses.replace(
+            facts,
             epoch=trial.epochs - 1,
             epochs_done=trial.epochs,
-            train_time_s=meta["train_time_s"],
-            test_loss=float(test["loss"]),
-            test_accuracy=float(test["accuracy"]),
-            **static,
+            train_time_s=progress.train_time_s,
+            test_loss=test["loss"],
+            test_accuracy=test["accuracy"],
             # no epoch ran in this process: `usage` was never set
-            extra={**provenance, **_Usage().metrics()},
+            extra=_Usage().metrics(),
         )
-        last = only_test.to_dict()
         report(last)
     return LoopResult(max(start, end), start, False, last)
 

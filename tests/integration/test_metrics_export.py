@@ -4,6 +4,7 @@ then fails for good), and the series scraped over HTTP as Prometheus would."""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 import urllib.request
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.protocol import EpochReport
 from orchestrator.tracking.metrics import METRICS, MetricsSink, exported_name
 
 pytestmark = pytest.mark.integration
@@ -89,12 +91,12 @@ def L(**labels: str) -> frozenset[tuple[str, str]]:
     return frozenset(labels.items())
 
 
-def _epoch(epoch: int, seconds: float, gpu: str) -> dict[str, object]:
-    return {
-        "epoch": epoch, "epochs_done": epoch + 1, "loss": 1.0, "accuracy": 0.5,
-        "val_accuracy": 0.4 + 0.1 * epoch, "epoch_time_s": seconds,
-        "images_per_s": 100.0, "gpu_name": gpu, "gpu_count": 1,
-    }  # fmt: skip
+def _epoch(epoch: int, seconds: float, gpu: str) -> EpochReport:
+    return EpochReport(
+        epoch=epoch, epochs_done=epoch + 1, loss=1.0, accuracy=0.5,
+        val_accuracy=0.4 + 0.1 * epoch, epoch_time_s=seconds,
+        images_per_s=100.0, gpu_name=gpu, gpu_count=1,
+    )  # fmt: skip
 
 
 def test_sink_without_ray_only_keeps_state(tmp_path: Path) -> None:
@@ -140,9 +142,9 @@ def test_sink_events_are_scraped_as_prometheus_series(metrics_port: int, tmp_pat
 
     sink.trial_failed(b.key, "ResourceExhaustedError: OOM when allocating", will_retry=True)
     sink.trial_result(a.key, _epoch(1, 2.0, "NVIDIA GeForce GTX 1080 Ti"))
-    sink.trial_result(a.key, {**_epoch(2, 2.0, "NVIDIA GeForce GTX 1080 Ti"),
-                              "test_accuracy": 0.7})  # fmt: skip
-    sink.trial_completed(a.key, {"epochs_done": 3, "test_accuracy": 0.7})
+    last = dataclasses.replace(_epoch(2, 2.0, "NVIDIA GeForce GTX 1080 Ti"), test_accuracy=0.7)
+    sink.trial_result(a.key, last)
+    sink.trial_completed(a.key, last)
     sink.trial_started(b.key)
     sink.trial_failed(b.key, "node died", will_retry=False, failure_class="node_lost")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.ledger import Ledger
+from orchestrator.protocol import EpochReport
 from orchestrator.report.formats import to_csv, to_markdown
 from orchestrator.report.table import build_table
 from orchestrator.spec.load import parse_job
@@ -53,25 +54,27 @@ def _job_in_mlflow(uri: str, home: Path) -> tuple[MlflowStore, str]:
             acc = 0.5 + 0.1 * e + 0.05 * i
             rec.trial_result(
                 t.key,
-                {
-                    "epoch": e,
-                    "epochs_done": e + 1,
-                    "loss": 1.0 - acc,
-                    "accuracy": acc,
-                    "val_loss": 1.1 - acc,
-                    "val_accuracy": acc,
-                    "lr": 0.1,
-                    "epoch_time_s": 2.0 + i,
-                    "images_per_s": 500.0,
-                    "train_time_s": (2.0 + i) * (e + 1),
-                    "gpu_name": "CPU",
-                    "gpu_count": 0,
-                    "params": 62006 * (i + 1),
-                    "provenance": {"tensorflow": "2.21.0", "data_sha256": "ab" * 32},
-                    **({"test_accuracy": acc, "test_loss": 1.1 - acc} if e == 2 else {}),
-                },
+                EpochReport.from_dict(
+                    {
+                        "epoch": e,
+                        "epochs_done": e + 1,
+                        "loss": 1.0 - acc,
+                        "accuracy": acc,
+                        "val_loss": 1.1 - acc,
+                        "val_accuracy": acc,
+                        "lr": 0.1,
+                        "epoch_time_s": 2.0 + i,
+                        "images_per_s": 500.0,
+                        "train_time_s": (2.0 + i) * (e + 1),
+                        "gpu_name": "CPU",
+                        "gpu_count": 0,
+                        "params": 62006 * (i + 1),
+                        "provenance": {"tensorflow": "2.21.0", "data_sha256": "ab" * 32},
+                        **({"test_accuracy": acc, "test_loss": 1.1 - acc} if e == 2 else {}),
+                    }
+                ),
             )
-        rec.trial_completed(t.key, {})
+        rec.trial_completed(t.key, None)
     rec.job_finished("FINISHED")
     rows = build_table(fetch_records(uri, job.name))
     store.log_job_results(

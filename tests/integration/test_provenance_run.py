@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.ledger import Ledger
+from orchestrator.protocol import EpochReport, Report
 from orchestrator.report.table import build_table
 from orchestrator.spec.load import parse_job
 from orchestrator.tracking.mlflow_store import MlflowStore
@@ -35,9 +36,10 @@ def test_a_trained_run_carries_its_provenance(tmp_path: Path) -> None:
         "prov.toml",
     )
     trial = job.trials[0]
-    reports: list[dict] = []
+    reports: list[Report] = []
     run_trial(trial, storage=str(tmp_path / "storage"), report=reports.append)
-    p = reports[0]["provenance"]
+    assert isinstance(reports[0], EpochReport) and reports[0].provenance is not None
+    p = reports[0].provenance
     assert p["tensorflow"] and p["keras"] and p["orch_commit"] and len(p["data_sha256"]) == 64
     assert p["gpu"] == "CPU" and "seed=0" in p["determinism"] and "cuda" not in p  # no GPU
 

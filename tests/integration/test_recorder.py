@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.ledger import Ledger
+from orchestrator.protocol import EpochReport, parse_report
 from orchestrator.scheduling.adapters.control import Control
 from orchestrator.spec.load import parse_job
 from orchestrator.tracking.mlflow_store import MlflowStore
@@ -41,24 +42,26 @@ def parts(tmp_path: Path) -> tuple[Recorder, Ledger, MlflowStore, Control, str]:
     return rec, ledger, store, control, job.trials[0].key
 
 
-def epoch(e: int, **kw: float) -> dict:
-    return {
-        "epoch": e,
-        "epochs_done": e + 1,
-        "loss": 1.0 / (e + 1),
-        "accuracy": 0.5,
-        "val_loss": 1.0,
-        "val_accuracy": 0.5,
-        "lr": 0.1,
-        "epoch_time_s": 2.0,
-        "images_per_s": 100.0,
-        "train_time_s": 2.0 * (e + 1),
-        "gpu_name": "CPU",
-        "gpu_count": 0,
-        "params": 62006,
-        "resumed_from": 0,
-        **kw,
-    }
+def epoch(e: int, **kw: float) -> EpochReport:
+    return EpochReport.from_dict(
+        {
+            "epoch": e,
+            "epochs_done": e + 1,
+            "loss": 1.0 / (e + 1),
+            "accuracy": 0.5,
+            "val_loss": 1.0,
+            "val_accuracy": 0.5,
+            "lr": 0.1,
+            "epoch_time_s": 2.0,
+            "images_per_s": 100.0,
+            "train_time_s": 2.0 * (e + 1),
+            "gpu_name": "CPU",
+            "gpu_count": 0,
+            "params": 62006,
+            "resumed_from": 0,
+            **kw,
+        }
+    )
 
 
 def test_budget_counts_only_non_infrastructure_failures(parts) -> None:  # type: ignore[no-untyped-def]
@@ -77,7 +80,7 @@ def test_budget_counts_only_non_infrastructure_failures(parts) -> None:  # type:
     t = ledger.job("rec").trials[0]  # type: ignore[union-attr]
     assert (t.state, t.attempts, t.counted_failures) == ("FAILED", 3, 2)  # FAILED at once
     rec.trial_started(key)  # Tune's relaunch, which reads the stop request: no attempt
-    rec.trial_completed(key, {"stopped": 1, **stop})
+    rec.trial_completed(key, parse_report({"stopped": 1, **stop}))
     t = ledger.job("rec").trials[0]  # type: ignore[union-attr]
     assert (t.state, t.attempts, t.counted_failures) == ("FAILED", 3, 2)
     assert t.error is not None and "gave up after 3 attempts" in t.error

@@ -31,7 +31,7 @@ def main() -> None:
         storage=storage,
         stop_after=stop_after,
         mirror_devices=mirror,
-        report=lambda m: print("REPORT " + json.dumps(m), flush=True),
+        report=lambda r: print("REPORT " + json.dumps(r.to_dict()), flush=True),
     )
     print(
         "RESULT "

@@ -76,7 +76,7 @@ for pos, t in enumerate(job.trials):
     rid = store.trial_run(exp, parent, job.name, t, pos)
     store.log_epoch(rid, 0, {{"loss": 1.0, "val_accuracy": 0.5, "epochs_done": 1,
                              "train_time_s": 3.0, "images_per_s": 100.0}})
-    store.log_final(rid, {{"test_accuracy": 0.5, "params": 1000, "epoch": 0}})
+    store.log_final(rid, 0, {{"test_accuracy": 0.5, "params": 1000}})
     store.set_tags(rid, {{TAG_STATE: "FINISHED", "orch.error": "bad " + nasty,
                          "orch.gpu": "GPU" + nasty}})
     store.client.update_run(rid, name=t.name + nasty)

@@ -10,6 +10,7 @@ import pytest
 from rich.console import Console
 
 from orchestrator.cli.live import LiveDisplay
+from orchestrator.protocol import EpochReport
 from orchestrator.spec.load import load_job, parse_job
 from tests.conftest import ROOT
 
@@ -27,7 +28,7 @@ def test_every_trial_name_whole_and_the_table_within_the_width(width: int) -> No
     first, last = job.trials[0].key, job.trials[-1].key
     d.trial_started(first)
     d.trial_result(
-        first, {"epochs_done": 3, "loss": 1.234, "val_accuracy": 0.5, "train_time_s": 99}
+        first, EpochReport(epoch=2, epochs_done=3, loss=1.234, val_accuracy=0.5, train_time_s=99)
     )
     d.trial_failed(last, "OOM: out of memory on GTX 1080 Ti", will_retry=True)
     lines = _screen(d, width)

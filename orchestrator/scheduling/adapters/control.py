@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from orchestrator.protocol import FailureClass, StopRequest
 from orchestrator.storage import is_uri, local_path, object_store
 
 
@@ -30,8 +31,8 @@ class Control:
     def _path(self, key: str) -> Path:
         return self.dir / f"{key}.json"
 
-    def request_stop(self, key: str, *, failure_class: str, reason: str) -> None:
-        blob = json.dumps({"failure_class": failure_class, "reason": reason})
+    def request_stop(self, key: str, *, failure_class: FailureClass, reason: str) -> None:
+        blob = json.dumps(StopRequest(failure_class, reason).to_dict())
         if self.fs is not None:
             self.fs.create_dir(self.root, recursive=True)
             with self.fs.open_output_stream(f"{self.root}/{key}.json") as f:

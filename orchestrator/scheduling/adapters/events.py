@@ -2,7 +2,8 @@
 
 A sink is any object with trial_started / trial_result / trial_completed / trial_failed.
 Keeping Tune's API in this one adapter lets the recorder and the display be tested
-without Ray.
+without Ray. This is where the driver parses each dict a trial reported, once, into the
+protocol's types (`parse_report`): the sinks read typed fields, never the dict.
 """
 
 from __future__ import annotations
@@ -14,27 +15,40 @@ from typing import Any, Protocol
 from ray.tune import Callback
 
 from orchestrator.failures import classify
-from orchestrator.protocol import FailureClass
+from orchestrator.protocol import FailureClass, Report, parse_report
 
 
 class TrialSink(Protocol):
     def trial_started(self, key: str) -> None: ...
-    def trial_result(self, key: str, result: dict[str, Any]) -> None: ...
-    def trial_completed(self, key: str, last: dict[str, Any]) -> None: ...
+
+    def trial_result(self, key: str, report: Report) -> None:
+        """Each report of a trial: an epoch, or its end (diverged, failed, stopped)."""
+
+    def trial_completed(self, key: str, last: Report | None) -> None:
+        """The trial's process ended; `last` is its last report (None: none)."""
+
     def trial_failed(
-        self, key: str, message: str, *, will_retry: bool, failure_class: str = FailureClass.ERROR
+        self,
+        key: str,
+        message: str,
+        *,
+        will_retry: bool,
+        failure_class: FailureClass = FailureClass.ERROR,
     ) -> None: ...
 
 
 class TuneEvents(Callback):
     def __init__(self, sinks: Sequence[TrialSink]) -> None:
         self.sinks = list(sinks)
+        # Each trial's last report, as parsed: what Tune keeps as the trial's last result
+        # (every result passes on_trial_result before Tune stores it), not parsed again.
+        self._last: dict[str, Report | None] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its run config into the experiment snapshot (tuner.pkl). The sinks
         # hold live database clients and a terminal display, meaningless in a restored
         # copy, and orch never restores from that snapshot anyway.
-        return {"sinks": []}
+        return {"sinks": [], "_last": {}}
 
     @staticmethod
     def _key(trial: Any) -> str:
@@ -47,12 +61,18 @@ class TuneEvents(Callback):
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
     ) -> None:
+        key = self._key(trial)
+        report = self._last[key] = parse_report(result)  # the one parse of this dict
+        if report is None:
+            return  # Tune's own bookkeeping, no report of the trial's
         for s in self.sinks:
-            s.trial_result(self._key(trial), result)
+            s.trial_result(key, report)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        key = self._key(trial)
+        last = self._last.pop(key, None)
         for s in self.sinks:
-            s.trial_completed(self._key(trial), dict(trial.last_result or {}))
+            s.trial_completed(key, last)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._failed(trial, will_retry=True)

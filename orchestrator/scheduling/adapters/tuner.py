@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestrator.protocol import EndKind, FailureClass, TrialEnd, failure_class
+from orchestrator.protocol import EndKind, FailureClass, StopRequest, TrialEnd
 from orchestrator.scheduling.adapters.control import Control
 from orchestrator.scheduling.adapters.events import TrialSink, TuneEvents
 from orchestrator.scheduling.adapters.placement import Placement
@@ -50,10 +50,8 @@ def orch_trial(config: dict[str, Any], specs: dict[str, TrialSpec], storage: str
     trial = specs[config["trial_key"]]
     node_id = ray.get_runtime_context().get_node_id()
     control = Control(storage)
-    if (stop := control.stop_request(trial.key)) is not None:
-        reason = str(stop.get("reason", "stopped"))
-        cls = failure_class(stop.get("failure_class"), FailureClass.CANCELLED)
-        tune.report(TrialEnd(EndKind.STOPPED, cls, reason).to_dict())
+    if (stop := StopRequest.from_dict(control.stop_request(trial.key))) is not None:
+        tune.report(stop.end().to_dict())
         return
     from orchestrator.stores import check_storage_writable
 
@@ -64,8 +62,9 @@ def orch_trial(config: dict[str, Any], specs: dict[str, TrialSpec], storage: str
         run_trial(
             trial,
             storage=storage,
-            report=lambda m: tune.report({**m, "node_id": node_id}),
-            should_stop=lambda: control.stop_request(trial.key),
+            node_id=node_id,
+            report=lambda r: tune.report(r.to_dict()),  # the one place a report is a dict
+            should_stop=lambda: StopRequest.from_dict(control.stop_request(trial.key)),
         )
     except _infrastructure_errors() as e:
         if _is_gpu_oom(e):  # name the type, so the retry can go to a larger one
