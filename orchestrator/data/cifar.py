@@ -190,8 +190,9 @@ def _read_members(path: Path, layout: CifarLayout) -> dict[str, bytes]:
                             f" bytes in all, more than any {layout.name} archive. Delete it "
                             f"and download {layout.url} again."
                         )
-                    if info.isfile() and name in layout.members and name not in found:
-                        found[name] = tar.extractfile(info).read()
+                    wanted = info.isfile() and name in layout.members and name not in found
+                    if wanted and (member := tar.extractfile(info)) is not None:
+                        found[name] = member.read()
                 # Read on to the end of the compressed stream: gzip checks its CRC and
                 # length there, and a cut that only lost the tail must not pass as whole.
                 while tar.fileobj.read(1 << 20):

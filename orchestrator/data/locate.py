@@ -42,23 +42,35 @@ def find(
     candidates: Sequence[str],
     data_dir: str | os.PathLike | None,
     how_to: str,
+    beside: Sequence[str] = (),
 ) -> Path:
-    """The first existing `root/candidate` (or `data_dir` itself when it names a candidate).
+    """The first existing `root/candidate` (or `data_dir` itself when it names a candidate)
+    that has every file named in `beside` next to it: a dataset read from several files
+    (SVHN's train, test and extra) is read from one directory that holds them all.
 
     `candidates` are relative paths (a directory or a file). Raises DatasetError listing
-    every path tried, in order, and `how_to` get the files, when none exists.
+    every path tried, in order (with the files missing beside it), and `how_to` get the
+    files, when none is complete.
     """
     tried: list[str] = []
+
+    def complete(path: Path, origin: str) -> bool:
+        if not path.exists():
+            tried.append(f"{path} ({origin})")
+            return False
+        lacking = [name for name in beside if not (path.parent / name).exists()]
+        if lacking:
+            tried.append(f"{path} ({origin}; {', '.join(lacking)} not beside it)")
+        return not lacking
+
     if data_dir is not None:
         direct = Path(data_dir).expanduser()
-        if direct.name in {Path(c).name for c in candidates} and direct.exists():
+        if direct.name in {Path(c).name for c in candidates} and complete(direct, "data_dir"):
             return direct
     for root in search_roots(data_dir):
         for candidate in candidates:
-            path = root.path / candidate
-            if path.exists():
-                return path
-            tried.append(f"{path} ({root.origin})")
+            if complete(root.path / candidate, root.origin):
+                return root.path / candidate
     if ENV_DATA_DIR not in os.environ:
         tried.append(f"${ENV_DATA_DIR} (not set)")
     raise DatasetError(

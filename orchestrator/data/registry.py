@@ -94,19 +94,25 @@ def _find_or_fetch(
 ) -> Path:
     """The dataset's files as found, else downloaded (checked) into the Keras cache, unless
     orch is offline: then the error lists every place looked in and how to get the files.
-    fetch=False only looks (NotFetchedYet when a download would follow)."""
+    fetch=False only looks (NotFetchedYet when a download would follow).
+
+    `remotes[0]` is the file `candidates` name; the others must lie beside it. Where no
+    directory holds them all, the Keras cache gets the ones it lacks: SVHN's extra file is
+    fetched for svhn_extra even when an earlier svhn run left train and test there.
+    """
+    beside = [r.filename for r in remotes[1:]]
     try:
-        return locate.find(name, candidates, data_dir, how)
+        return locate.find(name, candidates, data_dir, how, beside)
     except DatasetError:
         if download.offline():
             raise
+    missing = [r for r in remotes if not (download.cache_dir() / r.filename).exists()]
     if not fetch:
-        urls = ", ".join(download.source_url(name, r.url) for r in remotes)
+        urls = ", ".join(download.source_url(name, r.url) for r in missing or remotes)
         raise NotFetchedYet(f"not on this machine yet; fetched on first use from {urls}")
-    for remote in remotes:
-        if not (download.cache_dir() / remote.filename).exists():
-            download.fetch(remote, name)
-    return locate.find(name, candidates, data_dir, how)
+    for remote in missing:
+        download.fetch(remote, name)
+    return locate.find(name, candidates, data_dir, how, beside)
 
 
 # The published md5 of every file orch downloads (read at download time, so a test can

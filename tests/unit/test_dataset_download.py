@@ -126,14 +126,59 @@ def test_offline_never_touches_the_network(server, tmp_path, monkeypatch, how) -
     assert server.requests == []
 
 
-def test_svhn_from_a_mirror_folder(server, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def _serve_svhn(server: _Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small SVHN files (20 train, 10 test, 30 extra) in a mirror folder for both names."""
     rng = np.random.default_rng(0)
     for name, n in (("train_32x32.mat", 20), ("test_32x32.mat", 10), ("extra_32x32.mat", 30)):
         x = rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8)
         scipy.io.savemat(server.root / name, {"X": x, "y": rng.integers(1, 11, (n, 1))})
         monkeypatch.setitem(registry.CHECKSUMS, name, _md5(server.root / name))
+    monkeypatch.setenv("ORCH_DATASET_URL_SVHN", f"{server.url}/")
     monkeypatch.setenv("ORCH_DATASET_URL_SVHN_EXTRA", f"{server.url}/")
+
+
+def test_svhn_from_a_mirror_folder(server, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    _serve_svhn(server, monkeypatch)
     data = load_dataset("svhn_extra")
     assert (len(data.train.x), len(data.test.x)) == (50, 10)
     assert sorted(Path(f).name for f in data.files) == sorted(registry.svhn.MD5)
     assert dataset_files("svhn_extra") == [Path(f) for f in data.files]
+
+
+def test_svhn_extra_fetches_the_extra_file_beside_an_earlier_svhn(
+    server, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """An svhn run leaves train and test in the cache; svhn_extra then needs only extra."""
+    _serve_svhn(server, monkeypatch)
+    assert len(load_dataset("svhn").train.x) == 20
+    assert sorted(server.requests) == ["/test_32x32.mat", "/train_32x32.mat"]
+    data = load_dataset("svhn_extra")
+    assert (len(data.train.x), len(data.test.x)) == (50, 10)
+    assert sorted(server.requests) == ["/extra_32x32.mat", "/test_32x32.mat", "/train_32x32.mat"]
+
+
+def test_svhn_fetches_a_missing_test_file(server, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    _serve_svhn(server, monkeypatch)
+    cache = tmp_path / "keras" / "datasets"
+    cache.mkdir(parents=True)
+    (cache / "train_32x32.mat").write_bytes((server.root / "train_32x32.mat").read_bytes())
+    assert len(load_dataset("svhn").test.x) == 10
+    assert server.requests == ["/test_32x32.mat"]
+
+
+def test_offline_names_the_file_missing_beside_the_others(server, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A user's folder with train and test but no extra: offline, the error says which file
+    is missing beside which, and nothing is fetched."""
+    _serve_svhn(server, monkeypatch)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for name in ("train_32x32.mat", "test_32x32.mat"):
+        (folder / name).write_bytes((server.root / name).read_bytes())
+    assert len(load_dataset("svhn", data_dir=folder).train.x) == 20
+    monkeypatch.setenv("ORCH_OFFLINE", "1")
+    with pytest.raises(DatasetError) as err:
+        load_dataset("svhn_extra", data_dir=folder)
+    assert f"{folder / 'train_32x32.mat'} (data_dir; extra_32x32.mat not beside it)" in str(
+        err.value
+    )
+    assert server.requests == []
