@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from orchestrator.spec import schema as s
 from orchestrator.spec.model import DataSpec, Recipe, rules
-from orchestrator.spec.recipe import OPTIMIZERS, PRECISIONS, WEIGHT_DECAY_MODES
-
-__all__ = ["OPTIMIZERS", "PRECISIONS", "WEIGHT_DECAY_MODES"]  # and the tables below
 
 
 def _models() -> list[str]:
@@ -59,7 +56,7 @@ CHECKPOINT = s.Table(
     }
 )
 # The keys that describe one training run; every level (defaults, grid, trial) takes them.
-_RUN = {
+_RUN: dict[str, s.Check | s.Table] = {
     "model": s.one_of(_models, "model"),
     "model_args": s.Table({}, free=True),  # checked by zoo.check_model
     "dataset": s.one_of(_datasets, "dataset"),

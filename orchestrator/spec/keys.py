@@ -52,7 +52,9 @@ def _part(name: str, spec: Any) -> dict[str, Any]:
     for f in dataclasses.fields(spec):
         if f.metadata.get("derived") or f.name in _NOT_KEY.get(name, ()):
             continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        default = f.default
+        if default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
         if f.name in _FIRST_FIELDS[name] or values[f.name] != default:
             out[f.name] = values[f.name]
     return out
