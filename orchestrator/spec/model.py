@@ -89,7 +89,7 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a trial trains. Every field changes the result, so all of it enters the key."""
+    """How a trial trains. Every field a job file sets changes the result and enters the key."""
 
     optimizer: str = _rule(s.one_of(OPTIMIZERS, "optimizer"), "sgd")
     lr: float = _rule(s.is_number(gt=0), 0.1)
