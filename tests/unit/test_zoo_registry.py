@@ -88,8 +88,8 @@ def test_preset_record(name: str) -> None:
 def test_stored_params_agree_with_published(name: str) -> None:
     info = get_preset(name)
     assert info.published_label is not None and info.published_source
-    assert parse_label(info.published_label) == info.published_params
-    error = abs(info.params - info.published_params) / info.published_params
+    published = parse_label(info.published_label)  # ModelInfo.published_params reads it so
+    error = abs(info.params - published) / published
     assert error <= published_tolerance(info.published_label)
 
 
@@ -226,6 +226,25 @@ def test_family_arguments_and_overrides() -> None:
         5, (64, 64, 3), 0.1,
     )  # fmt: skip
     assert resolve_model("resnet20", depth=20).kwargs["depth"] == 20  # same value is fine
+
+
+def test_architecture_arguments_and_layer_settings() -> None:
+    """A body's own arguments define the architecture, but for the variants a preset still
+    takes; the layer settings (decay, initializer, BN, dropout) are the family's defaults."""
+    from orchestrator.zoo.registry import FAMILIES
+
+    assert FAMILIES["wrn"].arch_keys == {"depth", "width"}
+    assert FAMILIES["densenet"].arch_keys == {
+        "depth", "growth_rate", "bottleneck", "compression", "num_blocks", "layers_per_block",
+        "init_filters", "stem",
+    }  # fmt: skip
+    assert FAMILIES["lenet"].arch_keys == frozenset()
+    wrn = family_arguments("wrn")
+    assert (wrn["weight_decay"], wrn["bn_momentum"], wrn["dropout"]) == (5e-4, 0.9, 0.0)
+    assert "bn_momentum" not in family_arguments("lenet")  # LeNet has no BN to set
+    with pytest.raises(SpecError, match="is fixed by the preset"):
+        resolve_model("wrn_16_8", width=4)
+    assert resolve_model("wrn_16_8", seed_variant=True, dropout=0.3).kwargs["dropout"] == 0.3
 
 
 def test_smallest_input() -> None:
