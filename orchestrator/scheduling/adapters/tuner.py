@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from orchestrator.protocol import EndKind, FailureClass, StopRequest, TrialEnd
 from orchestrator.scheduling.adapters.control import Control
 from orchestrator.scheduling.adapters.events import TrialSink, TuneEvents
 from orchestrator.scheduling.adapters.placement import Placement
+from orchestrator.scheduling.adapters.searcher import NAME, KeyFeeder
 from orchestrator.scheduling.adapters.watchdog import InfeasibleWatchdog
 from orchestrator.scheduling.policy.cluster import NodeInfo
 from orchestrator.scheduling.policy.gputypes import LABEL
@@ -108,19 +110,21 @@ def run_trials(
     # and after an OOM the larger types (scheduling/adapters/placement.py).
     placement = Placement(specs, cluster_nodes)
     trainable = tune.with_resources(trainable, resources=placement.resources)
-    names = {t.key: safe_name(t.name) for t in trials}
+    # The job's max_concurrent is the feeder's to enforce (searcher.py).
+    feeder = KeyFeeder([(t.key, safe_name(t.name)) for t in trials], job.max_concurrent)
     watchdog = InfeasibleWatchdog(
-        specs, Control(storage), sinks, cluster_nodes, grace_s=infeasible_grace_s
+        specs, Control(storage), sinks, cluster_nodes, grace_s=infeasible_grace_s, feeder=feeder
     )
     tuner = tune.Tuner(
         trainable,
-        # Order of the grid = order of launch; the planner sorts `trials` beforehand.
-        param_space={"trial_key": tune.grid_search([t.key for t in trials])},
+        # No param_space: each trial's config is its key and name, handed out by the
+        # feeder in launch order (the planner sorts `trials` beforehand) as Tune asks.
         tune_config=tune.TuneConfig(
-            max_concurrent_trials=job.max_concurrent,
+            search_alg=feeder,
+            num_samples=len(trials),
             reuse_actors=False,  # a fresh process per trial: TF state and GPU memory
-            trial_name_creator=lambda t: f"{names[t.config['trial_key']]}",
-            trial_dirname_creator=lambda t: f"{names[t.config['trial_key']]}-{t.trial_id}",
+            trial_name_creator=_trial_name,
+            trial_dirname_creator=_trial_dirname,
         ),
         run_config=tune.RunConfig(
             # A new Tune experiment per submit: orch resumes from its own keyed
@@ -137,4 +141,37 @@ def run_trials(
             failure_config=tune.FailureConfig(max_failures=-1),
         ),
     )
-    tuner.fit()
+    with _pending_limit(_max_pending()):
+        tuner.fit()
+
+
+def _trial_name(trial: Any) -> str:
+    return str(trial.config[NAME])
+
+
+def _trial_dirname(trial: Any) -> str:
+    return f"{trial.config[NAME]}-{trial.trial_id}"
+
+
+def _max_pending() -> int:
+    """How many trials Tune creates ahead of launch (it asks the feeder for that many):
+    Tune's own rule for a grid, at least 200 and 1.1 per cluster CPU. For a searcher it
+    would allow one, and trials would start one at a time."""
+    import ray
+
+    return max(200, int(float(ray.cluster_resources().get("CPU", 1.0)) * 1.1))
+
+
+@contextlib.contextmanager
+def _pending_limit(limit: int) -> Iterator[None]:
+    """Tune reads its pending-trial limit from the environment when fit() starts; set it
+    for this fit only, unless the user has set it."""
+    name = "TUNE_MAX_PENDING_TRIALS_PG"
+    if name in os.environ:
+        yield
+        return
+    os.environ[name] = str(limit)
+    try:
+        yield
+    finally:
+        os.environ.pop(name, None)

@@ -17,6 +17,7 @@ from ray.tune import Callback, Stopper
 from orchestrator.protocol import FailureClass, TuneStatus
 from orchestrator.scheduling.adapters.control import Control
 from orchestrator.scheduling.adapters.events import TrialSink
+from orchestrator.scheduling.adapters.searcher import KeyFeeder
 from orchestrator.scheduling.policy.cluster import NodeInfo
 from orchestrator.scheduling.policy.feasibility import describe_request, fits, largest_by_type
 from orchestrator.spec.model import TrialSpec
@@ -31,8 +32,10 @@ class InfeasibleWatchdog(Callback, Stopper):
         nodes: Callable[[], list[NodeInfo]],
         grace_s: float = 120.0,
         period_s: float = 2.0,
+        feeder: KeyFeeder | None = None,
     ) -> None:
         self.specs, self.control, self.sinks, self.nodes = specs, control, list(sinks), nodes
+        self.feeder = feeder  # hands Tune its trials lazily (searcher.py)
         self.grace_s, self.period_s = grace_s, period_s
         self.first_seen: dict[str, float] = {}
         self.given_up: set[str] = set()
@@ -40,7 +43,7 @@ class InfeasibleWatchdog(Callback, Stopper):
         self._last = 0.0
 
     def __getstate__(self) -> dict[str, Any]:  # see TuneEvents.__getstate__
-        return {"given_up": set(), "unfinished": set()}
+        return {"given_up": set(), "unfinished": set(), "feeder": None}
 
     # -- Callback -------------------------------------------------------------------
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
@@ -76,6 +79,8 @@ class InfeasibleWatchdog(Callback, Stopper):
             f"{largest_by_type(nodes)}"
         )
         self.given_up.add(key)
+        if self.feeder is not None:  # its slot of max_concurrent goes to the next trial
+            self.feeder.release(key)
         self.control.request_stop(key, failure_class=FailureClass.INFEASIBLE, reason=reason)
         for s in self.sinks:
             s.trial_failed(key, reason, will_retry=False, failure_class=FailureClass.INFEASIBLE)
@@ -85,5 +90,7 @@ class InfeasibleWatchdog(Callback, Stopper):
         return False
 
     def stop_all(self) -> bool:
-        """End the experiment once every unfinished trial has been given up."""
-        return bool(self.given_up) and self.unfinished <= self.given_up
+        """End the experiment once every unfinished trial has been given up (and Tune has
+        been handed every trial: those not yet created are unfinished too)."""
+        handed_out = self.feeder is None or self.feeder.exhausted
+        return bool(self.given_up) and self.unfinished <= self.given_up and handed_out
