@@ -9,17 +9,16 @@ submit of a running job is refused, and a submit after a dead driver takes over.
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from orchestrator.config import Workspace, env_seconds
 from orchestrator.ledger import FINISHED, Ledger, driver_id
 from orchestrator.protocol import FailureClass, JobState
 from orchestrator.scheduling.adapters.control import Control
-from orchestrator.spec.model import JobSpec, TrialSpec
+from orchestrator.spec.model import JobSpec
 from orchestrator.training.checkpoint import CheckpointStore
 
 if TYPE_CHECKING:  # events imports Ray Tune; a submit with nothing to run needs no Ray
@@ -141,6 +140,7 @@ def _run(
     from orchestrator.stores import check_storage_writable
     from orchestrator.tracking.metrics import MetricsSink
     from orchestrator.tracking.mlflow_store import MlflowStore
+    from orchestrator.tracking.prefill import RunPrefill
     from orchestrator.tracking.recorder import Recorder
 
     check_storage_writable(ws.storage)  # here first; each trial probes again on its node
@@ -192,12 +192,9 @@ def _run(
                 s.driver_waiting(what)
 
     recorder = Recorder(job, store, ledger, control, on_wait=waiting)
-    # Every trial gets its run, in file order, so the table shows them all. On a large grid
-    # that takes minutes (one MLflow run per trial), so a thread creates them while the
-    # first trials start; a trial that starts before its turn gets its run on demand.
-    prefill = threading.Thread(
-        target=_create_runs, args=(recorder, job.trials), name="orch-runs", daemon=True
-    )
+    # Every trial gets its MLflow run, so the table shows them all: a trial that starts
+    # gets it then, the others from this thread once the first trial runs (prefill.py).
+    prefill = RunPrefill(recorder.run_id, [t.key for t in pending])
     prefill.start()
     from orchestrator.scheduling.adapters.tuner import run_trials
 
@@ -208,25 +205,16 @@ def _run(
             job,
             pending,
             ws.storage,
-            [recorder, metrics, *sinks],
+            [recorder, metrics, prefill, *sinks],
             cluster_nodes=cluster_nodes,
             infeasible_grace_s=INFEASIBLE_GRACE_S,
         )
     finally:
-        prefill.join()
+        prefill.stop()
         finished = ledger.finished_keys(job.name)
         unfinished = tuple(t.name for t in pending if t.key not in finished)
         recorder.job_finished(JobState.FINISHED if not unfinished else JobState.FAILED)
     return SubmitOutcome(job.name, skipped, tuple(t.name for t in pending), unfinished)
-
-
-def _create_runs(recorder: Any, trials: Sequence[TrialSpec]) -> None:
-    for trial in trials:
-        try:
-            recorder.run_id(trial.key)
-        except Exception:  # the tracker is down: the trial's own events create it later
-            logging.getLogger(__name__).warning("up-front MLflow runs stopped", exc_info=True)
-            return
 
 
 __all__ = ["FINISHED", "SubmitOutcome", "submit"]
