@@ -1,6 +1,6 @@
 """Before launch: can every node that may run a trial read (or fetch) its dataset?
 
-One small Ray task per node (hard node affinity, num_cpus=0, like the storage probe of
+One small Ray task per node (`inventory.on_each_node`, as the storage probe of
 `orch cluster check`) runs `data.registry.dataset_files` there, with the trial's data_dir:
 it finds the files, or fetches them into that node's Keras cache when orch is online (so
 the trials then find them), or answers with the error that names what is missing and
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from orchestrator.errors import DatasetError
+from orchestrator.scheduling.adapters.inventory import on_each_node
 from orchestrator.scheduling.policy.cluster import NodeInfo
 from orchestrator.scheduling.policy.feasibility import fits_trial
 from orchestrator.spec.model import TrialSpec
@@ -98,40 +98,20 @@ def check_nodes(
 def _run(
     by_node: dict[str, set], nodes: Sequence[NodeInfo], timeout_s: float, *, fetch: bool
 ) -> list[NodeData]:
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    if not by_node:
-        return []
-    # Any: Ray's stubs type a function with a defaulted argument as taking none.
-    task: Any = ray.remote(num_cpus=0, max_retries=0)(_probe)
     node_of = {n.node_id: n for n in nodes}
     plans = {
         nid: sorted(needs, key=lambda d: (d.dataset, d.data_dir or ""))
         for nid, needs in by_node.items()
     }
-    refs = {
-        nid: task.options(
-            scheduling_strategy=NodeAffinitySchedulingStrategy(nid, soft=False)
-        ).remote([(d.dataset, d.data_dir) for d in plan], fetch)
-        for nid, plan in plans.items()
-    }
-    ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
-    done = set(ready)
+    calls = {nid: ([(d.dataset, d.data_dir) for d in plan], fetch) for nid, plan in plans.items()}
+    answers = on_each_node(_probe, calls, timeout_s)
     out: list[NodeData] = []
-    for nid, ref in refs.items():
-        node, plan = node_of[nid], plans[nid]
-        if ref not in done:
-            ray.cancel(ref, force=True)
-            out += [NodeData(node, "?", d, False, f"no answer in {timeout_s:.0f} s") for d in plan]
-            continue
-        try:
-            answers = ray.get(ref)
-        except Exception as e:  # the node died, or the task could not start there
-            answers = [(False, "?", f"{type(e).__name__}: {e}")] * len(plan)
+    for nid, plan in plans.items():
+        answered, value = answers[nid]
+        per_need = value if answered else [(False, "?", value)] * len(plan)
         out += [
-            NodeData(node, h, d, ok, detail)
-            for d, (ok, h, detail) in zip(plan, answers, strict=True)
+            NodeData(node_of[nid], h, d, ok, detail)
+            for d, (ok, h, detail) in zip(plan, per_need, strict=True)
         ]
     return out
 

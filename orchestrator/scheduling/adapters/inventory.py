@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from orchestrator.scheduling.policy.cluster import NodeInfo, node_from_ray
 from orchestrator.scheduling.policy.gputypes import CPU
@@ -126,33 +127,50 @@ def verdict(storage: str, probes: Sequence[NodeProbe]) -> StorageReport:
 def probe_nodes(
     path: str, token: str, nodes: Sequence[NodeInfo], *, timeout_s: float = 60.0
 ) -> list[NodeProbe]:
-    """Runs `read_probe` on each alive node (hard node affinity) and collects the answers.
-    A node that does not answer within `timeout_s` counts as unreadable."""
+    """Runs `read_probe` on each alive node and collects the answers. A node that does not
+    answer within `timeout_s`, or where the task fails, counts as unreadable."""
+    alive = [n for n in nodes if n.alive]
+    answers = on_each_node(read_probe, {n.node_id: (path, token) for n in alive}, timeout_s)
+    out = []
+    for n in alive:
+        answered, value = answers[n.node_id]
+        readable, host, detail = value if answered else (False, "?", value)
+        out.append(NodeProbe(n, host, readable, detail))
+    return out
+
+
+def on_each_node(
+    fn: Callable[..., Any], calls: Mapping[str, tuple[Any, ...]], timeout_s: float
+) -> dict[str, tuple[bool, Any]]:
+    """Runs `fn(*args)` once on each node of `calls` (node id -> args), pinned there by hard
+    node affinity, with num_cpus=0 so that it runs even on a node whose CPUs are all busy
+    with trials, and no retries. Node id -> (True, what fn returned), or (False, why there
+    is no answer: none within `timeout_s`, or the task failed there)."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    # num_cpus=0: the probe runs even on a node whose CPUs are all busy with trials.
-    task = ray.remote(num_cpus=0, max_retries=0)(read_probe)
-    alive = [n for n in nodes if n.alive]
-    refs = [
-        task.options(
-            scheduling_strategy=NodeAffinitySchedulingStrategy(n.node_id, soft=False)
-        ).remote(path, token)
-        for n in alive
-    ]
-    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+    if not calls:
+        return {}
+    # Any: Ray's stubs type a remote function by its arity, which `fn` does not fix.
+    task: Any = ray.remote(num_cpus=0, max_retries=0)(fn)
+    refs = {
+        node_id: task.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False)
+        ).remote(*args)
+        for node_id, args in calls.items()
+    }
+    ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
     done = set(ready)
-    out = []
-    for n, ref in zip(alive, refs, strict=True):
+    out: dict[str, tuple[bool, Any]] = {}
+    for node_id, ref in refs.items():
         if ref not in done:
             ray.cancel(ref, force=True)
-            out.append(NodeProbe(n, "?", False, f"no answer within {timeout_s:.0f} s"))
+            out[node_id] = (False, f"no answer within {timeout_s:.0f} s")
             continue
         try:
-            readable, host, detail = ray.get(ref)
+            out[node_id] = (True, ray.get(ref))
         except Exception as e:  # the node died, or the task could not run there
-            readable, host, detail = False, "?", f"{type(e).__name__}: {e}"
-        out.append(NodeProbe(n, host, readable, detail))
+            out[node_id] = (False, f"{type(e).__name__}: {e}")
     return out
 
 
