@@ -78,6 +78,7 @@ class TuneEvents(Callback):
         self._failed(trial, will_retry=True)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._last.pop(self._key(trial), None)  # it ends here: no trial_completed follows
         self._failed(trial, will_retry=False)
 
     def _failed(self, trial: Any, *, will_retry: bool) -> None:
