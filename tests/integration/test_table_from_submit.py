@@ -167,3 +167,12 @@ def test_table_of_a_real_submit(tmp_path: Path) -> None:
         # and the cells are the Markdown row's
         md_row = next(ln for ln in expected.splitlines() if ln.startswith(f"| {name} |"))
         assert [cells[c] for c in COLUMNS] == md_row.strip("| ").split(" | ")
+
+    # `orch resume` trains nothing again, and prints the table of the same runs.
+    resumed = run_orch("resume", "golden_submit", env=env, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "golden_submit: 2 trials, 2 already finished, 0 to run" in resumed.stdout
+    for name, h in held.items():
+        lines = resumed.stdout.splitlines()
+        assert any(name in ln and f"{h['acc']:.2f}" in ln for ln in lines), resumed.stdout
+    assert len(client.search_runs([exp.experiment_id])) == 3
