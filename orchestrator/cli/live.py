@@ -11,6 +11,7 @@ node can hold a trial) is printed on its own, not under a half-drawn table.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 from rich import box
@@ -32,6 +33,14 @@ _STYLE = {
     TrialState.PENDING: "dim",
     TrialState.SKIPPED: "dim green",
 }
+
+
+# A job with more trials shows this many rows, the most telling ones (running and retrying,
+# then failed, then the next to run, file order within), and counts the others by state:
+# rendering every row of a 10,000-trial grid at each event took seconds of the driver.
+MAX_ROWS = 40
+_RANK = {TrialState.RUNNING: 0, TrialState.RETRYING: 0, TrialState.FAILED: 1,
+         TrialState.DIVERGED: 1, TrialState.PENDING: 2}  # fmt: skip
 
 
 class LiveDisplay:
@@ -122,7 +131,8 @@ class LiveDisplay:
         width = width or console.width
         elapsed = time.monotonic() - self.started
         columns = self._columns()
-        cells = [self._cells(trial) for trial in self.job.trials]
+        trials, hidden = self._shown()
+        cells = [self._cells(trial) for trial in trials]
         shown = _fit(columns, cells, width)
         t = Table(
             title=f"{safe(self.job.name)}: {len(self.job.trials)} trials, {elapsed:.0f} s",
@@ -140,18 +150,33 @@ class LiveDisplay:
         if "note" not in shown:  # notes of a dropped column: under the table, in full
             notes += [
                 f"{safe(tr.name)}: {row['note']}"
-                for tr, row in zip(self.job.trials, cells, strict=True)
+                for tr, row in zip(trials, cells, strict=True)
                 if row["note"]
             ]
         if self.val_is_test:
             notes.append("validation set = test set (the seeds' protocol): acc is test accuracy")
         elif "acc" in shown:
             notes.append("acc: validation accuracy, test accuracy once a trial has finished")
+        if hidden:
+            notes.append(hidden)
         if self.waiting:
             notes.append(f"waiting for {escape(self.waiting)}; trials keep training")
         t.caption = "\n".join(notes) or None
         t.caption_justify = "left"
         return t
+
+    def _shown(self) -> tuple[list[Any], str | None]:
+        """The trials to draw, and (for a job over MAX_ROWS) what the others are."""
+        trials = self.job.trials
+        if len(trials) <= MAX_ROWS:
+            return list(trials), None
+        state = [self.rows[t.key]["state"] for t in trials]
+        first = sorted(range(len(trials)), key=lambda i: (_RANK.get(state[i], 3), i))
+        counts = Counter(state)
+        summary = ", ".join(f"{n:,} {str(st).lower()}" for st, n in sorted(counts.items()))
+        return [trials[i] for i in sorted(first[:MAX_ROWS])], (
+            f"{MAX_ROWS} of {len(trials):,} trials shown (running, failed, next); all: {summary}"
+        )
 
     def _columns(self) -> list[str]:
         accuracy = ["acc"] if self.val_is_test else ["val acc", "test acc"]

@@ -72,3 +72,32 @@ def test_nothing_is_drawn_before_the_first_trial_event() -> None:
     d.trial_started(job.trials[0].key)
     assert d.started_live
     d.__exit__(None, None, None)
+
+
+def test_a_large_grid_shows_its_telling_rows_and_counts_the_rest() -> None:
+    """500 trials: the running and the failed one are drawn, and the next to run; the
+    rest are counted, not drawn (every row at every event cost seconds at 10,000)."""
+    from orchestrator.cli.live import MAX_ROWS
+
+    job = parse_job(
+        {
+            "job": {"name": "big"},
+            "defaults": {"seeds": list(range(500))},
+            "trial": [{"name": "t", "model": "lenet5", "dataset": "digits", "epochs": 1}],
+        },
+        "big.toml",
+    )
+    d = LiveDisplay(job, skipped={job.trials[0].key})
+    running, failed = job.trials[300], job.trials[400]
+    d.trial_started(running.key)
+    d.trial_failed(failed.key, "DatasetError: damaged archive", will_retry=False)
+    lines = _screen(d, 200)
+    drawn = {line.split()[0] for line in lines if line.strip()}
+    assert {running.name, failed.name, job.trials[1].name} <= drawn  # job.trials[1]: next
+    assert job.trials[0].name not in drawn  # skipped: counted only
+    assert job.trials[450].name not in drawn
+    assert len(drawn & {t.name for t in job.trials}) == MAX_ROWS
+    words = " ".join(" ".join(lines).split())
+    assert "damaged archive" in words
+    assert f"{MAX_ROWS} of 500 trials shown" in words
+    assert "1 failed" in words and "1 running" in words and "1 skipped" in words
