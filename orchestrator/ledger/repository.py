@@ -278,6 +278,12 @@ class Ledger:
             )
             return set(rows)
 
+    def trial(self, job: str, key: str) -> TrialView:
+        """One trial, read alone: the driver asks at every failure and attempt, and a job
+        view would read all of a 10,000-trial grid each time."""
+        with self.session() as s:
+            return _trial_view(job, self._trial(s, job, key))
+
     def update_trial(self, job: str, key: str, **fields: object) -> None:
         with self.session() as s:
             t = self._trial(s, job, key)
@@ -393,6 +399,30 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def _trial_view(job: str, t: TrialRow) -> TrialView:
+    return TrialView(
+        job=job,
+        key=t.key,
+        name=t.name,
+        model=t.model,
+        state=t.state,
+        epochs_done=t.epochs_done,
+        epochs_total=t.epochs_total,
+        last_accuracy=t.last_accuracy,
+        test_accuracy=t.test_accuracy,
+        node=t.node,
+        gpu=t.gpu,
+        attempts=t.attempts,
+        error=t.error,
+        mlflow_run_id=t.mlflow_run_id,
+        updated_at=t.updated_at,
+        epoch_time_s=t.epoch_time_s,
+        train_time_s=t.train_time_s,
+        lost_time_s=t.lost_time_s or 0.0,
+        counted_failures=t.counted_failures or 0,
+    )
+
+
 def _job_view(row: JobRow) -> JobView:
     return JobView(
         name=row.name,
@@ -402,30 +432,7 @@ def _job_view(row: JobRow) -> JobView:
         created_at=row.created_at,
         updated_at=row.updated_at,
         mlflow_run_id=row.mlflow_run_id,
-        trials=tuple(
-            TrialView(
-                job=row.name,
-                key=t.key,
-                name=t.name,
-                model=t.model,
-                state=t.state,
-                epochs_done=t.epochs_done,
-                epochs_total=t.epochs_total,
-                last_accuracy=t.last_accuracy,
-                test_accuracy=t.test_accuracy,
-                node=t.node,
-                gpu=t.gpu,
-                attempts=t.attempts,
-                error=t.error,
-                mlflow_run_id=t.mlflow_run_id,
-                updated_at=t.updated_at,
-                epoch_time_s=t.epoch_time_s,
-                train_time_s=t.train_time_s,
-                lost_time_s=t.lost_time_s or 0.0,
-                counted_failures=t.counted_failures or 0,
-            )
-            for t in row.trials
-        ),
+        trials=tuple(_trial_view(row.name, t) for t in row.trials),
         owner=row.owner,
         heartbeat_at=row.heartbeat_at,
         ray_job_id=row.ray_job_id,

@@ -240,9 +240,7 @@ class Recorder:
         self.store.end_run(run_id, MlflowStatus.KILLED if killed else MlflowStatus.FAILED)
 
     def _trial_view(self, key: str) -> Any:
-        job = self.ledger.job(self.job.name)
-        assert job is not None
-        return next(t for t in job.trials if t.key == key)
+        return self.ledger.trial(self.job.name, key)
 
     def _add_lost(self, key: str, run_id: str, seconds: float) -> None:
         if seconds <= 0:

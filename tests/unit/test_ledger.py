@@ -44,6 +44,8 @@ def test_register_progress_finish(ledger: Ledger) -> None:
     assert ledger.finished_keys(job.name) == {a.key}
     t = ledger.job(job.name).trials[0]  # type: ignore[union-attr]
     assert (t.state, t.attempts, t.epochs_done, t.node) == ("FINISHED", 2, 2, "n2")
+    assert ledger.trial(job.name, a.key) == t  # one trial, read alone: the same view
+    assert ledger.trial(job.name, _b.key).state == "PENDING"
     ledger.reset_trials(job.name, {a.key})
     assert ledger.finished_keys(job.name) == set()
     assert job.name in [j.name for j in ledger.jobs()]
