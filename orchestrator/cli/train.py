@@ -9,6 +9,7 @@ would continue from it too).
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import typer
 from orchestrator.cli.render import console
 from orchestrator.cli.text import safe
 from orchestrator.errors import SpecError
+from orchestrator.protocol import EpochReport, Report, TrialEnd
 
 # What `orch train` honours of a trial (one trial, in this process, without Ray). The rest
 # would be silently ignored: seeds/repeats make several trials, resources other than
@@ -160,23 +162,91 @@ def train(
         f"trial {safe(spec.name)} key {spec.key}: "
         + (f"resuming after epoch {done[-1]}" if done else "from scratch")
     )
-    from orchestrator.protocol import EpochReport, MetricName, Report, TrialEnd
     from orchestrator.training.loop import run_trial
+
+    lines = EpochLines(spec.epochs, val_is_test=spec.data.validation_size == 0)
 
     def show(r: Report) -> None:  # the trial's own reports, typed (no dict to parse)
         if isinstance(r, TrialEnd):
             console.print(f"[red]{safe(r.message)}[/]")
             return
-        if not isinstance(r, EpochReport):
-            return
-        parts = [f"epoch {r.epochs_done}/{spec.epochs}"]
-        m = MetricName
-        shown = (m.LOSS, m.ACCURACY, m.VAL_LOSS, m.VAL_ACCURACY, m.LR, m.TEST_ACCURACY)
-        parts += [f"{k} {v:.4f}" for k in shown if (v := getattr(r, k)) is not None]
-        if r.epoch_time_s is not None and r.images_per_s is not None:
-            parts.append(f"{r.epoch_time_s:.1f} s, {r.images_per_s:.0f} img/s")
-        console.print("  ".join(parts))
+        if isinstance(r, EpochReport):
+            for line in lines.of(r):
+                console.print(line, highlight=False, markup=False)
 
     result = run_trial(spec, storage=ws.storage, report=show, stop_after=stop_after)
     if result.diverged:
         raise typer.Exit(1)
+
+
+class EpochLines:
+    """`orch train`'s epoch lines: a header once, then one line per epoch in fixed-width
+    columns that fit an 80-column terminal (78 at most up to 999 epochs).
+
+    When validation is the test set (validation_size = 0: the seeds' protocol, the
+    quickstart's) the validation numbers are test numbers, so they are headed "test" and
+    shown once; the header's note says so. With a held-out validation set the test
+    accuracy, measured after the last epoch, gets a line of its own."""
+
+    def __init__(self, epochs: int, *, val_is_test: bool) -> None:
+        self.epochs = epochs
+        self.val_is_test = val_is_test
+        held = "test" if val_is_test else "val"
+        self.columns = (
+            ("epoch", max(5, 2 * len(str(epochs)) + 1)),
+            ("loss", 9),
+            ("train acc", 9),
+            (f"{held} loss", 9),
+            (f"{held} acc", 8),
+            ("lr", 8),
+            ("time", 8),
+            ("img/s", 6),
+        )
+        self.header_shown = False
+
+    def header(self) -> list[str]:
+        note = (
+            "validation set = test set (the seeds' protocol): test acc after every epoch"
+            if self.val_is_test
+            else "test acc: measured once, after the last epoch"
+        )
+        return [note, self._row(name for name, _ in self.columns)]
+
+    def of(self, r: EpochReport) -> list[str]:
+        """The lines to print for one report (the header before the first)."""
+        out = [] if self.header_shown else self.header()
+        self.header_shown = True
+        if r.loss is not None or r.val_accuracy is not None:
+            time = None if r.epoch_time_s is None else f"{r.epoch_time_s:.1f} s"
+            speed = None if r.images_per_s is None else f"{r.images_per_s:.0f}"
+            cells = [
+                f"{r.epochs_done}/{self.epochs}",
+                _num(r.loss),
+                _pct(r.accuracy),
+                _num(r.val_loss),
+                _pct(r.val_accuracy),
+                None if r.lr is None else f"{r.lr:.3g}",
+                time,
+                speed,
+            ]
+            out.append(self._row(c or "-" for c in cells))
+        if r.test_accuracy is not None and not (self.val_is_test and r.val_accuracy is not None):
+            # held-out validation: the test set's one measurement; validation on the test set:
+            # only a trial restarted after its last epoch reports the test alone
+            loss = "" if r.test_loss is None else f" (test loss {_num(r.test_loss)})"
+            out.append(f"test accuracy {_pct(r.test_accuracy)}{loss} after {r.epochs_done} epochs")
+        return out
+
+    def _row(self, cells: Iterable[str]) -> str:
+        return "  ".join(c.rjust(w) for c, (_, w) in zip(cells, self.columns, strict=True))
+
+
+def _num(v: float | None) -> str:
+    """At most 9 characters: 0.1234, 123.4567, then 1.235e+04 (a loss that blows up)."""
+    if v is None:
+        return "-"
+    return f"{v:.4f}" if abs(v) < 1000 else f"{v:.3e}"
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2%}"
