@@ -69,3 +69,41 @@ def test_cost_per_trial_does_not_grow_with_the_grid() -> None:
 
     small, large = per_trial(1_000), per_trial(10_000)
     assert large < 5 * small + 1e-5, (small, large)
+
+
+def test_the_watchdog_frees_a_given_up_slot_and_ends_only_once_all_were_handed_out(
+    tmp_path: Path,
+) -> None:
+    """max_concurrent = 1 and no node can hold a trial: the first is given up, which lets
+    the feeder hand out the second; the experiment ends only once both were handed out and
+    given up (a trial Tune has not been handed yet is unfinished too)."""
+    from types import SimpleNamespace
+
+    from orchestrator.protocol import TuneStatus
+    from orchestrator.scheduling.adapters.control import Control
+    from orchestrator.scheduling.adapters.watchdog import InfeasibleWatchdog
+    from orchestrator.spec.load import parse_job
+
+    job = parse_job(
+        {
+            "job": {"name": "w"},
+            "defaults": {"seeds": [0, 1]},
+            "trial": [{"name": "t", "model": "lenet5", "dataset": "digits", "epochs": 1}],
+        },
+        "w.toml",
+    )
+    feeder = KeyFeeder([(t.key, t.name) for t in job.trials], max_concurrent=1)
+    specs = {t.key: t for t in job.trials}
+    watchdog = InfeasibleWatchdog(
+        specs, Control(tmp_path), [], lambda: [], grace_s=0.0, period_s=0.0, feeder=feeder
+    )
+    first = SimpleNamespace(config=feeder.suggest("t0"), status=TuneStatus.PENDING)
+    assert feeder.suggest("t1") is None  # the one slot is taken
+    watchdog.on_step_end(0, [first])
+    assert watchdog.given_up == {job.trials[0].key}
+    assert not watchdog.stop_all()  # the second trial was never handed to Tune
+    second = SimpleNamespace(config=feeder.suggest("t1"), status=TuneStatus.PENDING)
+    assert second.config is not None and second.config["trial_key"] == job.trials[1].key
+    assert feeder.suggest("t2") == Searcher.FINISHED
+    watchdog.on_step_end(1, [first, second])
+    assert watchdog.stop_all()
