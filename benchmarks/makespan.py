@@ -1,13 +1,16 @@
 """Makespan of real job files on a heterogeneous cluster, simulated under honest uncertainty:
-orch's longest-first order vs FIFO vs the lower bound, and longest-first ordered by the true
-durations (what exact estimates would give).
+orch's policy (longest-first with GPU-type affinity) vs longest-first alone vs FIFO vs the
+lower bound, and longest-first ordered by the true durations (what exact estimates would
+give).
 
 No Ray and no training. Each trial's true duration is orch's estimate (spec/cost.py) times
 a lognormal error (sigma 0.3, one factor per trial, the same on every GPU type). orch
-orders by the estimates (order.longest_first, as `orch submit` does); the simulation
-(scheduling/policy/simulate.py) binds each trial to GPU types with the function orch's Tune
-callback calls (placement.choose_types) and runs the true durations; the lower bound is
-computed from the true durations of each draw. 200 draws; median and 90th percentile.
+orders by the estimates (order.longest_first, as `orch submit` does) and plans its
+GPU-type affinity from them (order.reservations, as its Tune callback does); the
+simulation (scheduling/policy/simulate.py) binds each trial to GPU types with the
+function that callback calls (placement.choose_types) and runs the true durations; the
+lower bound is computed from the true durations of each draw. 200 draws; median and 90th
+percentile.
 
 Cluster: one 4 x GTX 1080 Ti box + one 8 x V100 node. Also: the gain of packing the four
 LeNet-tricks rows on one GPU (gpus = 0.25 each) over running them one GPU each in turn.
@@ -20,12 +23,12 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from orchestrator.scheduling.policy.cluster import NodeInfo
-from orchestrator.scheduling.policy.order import longest_first
+from orchestrator.scheduling.policy.order import longest_first, reservations
 from orchestrator.scheduling.policy.simulate import lower_bound, simulate, slots
 from orchestrator.spec.cost import estimate
 from orchestrator.spec.load import load_job
@@ -59,7 +62,14 @@ def draw(trials: Sequence[TrialSpec], rng: random.Random, sigma: float) -> dict[
     return {t.key: rng.lognormvariate(0.0, sigma) for t in trials}
 
 
-def one_draw(trials: list[TrialSpec], factor: dict[str, float]) -> dict[str, float]:
+def one_draw(
+    trials: list[TrialSpec],
+    factor: dict[str, float],
+    reserved: Mapping[str, frozenset[str]],
+) -> dict[str, float]:
+    """One draw of true durations. `reserved`: orch's GPU-type affinity for its launch
+    order (order.reservations, from the estimates: the same in every draw)."""
+
     def true(trial: TrialSpec, node: NodeInfo) -> float | None:
         base = estimated(trial, node)
         return None if base is None else base * factor[trial.key]
@@ -70,9 +80,10 @@ def one_draw(trials: list[TrialSpec], factor: dict[str, float]) -> dict[str, flo
     exact = sorted(trials, key=lambda t: -fastest(t))  # stable: ties keep file order
     return {
         "bound": lower_bound(trials, CLUSTER, true),
-        "fifo": simulate(trials, CLUSTER, true),
-        "lpt": simulate(longest_first(trials, CLUSTER, {}), CLUSTER, true),
-        "exact": simulate(exact, CLUSTER, true),
+        "fifo": simulate(trials, CLUSTER, true, reserved={}),
+        "lpt": simulate(longest_first(trials, CLUSTER, {}), CLUSTER, true, reserved=reserved),
+        "lpt-alone": simulate(longest_first(trials, CLUSTER, {}), CLUSTER, true, reserved={}),
+        "exact": simulate(exact, CLUSTER, true, reserved={}),
     }
 
 
@@ -121,16 +132,19 @@ def main() -> None:
     cluster = " + ".join(f"{n.gpus:g} x {n.gpu_type}" for n in CLUSTER)
     print(f"cluster: {cluster}; lognormal sigma {args.sigma}; {args.draws} draws (seed 0)\n")
     print(
-        "| job | trials | lower bound, h | FIFO | orch: longest-first by the estimates "
-        "| longest-first by the true durations |"
+        "| job | trials | lower bound, h | FIFO | orch: longest-first + GPU-type affinity "
+        "| longest-first alone | longest-first by the true durations |"
     )
-    print("|---|---:|---|---|---|---|")
+    print("|---|---:|---|---|---|---|---|")
     for name, seeds in JOBS:
         trials = trials_of(name, seeds)
-        runs = [one_draw(trials, draw(trials, rng, args.sigma)) for _ in range(args.draws)]
+        reserved = reservations(longest_first(trials, CLUSTER, {}), CLUSTER)
+        runs = [
+            one_draw(trials, draw(trials, rng, args.sigma), reserved) for _ in range(args.draws)
+        ]
         bound = summary([r["bound"] / 3600 for r in runs])
         cells = [f"{bound[0]:.1f} (p90 {bound[1]:.1f})"]
-        for policy in ("fifo", "lpt", "exact"):
+        for policy in ("fifo", "lpt", "lpt-alone", "exact"):
             ratio = summary([r[policy] / r["bound"] for r in runs])
             hours = statistics.median(r[policy] for r in runs) / 3600
             cells.append(f"{hours:.1f} h: {ratio[0]:.3f} x (p90 {ratio[1]:.3f} x)")

@@ -30,7 +30,7 @@ from orchestrator.scheduling.policy.feasibility import (
     nodes_from_types,
 )
 from orchestrator.scheduling.policy.gputypes import slug
-from orchestrator.scheduling.policy.order import candidate_types, longest_first
+from orchestrator.scheduling.policy.order import candidate_types, longest_first, reservations
 from orchestrator.scheduling.policy.simulate import lower_bound, simulate
 from orchestrator.spec.cost import estimate, model_counts, peak_memory_gb
 from orchestrator.spec.load import load_job
@@ -239,8 +239,11 @@ def job_summary(job: JobSpec, rows: Sequence[PlanRow], cluster: Cluster) -> Summ
         return memo[id(trial), gpu_type]
 
     ordered = longest_first(pending, cluster.nodes, {})
-    span = simulate(ordered, cluster.nodes, duration)
-    fifo = simulate(pending, cluster.nodes, duration)
+    # orch's policy: its order and its GPU-type affinity; the file order without affinity
+    # (each trial on the first GPU that frees) for comparison.
+    reserved = reservations(ordered, cluster.nodes, duration=duration)
+    span = simulate(ordered, cluster.nodes, duration, reserved=reserved)
+    fifo = simulate(pending, cluster.nodes, duration, reserved={})
     bound = lower_bound(pending, cluster.nodes, duration)
     return Summary(total, left, unknown, span / 3600, fifo / 3600, bound / 3600)
 

@@ -10,6 +10,7 @@ import random
 import pytest
 
 from orchestrator.scheduling.policy.cluster import NodeInfo
+from orchestrator.scheduling.policy.order import reservations
 from orchestrator.scheduling.policy.simulate import Duration, lower_bound, simulate, slots
 from orchestrator.spec.load import parse_job
 from orchestrator.spec.model import TrialSpec
@@ -113,4 +114,49 @@ def test_a_custom_binding_is_obeyed_and_a_trial_waits_for_its_types() -> None:
     nodes = [node("t", TI, 1), node("v", "v100", 1)]
     times = {t.name: {TI: 10.0, "v100": 4.0} for t in jobs}
     assert simulate(jobs, nodes, table(times)) == 10.0  # the second runs on the 1080 Ti
-    assert simulate(jobs, nodes, table(times), bind=lambda t, n, free: ["v100"]) == 8.0
+    assert simulate(jobs, nodes, table(times), bind=lambda t, n, free, off: ["v100"]) == 8.0
+
+
+def test_a_long_trial_the_plan_puts_on_the_fast_type_waits_for_it() -> None:
+    """GPU-type affinity (order.reservations): planned from the estimates, the long trials
+    the estimated schedule runs on the V100 are kept off the slower 1080 Ti; the one it
+    runs on the 1080 Ti keeps it. When the 1080 Ti frees first (here because the first
+    V100 trial runs long), a kept-off trial waits for the V100, and without affinity it
+    would take the 1080 Ti."""
+    big, mid, small = trials(3)
+    nodes = [node("t", TI, 1), node("v", "v100", 1)]
+    estimates = {"t0": {TI: 11.2, "v100": 8.0}, "t1": {TI: 8.4, "v100": 6.0}}
+    estimates["t2"] = {TI: 7.0, "v100": 5.0}
+    order = [big, mid, small]
+    kept_off = reservations(order, nodes, duration=table(estimates))
+    assert kept_off == {big.key: frozenset({TI}), small.key: frozenset({TI})}
+    true = {**estimates, "t0": {TI: 16.8, "v100": 12.0}}  # the first trial runs long
+    assert simulate(order, nodes, table(true), reserved={}) == pytest.approx(8.4 + 7.0)
+    assert simulate(order, nodes, table(true), reserved=kept_off) == pytest.approx(12 + 5)
+
+
+def test_the_tune_callback_binds_with_the_same_affinity() -> None:
+    """Placement (the Tune callback) plans the same reservations from the cost model: a
+    long trial created with no GPU free is bound to the V100 alone, a short one to both."""
+    from orchestrator.scheduling.adapters.placement import Placement
+
+    job = parse_job(
+        {
+            "defaults": {"dataset": "cifar10", "epochs": 200, "resources": {"gpus": 1}},
+            "trial": [
+                {"name": "long-a", "model": "resnet110"},
+                {"name": "long-b", "model": "resnet110", "seed": 1},
+                {"name": "long-c", "model": "resnet110", "seed": 2},
+                {"name": "short", "model": "lenet5", "epochs": 1},
+            ],
+        },
+        "j.toml",
+    )
+    specs = {t.key: t for t in job.trials}  # in launch order
+    nodes = [node("t", TI, 1), node("v", "v100", 1)]
+    planned = reservations(job.trials, nodes)
+    *_, c, short = job.trials
+    assert planned[c.key] == frozenset({TI}) and short.key not in planned
+    callback = Placement(specs, lambda: nodes, free=lambda _: {TI: 0.0, "v100": 0.0})
+    assert callback.types_for(c.key) == ["v100"]
+    assert callback.types_for(short.key) == ["v100", TI]

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.scheduling.policy.cluster import NodeInfo
+from orchestrator.scheduling.policy.order import reservations
 from orchestrator.scheduling.policy.placement import after_oom, choose_types, oom_type
 from orchestrator.scheduling.policy.resources import bundle, label_selector
 from orchestrator.spec.model import Resources, TrialSpec
@@ -88,6 +89,9 @@ class Placement(_Callback):
         self.excluded: dict[str, set[str]] = {}
         self.promised: dict[str, tuple[str, float]] = {}  # key -> (type, gpus), not started
         self.bound: dict[str, list[str] | None] = {}
+        # GPU-type affinity (policy/order.py), planned at the first binding on the nodes
+        # then; `specs` are in launch order.
+        self.reserved: dict[str, frozenset[str]] | None = None
         self._lock = threading.Lock()
         self._token = uuid.uuid4().hex
         _LIVE[self._token] = self
@@ -100,7 +104,10 @@ class Placement(_Callback):
             for other, (t, gpus) in self.promised.items():
                 if other != key:
                     free[t] = free.get(t, 0.0) - gpus
-            types = choose_types(trial, nodes, free, self.excluded.get(key, ()))
+            if self.reserved is None:
+                self.reserved = reservations(list(self.specs.values()), nodes)
+            kept_off = self.excluded.get(key, set()) | self.reserved.get(trial.key, set())
+            types = choose_types(trial, nodes, free, kept_off)
             if types and len(types) == 1:
                 self.promised[key] = (types[0], trial.resources.gpus)
             self.bound[key] = types

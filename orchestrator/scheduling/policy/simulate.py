@@ -5,8 +5,10 @@ runs, through the same functions:
 - each trial bound to GPU types when Tune creates it, by `placement.choose_types`, which
   the Tune callback calls (scheduling/adapters/placement.py): the most preferred type with
   free GPUs, counting those promised to bound trials not yet running; with none free,
-  every acceptable type. Tune creates trials ahead of launch, up to its pending limit
-  (`PENDING`, adapters/tuner.py), so on most jobs every trial is bound at the start;
+  every acceptable type; a long trial kept off the slower types (`order.reservations`,
+  GPU-type affinity, which the callback plans too). Tune creates trials ahead of launch, up
+  to its pending limit (`PENDING`: Tune's own rule for a grid), so on most jobs every
+  trial is bound at the start;
 - Ray's placement: whenever GPUs free up, the first created trial (in launch order) whose
   bound types have room on one node starts there (all its GPUs on that node), on the node
   where it finishes first.
@@ -18,7 +20,7 @@ import bisect
 import heapq
 import itertools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from orchestrator.scheduling.policy.cluster import NodeInfo
@@ -27,10 +29,13 @@ from orchestrator.scheduling.policy.gputypes import CPU
 from orchestrator.spec.model import Resources, TrialSpec
 
 Duration = Callable[[TrialSpec, NodeInfo], "float | None"]
-# (trial, nodes, free GPUs per type) -> the types to bind it to; None: any node that fits.
-Bind = Callable[[TrialSpec, Sequence[NodeInfo], Mapping[str, float]], "list[str] | None"]
+# (trial, nodes, free GPUs per type, types it is kept off) -> the types to bind it to;
+# None: any node that fits.
+Bind = Callable[
+    [TrialSpec, Sequence[NodeInfo], Mapping[str, float], Iterable[str]], "list[str] | None"
+]
 
-# Trials Tune creates ahead of launch: adapters/tuner.py asks for at least 200.
+# Trials Tune creates ahead of launch: for a grid, at least 200 (and 1.1 per cluster CPU).
 PENDING = 200
 
 
@@ -48,14 +53,24 @@ def simulate(
     *,
     bind: Bind | None = None,
     pending: int = PENDING,
+    reserved: Mapping[str, Iterable[str]] | None = None,
+    placed: dict[str, str] | None = None,
 ) -> float:
-    """Seconds until the last trial of `queue` (in launch order) ends. `bind`: orch's
-    `choose_types` unless given (asked once per trial shape and free capacity: it must not
-    depend on a trial's name or seed). Trials no node can ever hold are left out."""
+    """Seconds until the last trial of `queue` (in launch order) ends. Trials no node can
+    ever hold are left out.
+
+    bind: orch's `choose_types` unless given (asked once per trial shape, types kept off
+    and free capacity: it must not otherwise depend on a trial's name or seed).
+    reserved: types each trial is kept off, by key; orch's `order.reservations` of `queue`
+    unless given ({}: none). placed: filled with the GPU type each trial ran on."""
     if bind is None:
         from orchestrator.scheduling.policy.placement import choose_types
 
         bind = choose_types
+    if reserved is None:  # orch's GPU-type affinity, from the estimates (order.py)
+        from orchestrator.scheduling.policy.order import reservations
+
+        reserved = reservations(queue, nodes)
     state = [_Node(n, n.gpus, n.cpus) for n in nodes]
     runnable = [t for t in queue if any(fits(t.resources, n) for n in nodes)]
     # Created trials with the same request and binding are interchangeable for fitting: one
@@ -83,9 +98,10 @@ def simulate(
                     free[t] = free.get(t, 0.0) - gpus
                 # Seeds and names do not change a binding: a 10,000-trial grid asks once
                 # per distinct trial and free capacity, not 10,000 times.
-                memo_key = (_placement_shape(trial), tuple(sorted(free.items())))
+                kept_off = tuple(sorted(reserved.get(trial.key, ())))
+                memo_key = (_placement_shape(trial), kept_off, tuple(sorted(free.items())))
                 if memo_key not in memo:
-                    memo[memo_key] = bind(trial, nodes, free)
+                    memo[memo_key] = bind(trial, nodes, free, kept_off)
                 types = memo[memo_key]
             if types and len(types) == 1:
                 promised[types[0]] = promised.get(types[0], 0.0) + trial.resources.gpus
@@ -107,6 +123,8 @@ def simulate(
                 if place is None:
                     continue
                 node, seconds = place
+                if placed is not None:
+                    placed[trial.key] = node.info.gpu_type
                 gpus, cpus = trial.resources.gpus, trial.resources.cpus
                 node.gpus -= gpus
                 node.cpus -= cpus
