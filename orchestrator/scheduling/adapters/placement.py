@@ -90,7 +90,9 @@ class Placement(_Callback):
         self.promised: dict[str, tuple[str, float]] = {}  # key -> (type, gpus), not started
         self.bound: dict[str, list[str] | None] = {}
         # GPU-type affinity (policy/order.py), planned at the first binding on the nodes
-        # then; `specs` are in launch order.
+        # then; `specs` are in launch order. A binding is kept until the trial starts: a
+        # long trial kept off the slow types waits for a fast GPU even if every fast node
+        # is lost for good, until the job is cancelled or resumed (which plans again).
         self.reserved: dict[str, frozenset[str]] | None = None
         self._lock = threading.Lock()
         self._token = uuid.uuid4().hex
