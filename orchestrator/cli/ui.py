@@ -9,12 +9,14 @@ from pathlib import Path
 import typer
 
 from orchestrator.cli.render import console
+from orchestrator.cli.text import safe
 from orchestrator.config import Workspace, workspace
 
 
 def ui(
     job: str = typer.Argument(
-        None, help="A job name or file: also print the address of its runs, side by side."
+        None,
+        help="A job name or file: print the address of its runs only (default: every job's).",
     ),
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Interface to bind; 0.0.0.0 to serve the whole network."
@@ -25,7 +27,11 @@ def ui(
         False, "--dry-run", help="Print the mlflow server command instead of running it."
     ),
 ) -> None:
-    """Serve the MLflow UI for this workspace's runs (Ctrl-C stops it)."""
+    """Serve the MLflow UI for this workspace's runs (Ctrl-C stops it).
+
+    Prints the address of each job's runs: its trials side by side with their test
+    accuracy, training time and params, in any browser (the UI's own default shows no
+    metric or param column until a person picks them)."""
     ws = workspace()
     cmd = server_command(ws, host=host, port=port, workers=workers)
     if dry_run:
@@ -40,8 +46,8 @@ def ui(
     console.print(
         f"MLflow UI for {_redact(ws.tracking_uri)} on http://{host}:{port} (Ctrl-C stops it)"
     )
-    if job:
-        console.print(f"Runs of {job}: {_job_address(job, host, port)}", soft_wrap=True)
+    for name, address in _job_addresses(job, host, port):
+        console.print(f"Runs of {safe(name)}: {address}", soft_wrap=True)
     sys.stdout.flush()
     # The server replaces this process: signals (Ctrl-C, a supervisor's SIGTERM) reach it
     # directly, and no orch process is left waiting on it.
@@ -76,13 +82,36 @@ def _redact(uri: str) -> str:
     return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
 
 
-def _job_address(job: str, host: str, port: int) -> str:
-    """The job's runs page: model-training mode, its trials, best test accuracy first."""
-    from orchestrator.report.job_table import resolve_job_name
-    from orchestrator.tracking.mlflow_store import MlflowStore, ui_path
+def _job_addresses(job: str | None, host: str, port: int) -> list[tuple[str, str]]:
+    """(job, address of its runs page in orch's view) for JOB, or for every job in the
+    store. Writes the view into each experiment's tags first (tracking/ui_view.py), so a
+    store filled before orch wrote it opens the same way."""
+    from orchestrator.protocol import Role, Tag
+    from orchestrator.tracking.mlflow_store import MlflowStore
+    from orchestrator.tracking.ui_view import ensure_view, runs_path
 
-    name, experiment = resolve_job_name(job)
-    exp_id = MlflowStore(workspace().tracking_uri).experiment_id(experiment or name, create=False)
-    if exp_id is None:
-        return f"(no MLflow experiment {experiment or name!r} yet: submit the job first)"
-    return f"http://{host}:{port}/{ui_path(exp_id)}"
+    client = MlflowStore(workspace().tracking_uri).client
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
+    if job:
+        from orchestrator.report.job_table import resolve_job_name
+
+        name, experiment = resolve_job_name(job)
+        exp = client.get_experiment_by_name(experiment or name)
+        if exp is None or exp.lifecycle_stage == "deleted":
+            return [(name, f"(no MLflow experiment {experiment or name!r} yet: submit it first)")]
+        jobs = [(name, exp.experiment_id)]
+    else:  # the experiments holding a job's parent run, newest job first
+        ids = [e.experiment_id for e in client.search_experiments()]
+        parents = (
+            client.search_runs(
+                ids,
+                filter_string=f"tags.`{Tag.ROLE}` = '{Role.JOB}'",
+                order_by=["attributes.start_time DESC"],
+            )
+            if ids
+            else []
+        )
+        jobs = [(r.data.tags.get(Tag.JOB, r.info.run_name), r.info.experiment_id) for r in parents]
+    for _, exp_id in jobs:
+        ensure_view(client, exp_id)
+    return [(name, base + runs_path(exp_id)) for name, exp_id in jobs]

@@ -15,6 +15,7 @@ from typing import Any
 
 from orchestrator.protocol import MetricName, MlflowStatus, Role, Tag, TrialState
 from orchestrator.spec.model import TrialSpec, declared
+from orchestrator.tracking.ui_view import VIEW_TAG, ensure_view, view_json
 
 __all__ = ["MlflowStore"]
 
@@ -72,6 +73,8 @@ class MlflowStore:
                 self.client.set_experiment_tag(
                     exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
                 )
+            if create:
+                ensure_view(self.client, exp.experiment_id, exp.tags)
             return exp.experiment_id
         if not create:
             return None
@@ -82,9 +85,8 @@ class MlflowStore:
                 if "://" not in self.artifact_root
                 else self.artifact_root
             )
-        return self.client.create_experiment(
-            name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
-        )
+        tags = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, VIEW_TAG: view_json()}
+        return self.client.create_experiment(name, artifact_location=location, tags=tags)
 
     def _find(self, exp_id: str, **tags: str) -> Any | None:
         flt = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
@@ -204,32 +206,6 @@ class MlflowStore:
             return
         for path, text in files.items():
             self.client.log_text(run.info.run_id, text, path)
-
-
-def ui_path(experiment_id: str) -> str:
-    """The MLflow UI's page for a job's runs, in model-training mode, listing the trials
-    (a search on the trial tag lifts the child runs out of their collapsed parent)."""
-    from urllib.parse import urlencode
-
-    query = urlencode(
-        {
-            "workflowType": "machine_learning",
-            "searchFilter": f"tags.`{TAG_ROLE}` = '{Role.TRIAL}'",
-            # sorting by a metric brings its column into view: best trials first
-            "orderByKey": f"metrics.`{MetricName.TEST_ACCURACY}`",
-            "orderByAsc": "false",
-        }
-    )
-    return f"#/experiments/{experiment_id}/runs?{query}"
-
-
-def compare_path(experiment_id: str, run_ids: list[str]) -> str:
-    """The MLflow UI's side-by-side comparison of runs: params, metrics, curves."""
-    import json as _json
-    from urllib.parse import quote
-
-    runs, exps = _json.dumps(run_ids), _json.dumps([experiment_id])
-    return f"#/compare-runs?runs={quote(runs)}&experiments={quote(exps)}"
 
 
 def _resolved(trial: TrialSpec) -> dict[str, Any]:

@@ -1,15 +1,21 @@
 """The MLflow UI as the place to compare a job's runs: the experiment opens in model-training
 mode (mlflow.experimentKind), the job is a parent run with a readable child run per trial,
-params are flat and named alike, the table is an artifact of the parent run; and headless
-Chromium takes a screenshot of the runs page (tests/artifacts/mlflow_ui.png, for people)."""
+params are flat and named alike, the table is an artifact of the parent run. Then the
+address `orch ui` prints is opened in headless Chromium on a fresh profile (no view a person
+chose before, in localStorage), and what it laid out is read over the DevTools protocol:
+the trials, their test accuracy, training time and params are columns inside the window.
+Screenshots for people: tests/artifacts/mlflow_ui.png, mlflow_ui_compare.png."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,15 +24,12 @@ from orchestrator.protocol import EpochReport
 from orchestrator.report.formats import to_csv, to_markdown
 from orchestrator.report.table import build_table
 from orchestrator.spec.load import parse_job
-from orchestrator.tracking.mlflow_store import (
-    EXPERIMENT_KIND,
-    MlflowStore,
-    compare_path,
-    ui_path,
-)
+from orchestrator.tracking.mlflow_store import EXPERIMENT_KIND, MlflowStore
 from orchestrator.tracking.recorder import Recorder
 from orchestrator.tracking.runs import fetch_records
+from orchestrator.tracking.ui_view import VIEW_TAG, compare_path, view_state
 from tests.conftest import ORCH, ROOT, unavailable
+from tests.integration.cdp import browser
 from tests.integration.test_mlflow_ui import _free_port, _get, _stop
 
 pytestmark = pytest.mark.integration
@@ -51,7 +54,7 @@ def _job_in_mlflow(uri: str, home: Path) -> tuple[MlflowStore, str]:
     for i, t in enumerate(job.trials):
         rec.trial_started(t.key)
         for e in range(3):
-            acc = 0.5 + 0.1 * e + 0.05 * i
+            acc = round(0.5 + 0.1 * e + 0.05 * i, 4)  # 0.8, not 0.7999999 in the screenshot
             rec.trial_result(
                 t.key,
                 EpochReport.from_dict(
@@ -92,7 +95,9 @@ def test_runs_compare_in_model_training_mode(tmp_path: Path) -> None:
     uri = f"sqlite:///{home / 'mlflow.db'}"
     store, exp_id = _job_in_mlflow(uri, home)
     c = store.client
-    assert c.get_experiment(exp_id).tags["mlflow.experimentKind"] == EXPERIMENT_KIND
+    tags = c.get_experiment(exp_id).tags
+    assert tags["mlflow.experimentKind"] == EXPERIMENT_KIND
+    assert json.loads(tags[VIEW_TAG]) == view_state()  # written with the experiment
     runs = c.search_runs([exp_id])
     parent = next(r for r in runs if r.data.tags.get("orch.role") == "job")
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
@@ -106,7 +111,8 @@ def test_runs_compare_in_model_training_mode(tmp_path: Path) -> None:
         unavailable("chromium is not installed: no screenshot")  # fails under CI=true
     port = _free_port()
     env = {**os.environ, "ORCH_HOME": str(home), "ORCH_TRACKING_URI": uri}
-    log = (tmp_path / "ui.log").open("w")
+    log_path = tmp_path / "ui.log"
+    log = log_path.open("w")
     proc = subprocess.Popen(
         [ORCH, "ui", "--port", str(port)],
         cwd=ROOT,
@@ -124,38 +130,77 @@ def test_runs_compare_in_model_training_mode(tmp_path: Path) -> None:
                 break
             except OSError:
                 time.sleep(1)
-        # What `orch ui` prints as the job's address: model-training mode, the trials.
-        url = f"http://127.0.0.1:{port}/" + ui_path(exp_id)
-        SHOT.parent.mkdir(parents=True, exist_ok=True)
-        chrome = [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--window-size=2400,1800",
-            "--virtual-time-budget=20000",
-        ]
-        subprocess.run(
-            [*chrome, f"--screenshot={SHOT}", url], capture_output=True, timeout=180, check=False
-        )
+        # The address `orch ui` prints for the job: what a person opens.
+        printed = [line for line in log_path.read_text().splitlines() if "Runs of" in line]
+        assert printed and printed[0].startswith("Runs of ui-compare: http://"), printed
+        url = printed[0].split(": ", 1)[1].strip()
         compare = f"http://127.0.0.1:{port}/" + compare_path(
             exp_id, [r.info.run_id for r in children]
         )
-        subprocess.run(
-            [*chrome, f"--screenshot={COMPARE_SHOT}", compare],
-            capture_output=True,
-            timeout=180,
-            check=False,
-        )
-        dom = subprocess.run(
-            [*chrome, "--dump-dom", url], capture_output=True, text=True, timeout=180
-        ).stdout
+        seen = asyncio.run(_look(url, compare))
     finally:
         _stop(proc)
         log.close()
     assert SHOT.is_file() and SHOT.stat().st_size > 20_000, "no screenshot"
     assert COMPARE_SHOT.is_file() and COMPARE_SHOT.stat().st_size > 20_000
-    # The runs page of a training experiment: the trials by name, no GenAI overview.
-    assert "ui-compare" in dom
-    assert "Token usage" not in dom
+    columns = {c["id"]: c for c in seen["columns"]}
+    # In a fresh browser: the trials, their test accuracy, training time and params are
+    # columns of the runs table, laid out inside the window (not scrolled off, not hidden).
+    for column in (
+        "metrics.`test_accuracy`",
+        "metrics.`train_time_s`",
+        "params.`model`",
+        "params.`lr`",
+        "params.`epochs`",
+    ):
+        assert column in columns and columns[column]["shown"], (column, seen["columns"])
+    runs = seen["runs"]
+    assert sorted(runs) == ["lenet5", "nin", "resnet20"], runs  # the trials, not the job
+    assert runs[0] == "nin", runs  # best test accuracy first
+    # Model-training mode: the training side bar, no GenAI overview.
+    assert "Model training" in seen["text"] and "Runs" in seen["text"]
+    assert "Token usage" not in seen["text"] and "Latency" not in seen["text"]
+
+
+# What the runs page laid out: each column header (its key, its box, whether it lies inside
+# the window), the run names in table order, and the page's visible text.
+_LAYOUT = """(() => {
+  const W = window.innerWidth, H = window.innerHeight;
+  const columns = [...document.querySelectorAll('[role="columnheader"][col-id]')].map(h => {
+    const r = h.getBoundingClientRect(), s = getComputedStyle(h);
+    return {id: h.getAttribute('col-id'), text: h.innerText.trim(),
+            left: Math.round(r.left), right: Math.round(r.right),
+            shown: r.width > 0 && r.left >= 0 && r.right <= W && r.top >= 0 && r.bottom <= H
+                   && s.visibility !== 'hidden' && s.display !== 'none'};
+  });
+  const rows = [...document.querySelectorAll('[role="row"][row-index]')]
+    .filter(r => r.querySelector('[col-id="attributes.`Run Name`"]'))
+    .sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);
+  // not drawn yet: no metric column, or no run in the table
+  if (!columns.some(c => c.id.startsWith('metrics.')) || !rows.length) return 'null';
+  return JSON.stringify({
+    columns,
+    runs: rows.map(r => {  // the run's link: its name (the cell also holds a colour picker)
+      const cell = r.querySelector('[col-id="attributes.`Run Name`"]');
+      return (cell.querySelector('a') || cell).innerText.trim();
+    }),
+    text: document.body.innerText,
+  });
+})()"""
+
+
+async def _look(url: str, compare: str) -> dict[str, Any]:
+    """The runs page as a fresh browser lays it out, and screenshots of it and of the
+    side-by-side comparison (for people: tests/artifacts/)."""
+    assert CHROMIUM is not None
+    SHOT.parent.mkdir(parents=True, exist_ok=True)
+    async with browser(CHROMIUM, 1600, 1000) as page:  # a laptop's window
+        await page.goto(url)
+        seen = await page.wait_for(_LAYOUT, timeout=180)
+        await page.screenshot(SHOT)
+        assert seen, "the runs page drew no metric column or no run in 180 s"
+        await page.goto(compare)
+        # drawn once the parallel-coordinates plot (plotly) is there
+        await page.wait_for("JSON.stringify(!!document.querySelector('.js-plotly-plot'))", 90)
+        await page.screenshot(COMPARE_SHOT)
+    return dict(seen)

@@ -1,0 +1,83 @@
+"""What the MLflow UI shows first for a job: its trials side by side, with their test
+accuracy, training time and the params that tell them apart.
+
+MLflow 3.17's runs page keeps the columns a person chose in the browser's localStorage, so
+a fresh browser shows a job's runs with no metric or param column at all. The one view it
+reads from the server is a shared view: an experiment tag `mlflow.sharedViewState.<key>`
+holding the page's state as JSON (search, sort, selected columns and their order), opened
+by the address's `viewStateShareKey=<key>` (the UI's own "share view" links work so). orch
+writes its view into that tag (`ensure_view`), and `orch ui` prints the address that opens
+it (`runs_path`). The address also picks the model-training side bar
+(`workflowType=machine_learning`; the UI's default is GenAI) and the table rather than the
+charts (`compareRunsMode=TABLE`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from orchestrator.protocol import MetricName, Role, Tag
+
+VIEW_KEY = "orch-trials"
+VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
+# The flat param names of every trial's run (tracking/mlflow_store.py, `_params`) that tell
+# trials apart, in the order shown.
+VIEW_PARAMS = ("model", "lr", "epochs", "batch_size", "dataset", "seed")
+VIEW_METRICS = (MetricName.TEST_ACCURACY, MetricName.TRAIN_TIME_S)
+_TRAINING = "machine_learning"  # the UI's workflowType for model training (side bar, pages)
+
+
+def _column(group: str, name: str) -> str:
+    """The runs table's column key, as the UI writes it: metrics.`test_accuracy`."""
+    return f"{group}.`{name}`"
+
+
+def view_state() -> dict[str, Any]:
+    """The runs page of a job: its trials (a search on the trial tag lifts the child runs
+    out of their collapsed parent), best test accuracy first, the columns above."""
+    columns = [_column("metrics", m) for m in VIEW_METRICS]
+    columns += [_column("params", p) for p in VIEW_PARAMS]
+    return {
+        "searchFilter": f"tags.`{Tag.ROLE}` = '{Role.TRIAL}'",
+        "orderByKey": _column("metrics", MetricName.TEST_ACCURACY),
+        "orderByAsc": False,
+        "selectedColumns": columns,
+        "columnOrder": columns,
+    }
+
+
+def view_json() -> str:
+    """The view as the tag's value."""
+    return json.dumps(view_state(), sort_keys=True)
+
+
+def ensure_view(client: Any, experiment_id: str, tags: Mapping[str, str] | None = None) -> None:
+    """Write orch's view into the experiment's tags (`tags`: those it has, if known), once:
+    again only if orch's view changed."""
+    if tags is None:
+        tags = client.get_experiment(experiment_id).tags
+    if tags.get(VIEW_TAG) != (value := view_json()):
+        client.set_experiment_tag(experiment_id, VIEW_TAG, value)
+
+
+def runs_path(experiment_id: str) -> str:
+    """The job's runs page in orch's view (the part of the address after the host)."""
+    query = urlencode(
+        {
+            "viewStateShareKey": VIEW_KEY,
+            "workflowType": _TRAINING,
+            "compareRunsMode": "TABLE",
+        }
+    )
+    return f"#/experiments/{experiment_id}/runs?{query}"
+
+
+def compare_path(experiment_id: str, run_ids: list[str]) -> str:
+    """The MLflow UI's side-by-side comparison of runs (params, metrics, curves), with the
+    model-training side bar."""
+    runs, exps = json.dumps(run_ids), json.dumps([experiment_id])
+    query = f"runs={quote(runs)}&experiments={quote(exps)}&workflowType={_TRAINING}"
+    return f"#/compare-runs?{query}"
