@@ -15,6 +15,7 @@ from orchestrator.scheduling.policy.placement import (
     after_oom,
     choose_types,
     oom_type,
+    stranded,
     suitable_types,
 )
 from orchestrator.spec.load import parse_job
@@ -79,8 +80,9 @@ def test_gpu_out_of_memory_names_its_type_and_pickles() -> None:
 class FakeTrial:
     """What Placement reads and calls on a Tune trial."""
 
-    def __init__(self, key: str, error_file: Path) -> None:
+    def __init__(self, key: str, error_file: Path, status: str = "PENDING") -> None:
         self.config = {"trial_key": key}
+        self.status = status
         self.error_file = str(error_file)
         self.resources = None
 
@@ -111,3 +113,44 @@ def test_placement_promises_capacity_and_rebinds_after_oom(tmp_path: Path) -> No
     assert other.resources._kwargs["bundle_label_selector"] == [  # type: ignore[attr-defined]
         {"orch/gpu-type": "in(a100,gtx-1080-ti)"}
     ]
+
+
+def test_a_trial_whose_bound_types_have_no_node_left_is_stranded() -> None:
+    t = trial(("A100", "V100"))
+    assert not stranded(t, NODES, ["a100"])
+    assert stranded(t, [V100, TI], ["a100"])  # the A100 node is gone
+    assert not stranded(t, [V100, TI], ["a100", "v100"])
+    assert not stranded(t, [V100], None)  # unbound: nothing to free
+    big = trial((), batch=8192)  # only an A100 holds it
+    assert stranded(big, [replace(A100, gpus=0), V100], ["a100"])
+
+
+def test_a_waiting_trial_kept_for_lost_types_is_bound_again(tmp_path: Path) -> None:
+    """A trial bound to the A100 (free when Tune created it, or the type a reservation kept
+    it for) whose node is then lost: at the next step it is bound to the V100 instead of
+    waiting forever; a trial already running, or one whose type is still there, is left."""
+    t1 = replace(trial(("A100", "V100")), key="k1")
+    t2 = replace(t1, name="t2", key="k2")
+    nodes = [A100, V100]
+    placement = Placement({"k1": t1, "k2": t2}, lambda: list(nodes), free=lambda n: {"a100": 1})
+    assert placement.types_for("k1") == ["a100"]
+    placement.period_s = 0.0
+    waiting = FakeTrial("k1", tmp_path / "none.txt")
+    placement.on_step_end(0, [waiting])
+    assert waiting.resources is None  # its A100 is still there: untouched
+    nodes.remove(A100)
+    running = FakeTrial("k1", tmp_path / "none.txt", status="RUNNING")
+    placement.on_step_end(0, [running])
+    assert running.resources is None
+    placement.on_step_end(0, [waiting])
+    # the V100s are all that is left: no binding, the trial's own acceptable types again
+    assert placement.bound["k1"] is None and "k1" not in placement.promised
+    assert waiting.resources._kwargs["bundle_label_selector"] == [  # type: ignore[attr-defined]
+        {"orch/gpu-type": "in(a100,v100)"}
+    ]
+    # beside a type it does not accept (the 1080 Ti), it is bound to the one it does
+    nodes[:] = [V100, TI]
+    placement.bound["k2"] = ["a100"]
+    other = FakeTrial("k2", tmp_path / "none.txt")
+    placement.on_step_end(0, [other])
+    assert placement.bound["k2"] == ["v100"]

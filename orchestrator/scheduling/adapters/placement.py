@@ -10,13 +10,15 @@ into Ray's placement group.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from orchestrator.protocol import TuneStatus
 from orchestrator.scheduling.policy.cluster import NodeInfo
 from orchestrator.scheduling.policy.order import reservations
-from orchestrator.scheduling.policy.placement import after_oom, choose_types, oom_type
+from orchestrator.scheduling.policy.placement import after_oom, choose_types, oom_type, stranded
 from orchestrator.scheduling.policy.resources import bundle, label_selector
 from orchestrator.spec.model import Resources, TrialSpec
 
@@ -90,10 +92,11 @@ class Placement(_Callback):
         self.promised: dict[str, tuple[str, float]] = {}  # key -> (type, gpus), not started
         self.bound: dict[str, list[str] | None] = {}
         # GPU-type affinity (policy/order.py), planned at the first binding on the nodes
-        # then; `specs` are in launch order. A binding is kept until the trial starts: a
-        # long trial kept off the slow types waits for a fast GPU even if every fast node
-        # is lost for good, until the job is cancelled or resumed (which plans again).
+        # then; `specs` are in launch order. A binding holds until the trial starts, unless
+        # no node of its types is left to run it (on_step_end binds it again).
         self.reserved: dict[str, frozenset[str]] | None = None
+        self.period_s = 2.0
+        self._checked = 0.0
         self._lock = threading.Lock()
         self._token = uuid.uuid4().hex
         _LIVE[self._token] = self
@@ -134,6 +137,35 @@ class Placement(_Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._settled(trial)
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        """Bind a waiting trial again when no node of its bound types can hold it any more
+        (their nodes were lost, or the fast types a reservation kept it for are gone), to
+        every acceptable type it was not moved off after an OOM."""
+        now = time.monotonic()
+        if now - self._checked < self.period_s:
+            return
+        self._checked = now
+        waiting = [
+            t
+            for t in trials
+            if t.status == TuneStatus.PENDING and self.bound.get(t.config.get("trial_key"))
+        ]
+        if not waiting:
+            return
+        nodes = [n for n in self.cluster_nodes() if n.source == "node"]
+        for trial in waiting:
+            key = trial.config["trial_key"]
+            spec = self.specs[key]
+            if not stranded(spec, nodes, self.bound[key]):
+                continue
+            types = choose_types(spec, nodes, {}, self.excluded.get(key, ()))
+            if types is not None and set(types) <= set(self.bound[key] or ()):
+                continue  # nothing else can hold it: the infeasible watchdog decides
+            with self._lock:
+                self.promised.pop(key, None)
+                self.bound[key] = types
+            trial.update_resources(placement_group_factory(spec.resources, nodes, types))
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         """A retried trial: if it ran out of GPU memory, rebind it to larger types."""

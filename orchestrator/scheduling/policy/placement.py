@@ -3,12 +3,15 @@ out of GPU memory (pure).
 
 Ray's label selectors accept a set of types, not an order. `gpu_type = ["A100", "V100"]`
 means "an A100 if one is free, else a V100", so orch binds each trial, when Tune creates it
-(Tune creates a trial only when it can queue it for resources, so close to its launch), to
+(orch hands Tune its trials a window at a time, so a trial is created a little ahead of its
+launch), to
 the most preferred acceptable type with free GPUs, counting GPUs it already promised to
 trials not yet running; with nothing free, to every acceptable type, whichever frees first.
 "Any type" prefers the fastest by the cost model. Types whose memory cannot hold the
 trial's estimated peak are never offered. A trial that runs out of GPU memory is retried on
-acceptable types with more memory than the one it failed on, that type excluded.
+acceptable types with more memory than the one it failed on, that type excluded. A trial
+still waiting whose bound types have no node left that can hold it is bound again
+(`stranded`).
 
 The trial names the type it ran out of memory on in its error (`GpuOutOfMemory`), and the
 driver reads it back from Tune's error file (`oom_type`). `Placement`, the Tune callback
@@ -85,6 +88,15 @@ def choose_types(
         if free.get(t, 0.0) + 1e-9 >= trial.resources.gpus:
             return [t]
     return types or None
+
+
+def stranded(trial: TrialSpec, nodes: Sequence[NodeInfo], bound: Sequence[str] | None) -> bool:
+    """A trial bound to GPU types of which no node in `nodes` can hold it: their nodes were
+    lost, or it was kept for fast types that are gone. It must be bound again, or it waits
+    forever while other types could run it."""
+    if not bound:
+        return False
+    return not any(n.gpu_type in bound and fits_trial(trial, n, ()) for n in nodes if n.gpus)
 
 
 def after_oom(
