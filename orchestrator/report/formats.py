@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from orchestrator.report.table import COLUMNS, Row, footnotes
+from orchestrator.report.table import COLUMNS, NUMERIC_COLUMNS, Row, footnotes
 
 FORMATS = ("md", "csv", "html", "latex", "json")
 CSV_FIELDS = (
@@ -131,24 +131,15 @@ def to_json(rows: Sequence[Row], job: str = "", extra: Mapping[str, Any] | None 
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
+def _kind(column: str) -> str:
+    return "num" if column in NUMERIC_COLUMNS else "text"
+
+
 def to_html(rows: Sequence[Row], link: Callable[[str], str] | None = None) -> str:
     """A <table> (plus footnotes) to embed in a page; `link(run_id)` makes network links."""
     keep = visible_columns(rows)
-    numeric = {
-        "params",
-        "batch size",
-        "epochs",
-        "training time",
-        "accuracy (%)",
-        "n",
-        "reference (%)",
-        "diff",
-    }
     out = ['<table class="orch-table">', "<thead><tr>"]
-    out += [
-        f'<th class="{"num" if COLUMNS[i] in numeric else "text"}">{html.escape(COLUMNS[i])}</th>'
-        for i in keep
-    ]
+    out += [f'<th class="{_kind(COLUMNS[i])}">{html.escape(COLUMNS[i])}</th>' for i in keep]
     out.append("</tr></thead>\n<tbody>")
     for row in rows:
         cells = row.cells()
@@ -160,7 +151,7 @@ def to_html(rows: Sequence[Row], link: Callable[[str], str] | None = None) -> st
             text = html.escape(cells[i])
             if COLUMNS[i] == "network" and link and row.run_ids:
                 text = f'<a href="{html.escape(link(row.run_ids[0]))}">{text}</a>'
-            kind = "num" if COLUMNS[i] in numeric else "text"
+            kind = _kind(COLUMNS[i])
             # The whole error on hover: the cell shows its last line, cut short.
             tip = (
                 f' title="{html.escape(row.error)}"'
