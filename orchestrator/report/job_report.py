@@ -55,12 +55,14 @@ def write_job_report(
     job: str,
     out: Path | None = None,
     *,
+    experiment: str | None = None,
     normalize_to: str | None = None,
     noise_pp: float = DEFAULT_NOISE_PP,
     sigmas: float = DEFAULT_SIGMAS,
 ) -> WrittenReport:
     """The report of JOB (a name or job file) under `out` (default: the workspace's
-    reports folder), also attached to the job's parent MLflow run."""
+    reports folder), also attached to the job's parent MLflow run. `experiment`: the job
+    file's own MLflow experiment, when it names one and JOB is the job's name."""
     from orchestrator.report import plots
     from orchestrator.report.page import Settings, safe_name, write_report
     from orchestrator.report.speed import SpeedTable
@@ -70,7 +72,8 @@ def write_job_report(
     from orchestrator.tracking.runs import fetch_records, metric_histories
 
     check_options(None, noise_pp, sigmas)
-    name, experiment = resolve_job_name(job)
+    name, in_file = resolve_job_name(job)
+    experiment = experiment or in_file
     ws = workspace()
     out_dir = out or ws.reports_dir / safe_name(name)
     check_out_dir(out_dir)
@@ -106,6 +109,4 @@ def publish_results(job: str, experiment: str | None = None) -> WrittenReport:
     """After a run: the table (md, CSV) and the report as artifacts of the job's parent
     run, the report also under the workspace's reports folder."""
     publish_table(job, experiment)
-    # By the job's name, as `orch report JOB` would: the report resolves the experiment
-    # itself (a name that is also a file in the working directory reads that file).
-    return write_job_report(job)
+    return write_job_report(job, experiment=experiment)

@@ -393,3 +393,26 @@ def test_cli_normalises_time_to_a_measured_gpu(orch_home: Path, tmp_path: Path) 
     assert lower.returncode == 0 and lower.stdout == out.stdout
     typo = run_orch("table", "speed", "--normalize-to", "GTX 1080", env=env, cwd=tmp_path)
     assert typo.returncode == 2 and 'Did you mean "GTX 1080 Ti"?' in typo.stderr
+
+
+def test_results_are_attached_to_a_parent_run_in_an_experiment_named_otherwise(
+    orch_home: Path,
+) -> None:
+    """A job file that names its own MLflow experiment: after the run, its table and report
+    land on the job's parent run there (they were looked for under the job's name)."""
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.report.job_report import publish_results
+
+    orch_home.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{orch_home / 'mlflow.db'}"
+    write_golden_job(uri, experiment="cifar10-reproduction")
+    written = publish_results(JOB, "cifar10-reproduction")
+    assert written.path.is_file()
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("cifar10-reproduction")
+    parent = client.search_runs([exp.experiment_id], "tags.`orch.role` = 'job'")[0]
+    paths = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert paths == {"report/index.html"}
+    table = client.download_artifacts(parent.info.run_id, "table/benchmark.md", str(orch_home))
+    assert Path(table).read_text() == GOLDEN_MD
