@@ -28,7 +28,12 @@ NOISE = (
     "Token authentication is enabled",
     "Traceback",
 )
-NAMES = ("Residual-Network20", "DenseNet-BC (L=40, k=12), C10+")
+# Names that share long prefixes: cut anywhere near their ends, two become one.
+NAMES = (
+    "LeNet-5 (C10+ recipe, cosine schedule), lr 0.05",
+    "LeNet-5 (C10+ recipe, cosine schedule), lr 0.02",
+    "Residual-Network20 (C10+ recipe, cosine schedule)",
+)
 
 
 class Terminal:
@@ -45,25 +50,27 @@ class Terminal:
     def type(self, line: str) -> None:
         subprocess.run(["tmux", "send-keys", "-t", self.name, line, "Enter"], check=True)
 
-    def screen(self) -> list[str]:
-        """The screen and its history; -J joins a line the terminal wrapped, so a line
-        longer than the pane shows as one long line, not as two that each fit."""
+    def screen(self, join: bool = True) -> list[str]:
+        """The screen and its history. join (-J) joins a line the terminal wrapped, so a
+        line longer than the pane shows as one long line, not as two that each fit. A live
+        display redraws in place, and tmux keeps the wrap mark of a line drawn over, so
+        where one was drawn, read the screen as shown (join=False) and check its rows."""
         out = subprocess.run(
-            ["tmux", "capture-pane", "-p", "-J", "-S", "-", "-t", self.name],
+            ["tmux", "capture-pane", "-p", *(["-J"] if join else []), "-S", "-", "-t", self.name],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
         return [line.rstrip() for line in out.stdout.splitlines()]
 
-    def run(self, command: str, timeout: float = 900) -> list[str]:
+    def run(self, command: str, timeout: float = 900, join: bool = True) -> list[str]:
         marker = f"EXIT-{uuid.uuid4().hex[:6]}"
         self.type(f"clear; tmux clear-history; {command}; echo {marker}=$?")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            lines = self.screen()
+            lines = self.screen(join)
             if any(line.startswith(f"{marker}=") for line in lines):
                 return lines
             time.sleep(2)
-        raise AssertionError("\n".join(self.screen()))
+        raise AssertionError("\n".join(self.screen(join)))
 
     def close(self) -> None:
         subprocess.run(["tmux", "kill-session", "-t", self.name], check=False)
@@ -85,11 +92,16 @@ def _job(tmp_path: Path) -> Path:
     job.write_text(
         '[job]\nname = "screens"\n[defaults]\ndataset = "digits"\nepochs = 1\n'
         "batch_size = 64\ndata = { train_size = 200 }\nresources = { cpus = 1 }\n"
-        '[[trial]]\nname = "Residual-Network20"\nmodel = "resnet20"\n'
-        '[[trial]]\nname = "DenseNet-BC (L=40, k=12), C10+"\nmodel = "densenet"\n'
-        "model_args = { depth = 40, growth_rate = 12, bottleneck = true, compression = 0.5 }\n"
+        f'[[trial]]\nname = "{NAMES[0]}"\nmodel = "lenet5"\nrecipe = {{ lr = 0.05 }}\n'
+        f'[[trial]]\nname = "{NAMES[1]}"\nmodel = "lenet5"\nrecipe = {{ lr = 0.02 }}\n'
+        f'[[trial]]\nname = "{NAMES[2]}"\nmodel = "resnet20"\n'
     )
     return job
+
+
+def _rows(text: str) -> list[str]:
+    """The lines that hold a trial's name at their start (a table row), stripped."""
+    return [line.strip() for line in text.splitlines() if line.strip().startswith(NAMES)]
 
 
 def _clean(lines: list[str], width: int) -> str:
@@ -105,22 +117,35 @@ def test_submit_at_80_columns_then_the_table_at_200(tmp_path: Path, env) -> None
     job = _job(tmp_path)
     narrow = Terminal(80, 24, env)
     try:
-        text = _clean(narrow.run(f"{ORCH} submit {job}"), 80)
+        submitted = _clean(narrow.run(f"{ORCH} submit {job}", join=False), 80)
+        table80 = _clean(narrow.run(f"{ORCH} table screens"), 80)
     finally:
         narrow.close()
+    # The live table and the final one, at 80 columns: every name whole on its row, no
+    # column cut to "FINISH…"; the live table's one accuracy column and its footer.
+    assert "…" not in submitted and "…" not in table80
     for name in NAMES:
-        assert name in text, name  # whole, on one line: no "ResNe…"
-    assert "…" not in text
-    header = next(line for line in text.splitlines() if "state" in line and "epoch" in line)
-    assert " acc " in f"{header} " and "val acc" not in header and "test acc" not in header
-    assert "validation set = test set" in text
+        rows = [row for row in _rows(submitted) if row.startswith(name)]
+        assert len(rows) >= 2, name  # the live table's row and the final table's
+        live_row = rows[0].split()  # ... FINISHED 1/1 12.34%: all of it on the name's line
+        assert live_row[-3:-1] == ["FINISHED", "1/1"] and live_row[-1].endswith("%"), rows[0]
+        assert any(row.startswith(name) for row in _rows(table80)), name
+    live = next(line for line in submitted.splitlines() if "state" in line and "epoch" in line)
+    assert live.split() == ["trial", "state", "epoch", "acc"], live  # one accuracy column
+    assert "validation set = test set" in submitted
+    assert "FINISHED" in submitted
+    # The final table at 80 columns: what every row shares said once, above its rows.
+    assert "all rows: CPU, batch size 64, 1 epochs" in table80
     wide = Terminal(200, 50, env)
     try:
-        text = _clean(wide.run(f"{ORCH} table screens"), 200)
+        table200 = _clean(wide.run(f"{ORCH} table screens"), 200)
     finally:
         wide.close()
+    header = next(line for line in table200.splitlines() if "network" in line)
+    for col in ("GPU", "params", "batch size", "epochs", "training time", "accuracy (%)"):
+        assert col in header  # at 200 columns nothing has to go
     for name in NAMES:
-        assert name in text
+        assert any(row.startswith(name) for row in _rows(table200)), name
 
 
 def test_train_and_an_early_error_at_80_columns(tmp_path: Path, env) -> None:  # type: ignore[no-untyped-def]
