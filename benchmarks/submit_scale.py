@@ -2,10 +2,11 @@
 resident memory while the job goes on. Targets (issue 13 §7, 10,000 trials): first trial
 < 60 s, driver RSS < 2 GB.
 
-The trials are tiny (LeNet-5, one epoch on 64 digits); the driver runs for --timeout
-seconds (the whole up-front phase, MLflow runs, Tune's trial objects, and the first trials)
-and is then interrupted, with its process group. The script samples the driver's RSS every
-0.5 s and watches the ledger for the first attempt.
+The grid: learning rate x weight decay x seeds (10 x 10 x trials/100) of tiny trials
+(LeNet-5, one epoch on 64 digits). The driver runs for --timeout seconds (the whole
+up-front phase, Tune's first trial objects, the first trials) and is then interrupted,
+with its process group. The script samples the driver's RSS every 0.5 s and watches the
+ledger for the first attempt and for ended ones.
 
     python benchmarks/submit_scale.py [--trials 10000] [--timeout 600]
 """
@@ -27,7 +28,10 @@ ORCH = str(Path(sys.executable).with_name("orch"))
 
 
 def job_text(trials: int) -> str:
-    seeds = list(range(trials))
+    axis = 10 if trials >= 100 else 1
+    seeds = list(range(max(1, trials // (axis * axis))))
+    lrs = ", ".join(f"{0.01 * (i + 1):.2f}" for i in range(axis))
+    wds = ", ".join(f"{1e-5 * (i + 1):.0e}" for i in range(axis))
     return f"""
 [job]
 name = "submit-scale"
@@ -40,20 +44,25 @@ data = {{ train_size = 64, test_size = 32 }}
 seeds = {seeds}
 resources = {{ cpus = 1 }}
 
-[[trial]]
-name = "tiny"
+[[grid]]
+name = "tiny-lr{{recipe.lr}}-wd{{recipe.weight_decay}}"
+[grid.axes]
+"recipe.lr" = [{lrs}]
+"recipe.weight_decay" = [{wds}]
 """
 
 
-def first_attempt(ledger_url: str) -> bool:
+def attempts(ledger_url: str) -> tuple[int, int]:
+    """(attempts started, attempts ended) so far."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(ledger_url)
     try:
         with engine.connect() as c:
-            return bool(c.execute(text("select count(*) from attempts")).scalar())
+            row = c.execute(text("select count(*), count(ended_at) from attempts")).one()
+            return int(row[0]), int(row[1])
     except Exception:  # not created yet
-        return False
+        return 0, 0
     finally:
         engine.dispose()
 
@@ -81,14 +90,17 @@ def main() -> None:
         proc = subprocess.Popen([ORCH, "submit", str(job)], env=env, stdout=subprocess.DEVNULL,
                                 stderr=errors, start_new_session=True)  # fmt: skip
         driver = psutil.Process(proc.pid)
-        first, peak = None, 0
+        first, peak, last, ended = None, 0, 0, 0
         ledger = f"sqlite:///{home / 'orch.db'}"
         while proc.poll() is None and time.perf_counter() - start < args.timeout:
-            peak = max(peak, tree_rss(driver))
-            if first is None and first_attempt(ledger):
+            last = tree_rss(driver) or last
+            peak = max(peak, last)
+            started, ended = attempts(ledger)
+            if first is None and started:
                 first = time.perf_counter() - start
             time.sleep(0.5)
         total = time.perf_counter() - start
+        exited = proc.poll() is not None  # on its own, before the watch ended
         if proc.poll() is None:  # end the driver and the local Ray it started, by group
             os.killpg(proc.pid, signal.SIGINT)
             try:
@@ -105,8 +117,10 @@ def main() -> None:
     shown = "never" if first is None else f"{first:.0f} s"
     print(f"| first trial running after | {shown} | < 60 s |")
     print(f"| driver peak RSS | {peak / 2**30:.2f} GB | < 2 GB |")
-    print(f"| observed for | {total:.0f} s (driver exit {proc.returncode}) | - |")
-    if first is None:
+    print(f"| driver RSS at the end | {last / 2**30:.2f} GB, {ended} trials ended | - |")
+    how = f"driver exited by itself, code {proc.returncode}" if exited else "then interrupted"
+    print(f"| observed for | {total:.0f} s ({how}) | - |")
+    if first is None or exited:
         print(f"\ndriver stderr (tail):\n{tail}")
 
 
