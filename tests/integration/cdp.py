@@ -57,10 +57,13 @@ class Page:
         deadline = time.monotonic() + timeout
         value = None
         while time.monotonic() < deadline:
-            value = await self.evaluate(expression)
-            if value:
-                await asyncio.sleep(3)
-                return await self.evaluate(expression)
+            try:
+                value = await self.evaluate(expression)
+                if value:
+                    await asyncio.sleep(3)
+                    return await self.evaluate(expression)
+            except RuntimeError:  # mid-navigation: no page context to evaluate in yet
+                pass
             await asyncio.sleep(1)
         return value
 
@@ -100,9 +103,14 @@ async def browser(chromium: str, width: int, height: int) -> AsyncIterator[Page]
                 await asyncio.sleep(0.2)
             port = port_file.read_text().split()[0]
             async with aiohttp.ClientSession() as http:
-                targets = await (await http.get(f"http://127.0.0.1:{port}/json/list")).json()
-                page = next(t for t in targets if t["type"] == "page")
-                async with http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+                pages: list[dict[str, Any]] = []
+                while not pages:  # the first tab is listed a moment after the port opens
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("chromium listed no page")
+                    targets = await (await http.get(f"http://127.0.0.1:{port}/json/list")).json()
+                    pages = [t for t in targets if t["type"] == "page"]
+                    await asyncio.sleep(0.2)
+                async with http.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0) as ws:
                     p = Page(ws)
                     await p.call("Page.enable")
                     yield p
