@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
@@ -36,7 +39,17 @@ def status(job: str = typer.Argument(None, help="Job name or file; all jobs if o
             )
 
 
-def job_table(j: JobView) -> Table:
+# Columns by priority: on a narrow terminal the last ones go first, so that each trial's
+# name and state stay whole (a cut "tri…" / "FIN…" tells nothing apart). Errors that no
+# longer fit in the table are printed under it, whole.
+_PRIORITY = ("trial", "state", "epoch", "acc", "val acc", "test acc", "ETA", "GPU", "model",
+             "tries", "node", "error")  # fmt: skip
+_GAP = 3  # a column's padding and rule in rich's default box
+
+
+def job_table(j: JobView, width: int | None = None) -> Group:
+    """The job's title and a table of its trials that fits `width` columns (the console's
+    by default), dropping columns by priority; errors left out are listed under it."""
     counts: dict[str, int] = {}
     for t in j.trials:
         counts[t.state] = counts.get(t.state, 0) + 1
@@ -47,36 +60,50 @@ def job_table(j: JobView) -> Table:
         f"job {safe(j.name)} \\[{safe(j.state)}{safe(driver)}]: {safe(summary)}; "
         f"ETA {format_eta(job_eta_s(j.trials))}"
     )
+    # One accuracy column when validation is the test set (the seeds' protocol): the
+    # ledger's last validation accuracy then equals the test accuracy of every trial.
+    same = all(t.test_accuracy is None or t.test_accuracy == t.last_accuracy for t in j.trials)
+    cells: dict[str, list[str]] = {
+        "trial": [safe(t.name) for t in j.trials],
+        "model": [safe(t.model) for t in j.trials],
+        "state": [safe(t.state) for t in j.trials],
+        "node": [safe((t.node or "-")[:8]) for t in j.trials],
+        "GPU": [safe(t.gpu or "-") for t in j.trials],
+        "epoch": [f"{t.epochs_done}/{t.epochs_total}" for t in j.trials],
+        **(
+            {"acc": [_pct(t.last_accuracy) for t in j.trials]}
+            if same
+            else {
+                "val acc": [_pct(t.last_accuracy) for t in j.trials],
+                "test acc": [_pct(t.test_accuracy) for t in j.trials],
+            }
+        ),
+        "ETA": [format_eta(trial_eta_s(t, j.trials)) for t in j.trials],
+        "tries": [str(t.attempts) for t in j.trials],
+        "error": [safe((t.error or "")[:80]) for t in j.trials],
+    }
+    if not any(cells["error"]):
+        del cells["error"]
+    room = console.width if width is None else width
+    wanted = [c for c in _PRIORITY if c in cells]
+
+    def needed(cols: list[str]) -> int:
+        return sum(max(len(c), *(len(v) for v in cells[c])) + _GAP for c in cols) + 1
+
+    while len(wanted) > 2 and needed(wanted) > room:
+        wanted.pop()
     table = Table(title=title, title_justify="left")
-    for col in (
-        "trial",
-        "model",
-        "state",
-        "node",
-        "GPU",
-        "epoch",
-        "val acc",
-        "test acc",
-        "ETA",
-        "tries",
-        "error",
-    ):
-        table.add_column(col)
-    for t in j.trials:
-        table.add_row(
-            safe(t.name),
-            safe(t.model),
-            safe(t.state),
-            safe((t.node or "-")[:8]),
-            safe(t.gpu or "-"),
-            f"{t.epochs_done}/{t.epochs_total}",
-            _pct(t.last_accuracy),
-            _pct(t.test_accuracy),
-            format_eta(trial_eta_s(t, j.trials)),
-            str(t.attempts),
-            safe((t.error or "")[:80]),
-        )
-    return table
+    order = [c for c in cells if c in wanted]  # the reading order, not the priority
+    for col in order:
+        table.add_column(col, no_wrap=col in ("trial", "state"))
+    for i in range(len(j.trials)):
+        table.add_row(*(cells[col][i] for col in order))
+    parts: list[Any] = [table]
+    if "error" in cells and "error" not in wanted:
+        parts += [f"  {n}: {e}" for n, e in zip(cells["trial"], cells["error"], strict=True) if e]
+    if same and "acc" in wanted and j.trials:
+        parts.append("  acc: validation was the test set (the seeds' protocol): one accuracy column")
+    return Group(*parts)
 
 
 def ray_job_status(j: JobView) -> str:
