@@ -102,7 +102,7 @@ def job_table(j: JobView, width: int | None = None) -> Group:
     if "error" in cells and "error" not in wanted:
         parts += [f"  {n}: {e}" for n, e in zip(cells["trial"], cells["error"], strict=True) if e]
     if same and "acc" in wanted and j.trials:
-        parts.append("  acc: validation was the test set (the seeds' protocol): one accuracy column")
+        parts.append("  acc: validation was the test set (the seeds' protocol)")
     return Group(*parts)
 
 
