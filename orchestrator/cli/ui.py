@@ -83,35 +83,8 @@ def _redact(uri: str) -> str:
 
 
 def _job_addresses(job: str | None, host: str, port: int) -> list[tuple[str, str]]:
-    """(job, address of its runs page in orch's view) for JOB, or for every job in the
-    store. Writes the view into each experiment's tags first (tracking/ui_view.py), so a
-    store filled before orch wrote it opens the same way."""
-    from orchestrator.protocol import Role, Tag
-    from orchestrator.tracking.mlflow_store import MlflowStore
-    from orchestrator.tracking.ui_view import ensure_view, runs_path
+    from orchestrator.report.job_table import resolve_job_name
+    from orchestrator.tracking.ui_view import job_addresses
 
-    client = MlflowStore(workspace().tracking_uri).client
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
-    if job:
-        from orchestrator.report.job_table import resolve_job_name
-
-        name, experiment = resolve_job_name(job)
-        exp = client.get_experiment_by_name(experiment or name)
-        if exp is None or exp.lifecycle_stage == "deleted":
-            return [(name, f"(no MLflow experiment {experiment or name!r} yet: submit it first)")]
-        jobs = [(name, exp.experiment_id)]
-    else:  # the experiments holding a job's parent run, newest job first
-        ids = [e.experiment_id for e in client.search_experiments()]
-        parents = (
-            client.search_runs(
-                ids,
-                filter_string=f"tags.`{Tag.ROLE}` = '{Role.JOB}'",
-                order_by=["attributes.start_time DESC"],
-            )
-            if ids
-            else []
-        )
-        jobs = [(r.data.tags.get(Tag.JOB, r.info.run_name), r.info.experiment_id) for r in parents]
-    for _, exp_id in jobs:
-        ensure_view(client, exp_id)
-    return [(name, base + runs_path(exp_id)) for name, exp_id in jobs]
+    return job_addresses(workspace().tracking_uri, base, resolve_job_name(job) if job else None)

@@ -81,3 +81,36 @@ def compare_path(experiment_id: str, run_ids: list[str]) -> str:
     runs, exps = json.dumps(run_ids), json.dumps([experiment_id])
     query = f"runs={quote(runs)}&experiments={quote(exps)}&workflowType={_TRAINING}"
     return f"#/compare-runs?{query}"
+
+
+def job_addresses(
+    tracking_uri: str, base: str, job: tuple[str, str | None] | None = None
+) -> list[tuple[str, str]]:
+    """(job, address of its runs page in orch's view) for `job` ((name, experiment or
+    None for the job's name)), or for every job in the store, newest first. Writes the view
+    into each experiment's tags first, so a store filled before orch wrote it opens the
+    same way."""
+    from orchestrator.tracking.mlflow_store import MlflowStore
+
+    client = MlflowStore(tracking_uri).client
+    if job:
+        name, experiment = job
+        exp = client.get_experiment_by_name(experiment or name)
+        if exp is None or exp.lifecycle_stage == "deleted":
+            return [(name, f"(no MLflow experiment {experiment or name!r} yet: submit it first)")]
+        jobs = [(name, exp.experiment_id)]
+    else:  # the experiments holding a job's parent run, newest job first
+        ids = [e.experiment_id for e in client.search_experiments()]
+        parents = (
+            client.search_runs(
+                ids,
+                filter_string=f"tags.`{Tag.ROLE}` = '{Role.JOB}'",
+                order_by=["attributes.start_time DESC"],
+            )
+            if ids
+            else []
+        )
+        jobs = [(r.data.tags.get(Tag.JOB, r.info.run_name), r.info.experiment_id) for r in parents]
+    for _, exp_id in jobs:
+        ensure_view(client, exp_id)
+    return [(name, base + runs_path(exp_id)) for name, exp_id in jobs]
