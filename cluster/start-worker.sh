@@ -24,8 +24,9 @@ while [[ $# -gt 0 ]]; do
     --dry-run) ORCH_DRY_RUN=1 ;;
     --address) address="$2"; shift ;;
     --address=*) address="${1#--address=}" ;;
-    --token-file) export RAY_AUTH_TOKEN_PATH="$2"; shift ;;
-    --token-file=*) export RAY_AUTH_TOKEN_PATH="${1#--token-file=}" ;;
+    # the option wins over RAY_AUTH_TOKEN, which Ray itself would read first
+    --token-file) export RAY_AUTH_TOKEN_PATH="$2"; unset RAY_AUTH_TOKEN; shift ;;
+    --token-file=*) export RAY_AUTH_TOKEN_PATH="${1#--token-file=}"; unset RAY_AUTH_TOKEN ;;
     --) shift; break ;;
     -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "start-worker.sh: unknown argument '$1' (ray start arguments go after --)" >&2; exit 2 ;;

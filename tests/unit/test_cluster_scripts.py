@@ -306,6 +306,16 @@ def test_worker_joins_with_the_token_or_refuses(tmp_path: Path) -> None:
 
     out = _run("start-worker.sh", *args, path_first=smi, RAY_AUTH_TOKEN="abc", **env)
     assert out.stdout.startswith("mode=token path= token=abc")
+    out = _run(  # the option wins over RAY_AUTH_TOKEN (Ray would read that first)
+        "start-worker.sh",
+        *args,
+        "--token-file",
+        str(copy),
+        path_first=smi,
+        RAY_AUTH_TOKEN="x",
+        **env,
+    )
+    assert out.stdout.startswith(f"mode=token path={copy} token= args=start")
 
     out = _run("start-worker.sh", *args, path_first=smi, RAY_AUTH_MODE="disabled", **env)
     assert out.returncode == 0 and out.stdout.startswith("mode=disabled path= token=")
