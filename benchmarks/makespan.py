@@ -1,21 +1,23 @@
 """Makespan of real job files on a heterogeneous cluster, simulated under honest uncertainty:
-orch's policy (longest-first with GPU-type affinity) vs longest-first alone vs FIFO vs the
-lower bound, and longest-first ordered by the true durations (what exact estimates would
-give).
+orch's policy (longest-first with GPU-type affinity, and moving running trials to faster
+GPUs that free up) vs the same without moves vs longest-first alone vs FIFO vs the lower
+bound, and longest-first ordered by the true durations (what exact estimates would give).
 
 No Ray and no training. Each trial's true duration is orch's estimate (spec/cost.py) times
 a lognormal error (sigma 0.3, one factor per trial, the same on every GPU type). orch
 orders by the estimates (order.longest_first, as `orch submit` does) and plans its
 GPU-type affinity from them (order.reservations, as its Tune callback does); the
 simulation (scheduling/policy/simulate.py) binds each trial to GPU types with the
-function that callback calls (placement.choose_types) and runs the true durations; the
-lower bound is computed from the true durations of each draw. 200 draws; median and 90th
-percentile.
+function that callback calls (placement.choose_types) and runs the true durations; moves
+are decided by migrate.choose_moves (the callback's function too) from the estimates and
+each trial's true epoch time once it has run an epoch on a type (orch's measured rate);
+the lower bound is computed from the true durations of each draw. 200 draws; median and
+90th percentile.
 
 Cluster: one 4 x GTX 1080 Ti box + one 8 x V100 node. Also: the gain of packing the four
 LeNet-tricks rows on one GPU (gpus = 0.25 each) over running them one GPU each in turn.
 
-    python benchmarks/makespan.py [--draws 200] [--sigma 0.3]
+    python benchmarks/makespan.py [--draws 200] [--sigma 0.3] [--min-gain-s 600] ...
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from orchestrator.scheduling.policy.cluster import NodeInfo
+from orchestrator.scheduling.policy.migrate import Rule
 from orchestrator.scheduling.policy.order import longest_first, reservations
 from orchestrator.scheduling.policy.simulate import lower_bound, simulate, slots
 from orchestrator.spec.cost import estimate
@@ -66,6 +69,7 @@ def one_draw(
     trials: list[TrialSpec],
     factor: dict[str, float],
     reserved: Mapping[str, frozenset[str]],
+    rule: Rule,
 ) -> dict[str, float]:
     """One draw of true durations. `reserved`: orch's GPU-type affinity for its launch
     order (order.reservations, from the estimates: the same in every draw)."""
@@ -78,7 +82,11 @@ def one_draw(
         return min(d for d in (true(trial, n) for n in CLUSTER) if d is not None)
 
     exact = sorted(trials, key=lambda t: -fastest(t))  # stable: ties keep file order
+    ordered = longest_first(trials, CLUSTER, {})
     return {
+        "migrate": simulate(
+            ordered, CLUSTER, true, reserved=reserved, migrate=rule, estimated=estimated
+        ),
         "bound": lower_bound(trials, CLUSTER, true),
         "fifo": simulate(trials, CLUSTER, true, reserved={}),
         "lpt": simulate(longest_first(trials, CLUSTER, {}), CLUSTER, true, reserved=reserved),
@@ -127,36 +135,62 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--draws", type=int, default=200)
     parser.add_argument("--sigma", type=float, default=0.3)
+    parser.add_argument("--restart-s", type=float, default=Rule.restart_s)
+    parser.add_argument("--min-gain-s", type=float, default=Rule.min_gain_s)
+    parser.add_argument("--min-share", type=float, default=Rule.min_share)
+    parser.add_argument("--jobs", default="", help="comma-separated job labels (default all)")
     args = parser.parse_args()
+    rule = Rule(args.restart_s, args.min_gain_s, args.min_share)
     rng = random.Random(0)
     cluster = " + ".join(f"{n.gpus:g} x {n.gpu_type}" for n in CLUSTER)
-    print(f"cluster: {cluster}; lognormal sigma {args.sigma}; {args.draws} draws (seed 0)\n")
+    print(f"cluster: {cluster}; lognormal sigma {args.sigma}; {args.draws} draws (seed 0)")
+    print(f"migration rule: {rule}\n")
     print(
         "| job | trials | lower bound, h | FIFO | orch: longest-first + GPU-type affinity "
-        "| longest-first alone | longest-first by the true durations |"
+        "+ migration | the same without migration | longest-first alone "
+        "| longest-first by the true durations |"
     )
-    print("|---|---:|---|---|---|---|---|")
+    print("|---|---:|---|---|---|---|---|---|")
+    below = []
     for name, seeds in JOBS:
+        label = f"{name} x {seeds} seeds" if seeds > 1 else name
         trials = trials_of(name, seeds)
         reserved = reservations(longest_first(trials, CLUSTER, {}), CLUSTER)
-        runs = [
-            one_draw(trials, draw(trials, rng, args.sigma), reserved) for _ in range(args.draws)
-        ]
+        draws = [draw(trials, rng, args.sigma) for _ in range(args.draws)]
+        if args.jobs and label not in args.jobs.split(","):
+            continue  # the same random draws as a full run, for every job
+        runs = [one_draw(trials, factor, reserved, rule) for factor in draws]
         bound = summary([r["bound"] / 3600 for r in runs])
         cells = [f"{bound[0]:.1f} (p90 {bound[1]:.1f})"]
-        for policy in ("fifo", "lpt", "lpt-alone", "exact"):
+        for policy in ("fifo", "migrate", "lpt", "lpt-alone", "exact"):
             ratio = summary([r[policy] / r["bound"] for r in runs])
             hours = statistics.median(r[policy] for r in runs) / 3600
             cells.append(f"{hours:.1f} h: {ratio[0]:.3f} x (p90 {ratio[1]:.3f} x)")
-        label = f"{name} x {seeds} seeds" if seeds > 1 else name
         print(f"| {label} | {len(trials)} | " + " | ".join(cells) + " |")
-    print("\nwith no estimate error (sigma 0): lower bound, orch's longest-first, ratio")
+        worse = sum(r["migrate"] > r["lpt"] + 1e-6 for r in runs)
+        better = sum(r["migrate"] < r["lpt"] - 1e-6 for r in runs)
+        low = min(r["migrate"] / r["bound"] for r in runs)
+        below.append(
+            f"- {label}: migration shortens {better} and lengthens {worse} of {len(runs)} "
+            f"draws; lowest ratio to the bound {low:.3f}"
+        )
+    print()
+    print("\n".join(below))
+    print(
+        "\nwith no estimate error (sigma 0): lower bound, orch's longest-first + affinity "
+        "(+ migration), ratio"
+    )
     for name, seeds in JOBS:
         trials = trials_of(name, seeds)
         low = lower_bound(trials, CLUSTER, estimated)
-        span = simulate(longest_first(trials, CLUSTER, {}), CLUSTER, estimated)
+        ordered = longest_first(trials, CLUSTER, {})
+        span = simulate(ordered, CLUSTER, estimated)
+        moved = simulate(ordered, CLUSTER, estimated, migrate=rule, estimated=estimated)
         label = f"{name} x {seeds} seeds" if seeds > 1 else name
-        print(f"- {label}: {low / 3600:.2f} h, {span / 3600:.2f} h, {span / low:.3f} x")
+        print(
+            f"- {label}: {low / 3600:.2f} h, {span / 3600:.2f} h ({moved / 3600:.2f} h), "
+            f"{span / low:.3f} x ({moved / low:.3f} x)"
+        )
     print(structure("lr_schedules"))
     packed, whole = packing_gain()
     print(

@@ -92,6 +92,7 @@ JOB = s.Table(
         "description": s.is_str,
         "max_concurrent": s.is_int(lo=1),
         "experiment": s.is_str,
+        "migrate": s.is_bool,
     }
 )
 NODE_TYPE = s.Table(

@@ -2,7 +2,7 @@
 
 Layout of a job file (docs/job_files.md has the full guide)::
 
-    [job]                      name, description, max_concurrent, experiment
+    [job]                      name, description, max_concurrent, experiment, migrate
     [cluster]                  optional: [[cluster.node_type]] the job expects
     [defaults]                 any trial key; inherited by every trial and grid
     [[trial]]                  one trial (or one per seed): name, model, dataset, ...
@@ -128,6 +128,7 @@ def parse_job(
         max_concurrent=job.get("max_concurrent"),
         experiment=str(job.get("experiment", "")),
         cluster=cluster,
+        migrate=job.get("migrate", True),
     )
 
 

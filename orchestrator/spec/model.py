@@ -198,6 +198,7 @@ class JobSpec:
     max_concurrent: int | None = None
     experiment: str = field(default="")  # MLflow experiment; defaults to the job name
     cluster: tuple[NodeType, ...] = ()  # the node types the job expects; () = not declared
+    migrate: bool = True  # move running trials to faster GPUs that free up (policy/migrate.py)
 
     @property
     def groups(self) -> dict[str, tuple[TrialSpec, ...]]:

@@ -11,7 +11,14 @@ runs, through the same functions:
   trial is bound at the start;
 - Ray's placement: whenever GPUs free up, the first created trial (in launch order) whose
   bound types have room on one node starts there (all its GPUs on that node), on the node
-  where it finishes first.
+  where it finishes first;
+- with `migrate` (a `migrate.Rule`), orch's moves of running trials to faster GPUs that
+  freed up (`migrate.choose_moves`, which the Tune callback calls too), checked whenever
+  GPUs free up and whenever a trial ends its first epoch on a type: a trial's speed is
+  known from its first epoch there (its true epoch time, as orch's measured rate); the
+  estimates of the other types come from `estimated`. A moved trial holds its new GPU
+  from the decision, trains on its old one to the end of the epoch in progress, then
+  restarts on the new one (`Rule.restart_s`) for the epochs left.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from dataclasses import dataclass
 
 from orchestrator.scheduling.policy.cluster import NodeInfo
 from orchestrator.scheduling.policy.feasibility import fits
-from orchestrator.scheduling.policy.gputypes import CPU
+from orchestrator.scheduling.policy.gputypes import CPU, slug, type_matches
+from orchestrator.scheduling.policy.migrate import Rule, Running, Waiting, choose_moves
 from orchestrator.spec.model import Resources, TrialSpec
 
 Duration = Callable[[TrialSpec, NodeInfo], "float | None"]
@@ -46,6 +54,20 @@ class _Node:
     cpus: float
 
 
+@dataclass
+class _Run:
+    """A trial running on a node: its epochs from `base` on, one per `epoch_s` from
+    `start`; `end` its last event (the end, or the stop before a move to `then`)."""
+
+    trial: TrialSpec
+    node: _Node
+    start: float
+    epoch_s: float
+    base: int
+    end: float
+    then: _Node | None = None
+
+
 def simulate(
     queue: Sequence[TrialSpec],
     nodes: Sequence[NodeInfo],
@@ -55,6 +77,8 @@ def simulate(
     pending: int = PENDING,
     reserved: Mapping[str, Iterable[str]] | None = None,
     placed: dict[str, str] | None = None,
+    migrate: Rule | None = None,
+    estimated: Duration | None = None,
 ) -> float:
     """Seconds until the last trial of `queue` (in launch order) ends. Trials no node can
     ever hold are left out.
@@ -62,7 +86,10 @@ def simulate(
     bind: orch's `choose_types` unless given (asked once per trial shape, types kept off
     and free capacity: it must not otherwise depend on a trial's name or seed).
     reserved: types each trial is kept off, by key; orch's `order.reservations` of `queue`
-    unless given ({}: none). placed: filled with the GPU type each trial ran on."""
+    unless given ({}: none). placed: filled with the GPU type each trial ran on (its last,
+    after a move). migrate: move running trials to faster GPUs by this rule, judged on
+    `estimated` (the cost model's estimates unless given) and each trial's measured epoch
+    time."""
     if bind is None:
         from orchestrator.scheduling.policy.placement import choose_types
 
@@ -79,10 +106,19 @@ def simulate(
     classes: dict[tuple[Resources, tuple[str, ...] | None], list[tuple[int, TrialSpec]]] = {}
     heads: dict[tuple[Resources, tuple[str, ...] | None], int] = {}
     promised: dict[str, float] = {}  # GPUs per type bound to one type, not yet running
-    running: list[tuple[float, int, _Node, float, float]] = []
-    now, created, waiting = 0.0, 0, 0
+    running: list[tuple[float, int, int]] = []  # (time, seq, run id): an end or a check
+    runs: dict[int, _Run] = {}
+    now, created, waiting, finish = 0.0, 0, 0, 0.0
     memo: dict[tuple[object, ...], list[str] | None] = {}
     seq = itertools.count()
+    per_epoch = None
+    if migrate is not None:
+        from orchestrator.scheduling.policy.order import seconds_on
+
+        def by_cost_model(trial: TrialSpec, node: NodeInfo) -> float | None:
+            return seconds_on(trial, node.gpu_type if trial.resources.gpus else CPU)
+
+        per_epoch = _EpochEstimates(nodes, estimated or by_cost_model)
 
     def create() -> None:
         nonlocal created, waiting
@@ -111,6 +147,61 @@ def simulate(
             created += 1
             waiting += 1
 
+    def launch(run: _Run) -> None:
+        rid = next(seq)
+        runs[rid] = run
+        heapq.heappush(running, (run.end, next(seq), rid))
+        if per_epoch is not None and run.trial.resources.gpus and run.start + run.epoch_s < run.end:
+            heapq.heappush(running, (run.start + run.epoch_s, next(seq), rid))  # 1st epoch
+
+    def moves() -> None:
+        """orch's migration check (migrate.choose_moves) on the GPUs free now."""
+        assert migrate is not None and per_epoch is not None
+        free: dict[str, float] = {}
+        for n in state:
+            if n.info.gpus and n.gpus > 1e-9:
+                free[n.info.gpu_type] = free.get(n.info.gpu_type, 0.0) + n.gpus
+        if not free:
+            return
+        waits = {
+            Waiting(t.resources.gpus, frozenset(k[1]) if k[1] else None)
+            for k, v in classes.items()
+            for _, t in v[heads[k] :]
+            if t.resources.gpus
+        }
+        waits |= {Waiting(t.resources.gpus) for t in runnable[created:] if t.resources.gpus}
+        live: dict[str, tuple[int, _Run]] = {}
+        candidates = []
+        for rid, run in runs.items():
+            if run.then is not None or not run.trial.resources.gpus or run.end <= now:
+                continue
+            done = min(int((now - run.start) / run.epoch_s + 1e-9), run.trial.epochs - run.base)
+            if now < run.start:
+                done = 0
+            here = run.node.info.gpu_type
+            live[run.trial.key] = (rid, run)
+            candidates.append(
+                Running(
+                    run.trial.key,
+                    here,
+                    run.trial.resources.gpus,
+                    run.base + done,
+                    run.trial.epochs,
+                    per_epoch.of(run.trial),
+                    run.epoch_s if done >= 1 else None,
+                )
+            )
+        for move in choose_moves(candidates, free, waits, migrate):
+            rid, run = live[move.key]
+            target = _room_on(run.trial, move.to_type, state)
+            if target is None:
+                continue
+            target.gpus -= run.trial.resources.gpus
+            target.cpus -= run.trial.resources.cpus
+            boundary = run.start + (move.after_epoch - run.base) * run.epoch_s
+            run.then, run.end = target, boundary
+            heapq.heappush(running, (boundary, next(seq), rid))
+
     while True:
         create()
         started = True
@@ -130,17 +221,76 @@ def simulate(
                 node.cpus -= cpus
                 if k[1] and len(k[1]) == 1:
                     promised[k[1][0]] -= gpus
-                heapq.heappush(running, (now + seconds, next(seq), node, gpus, cpus))
+                launch(_Run(trial, node, now, seconds / max(1, trial.epochs), 0, now + seconds))
                 heads[k] += 1
                 waiting -= 1
                 create()
                 started = True
                 break
+        if migrate is not None:
+            moves()
         if not running:
-            return now
-        now, _, node, gpus, cpus = heapq.heappop(running)
-        node.gpus += gpus
-        node.cpus += cpus
+            return finish
+        now, _, rid = heapq.heappop(running)
+        run = runs.get(rid)
+        if run is None or now < run.end:
+            continue  # a first-epoch check, or the old end of a moved trial
+        del runs[rid]
+        finish = max(finish, now)
+        node = run.node
+        node.gpus += run.trial.resources.gpus
+        node.cpus += run.trial.resources.cpus
+        if run.then is not None:  # stopped after a checkpoint: resume on the faster GPU
+            assert migrate is not None
+            target, trial = run.then, run.trial
+            done = run.base + round((now - run.start) / run.epoch_s)
+            there = duration(trial, target.info)
+            assert there is not None
+            each = there / max(1, trial.epochs)
+            start = now + migrate.restart_s
+            if placed is not None:
+                placed[trial.key] = target.info.gpu_type
+            launch(_Run(trial, target, start, each, done, start + (trial.epochs - done) * each))
+
+
+class _EpochEstimates:
+    """A trial's estimated seconds per epoch on each GPU type of the cluster it fits,
+    most preferred first (its gpu_type order, else fastest first), as the driver asks the
+    cost model (one answer per trial shape)."""
+
+    def __init__(self, nodes: Sequence[NodeInfo], estimated: Duration) -> None:
+        self.sample = {n.gpu_type: n for n in nodes if n.gpus}
+        self.estimated = estimated
+        self.memo: dict[tuple[object, ...], dict[str, float]] = {}
+
+    def of(self, trial: TrialSpec) -> dict[str, float]:
+        shape = _placement_shape(trial)
+        if shape not in self.memo:
+            times = {}
+            for t, n in self.sample.items():
+                if fits(trial.resources, n) and (s := self.estimated(trial, n)) is not None:
+                    times[t] = s / max(1, trial.epochs)
+            wanted = trial.resources.gpu_type
+            if wanted:
+                order = [slug(w) for w in wanted]
+
+                def rank(t: str) -> tuple[int, str]:
+                    return (next(i for i, w in enumerate(order) if type_matches(t, (w,))), t)
+
+                ranked = sorted((t for t in times if type_matches(t, order)), key=rank)
+            else:
+                ranked = sorted(times, key=lambda t: (times[t], t))
+            self.memo[shape] = {t: times[t] for t in ranked}
+        return self.memo[shape]
+
+
+def _room_on(trial: TrialSpec, gpu_type: str, state: Sequence[_Node]) -> _Node | None:
+    res = trial.resources
+    for n in state:
+        room = n.gpus + 1e-9 >= res.gpus and n.cpus + 1e-9 >= res.cpus
+        if n.info.gpu_type == gpu_type and room and fits(res, n.info):
+            return n
+    return None
 
 
 def _placement_shape(trial: TrialSpec) -> tuple[object, ...]:
@@ -172,7 +322,11 @@ def _place(
 
 
 def lower_bound(
-    trials: Sequence[TrialSpec], nodes: Sequence[NodeInfo], duration: Duration
+    trials: Sequence[TrialSpec],
+    nodes: Sequence[NodeInfo],
+    duration: Duration,
+    *,
+    whole: bool = True,
 ) -> float:
     """A makespan no schedule can beat, the largest of:
 
@@ -183,6 +337,11 @@ def lower_bound(
     - the slot bound: whole trials, each holding its GPUs (or its fraction of one) and its
       CPUs from start to end (`_slot_bound`): 30 trials on 24 places take two rounds on
       some places, which the fluid bound spreads as 1.25 rounds.
+
+    The slot bound holds for schedules that run each trial on one place from start to
+    end. A schedule that moves running trials (`simulate(..., migrate=...)`) can beat it
+    (two equal trials, one fast and one slow GPU: the second moves to the fast GPU when
+    the first ends); `whole=False` leaves it out, a bound for those schedules too.
     """
     longest, cpu_work = 0.0, 0.0
     gpu_trials: list[tuple[TrialSpec, dict[str, float]]] = []
@@ -202,7 +361,7 @@ def lower_bound(
         if n.gpus:
             capacity[n.gpu_type] = capacity.get(n.gpu_type, 0.0) + n.gpus
     fluid = _fluid(gpu_trials, capacity)
-    slot = _slot_bound(trials, nodes, duration)
+    slot = _slot_bound(trials, nodes, duration) if whole else 0.0
     return max(longest, cpu_work / cpus if cpus else 0.0, fluid, slot)
 
 
