@@ -11,6 +11,15 @@ and beside each the cost model's prediction (spec/cost.py) for the detected GPU 
 
     python benchmarks/gpu_check.py            # on the GPU
     python benchmarks/gpu_check.py --cpu      # anywhere (CI): same table, on the CPU
+    python benchmarks/gpu_check.py --backend jax   # a GPU machine without TensorFlow
+
+`--backend jax` runs the same zoo model through Keras 3 on its JAX backend, for machines
+whose image has JAX but no TensorFlow (TF 2.21's CUDA 12 wheels are ~2 GB). It measures the
+GPU side only: always compiled by XLA (Keras' JAX backend without jit runs op by op, no
+fair "XLA off"), float32, mixed_float16 and mixed_bfloat16; the packed processes' hard
+memory limit is JAX's XLA_PYTHON_CLIENT_MEM_FRACTION (its pool, the analogue of the
+TensorFlow logical device orch gives a packed trial); orch's input pipeline is tf.data, so
+it is not measured there.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 
 MODEL = "resnet20"  # --model: a smaller net for the CPU test
+BACKEND = "tensorflow"  # --backend; "jax" sets KERAS_BACKEND before keras is imported
 
 
 def resnet20_trial(batch: int, cpus: float, gpus: float = 1.0, precision: str = "float32"):
@@ -54,7 +64,6 @@ def train_rate(batch: int, steps: int, precision: str, xla: bool) -> tuple[float
     """(images/s of ResNet-20 training steps, peak device memory MB) in this process."""
     import keras
     import numpy as np
-    import tensorflow as tf
 
     from orchestrator.zoo import create_model
 
@@ -68,20 +77,39 @@ def train_rate(batch: int, steps: int, precision: str, xla: bool) -> tuple[float
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, batch)
-    data = tf.data.Dataset.from_tensors((x, y)).cache()
-    model.fit(data.repeat(3), epochs=1, verbose=0)  # trace, compile
+    if BACKEND == "jax":  # the same batch repeated, from host arrays (no tf.data there)
+
+        def fit(n: int) -> None:
+            model.fit(np.tile(x, (n, 1, 1, 1)), np.tile(y, n), batch_size=batch, epochs=1,
+                      verbose=0, shuffle=False)  # fmt: skip
+    else:
+        import tensorflow as tf
+
+        data = tf.data.Dataset.from_tensors((x, y)).cache()
+
+        def fit(n: int) -> None:
+            model.fit(data.repeat(n), epochs=1, verbose=0)
+
+    fit(3)  # trace, compile
     start = time.perf_counter()
-    model.fit(data.repeat(steps), epochs=1, verbose=0)
+    fit(steps)
     rate = steps * batch / (time.perf_counter() - start)
     keras.mixed_precision.set_global_policy("float32")
     return rate, peak_memory_mb()
 
 
 def peak_memory_mb() -> float:
-    import tensorflow as tf
+    if BACKEND == "jax":
+        import jax
 
-    if tf.config.list_physical_devices("GPU"):
-        return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+        stats = jax.devices()[0].memory_stats() or {}
+        if "peak_bytes_in_use" in stats:
+            return stats["peak_bytes_in_use"] / 2**20
+    else:
+        import tensorflow as tf
+
+        if tf.config.list_physical_devices("GPU"):
+            return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # this process, MB
@@ -110,17 +138,27 @@ def pipeline_rate(cpus: int, images: int, batch: int) -> float:
 
 def worker(args: argparse.Namespace) -> None:
     """One packed trial: hard memory limit of its fraction, then ResNet-20 steps."""
-    from orchestrator.training.hardware import setup_tensorflow
+    if BACKEND == "jax":  # the pool's size is set in the environment (packed())
+        rate, peak = train_rate(args.batch, args.steps, "float32", True)
+    else:
+        from orchestrator.training.hardware import setup_tensorflow
 
-    setup_tensorflow(cpus=args.cpus, precision="float32", seed=0, gpu_fraction=args.fraction)
-    rate, peak = train_rate(args.batch, args.steps, "float32", False)
+        setup_tensorflow(cpus=args.cpus, precision="float32", seed=0, gpu_fraction=args.fraction)
+        rate, peak = train_rate(args.batch, args.steps, "float32", False)
     print(json.dumps({"rate": rate, "peak_mb": peak, "end": time.time()}))
 
 
 def packed(args: argparse.Namespace, env: dict[str, str]) -> list[dict]:
     cmd = [sys.executable, __file__, "--worker", "--fraction", "0.25", "--batch",
            str(args.batch), "--steps", str(args.steps), "--cpus", str(args.cpus),
-           "--model", MODEL]  # fmt: skip
+           "--model", MODEL, "--backend", BACKEND]  # fmt: skip
+    if BACKEND == "jax":  # a preallocated pool of orch's packed limit per process
+        from orchestrator.training.hardware import gpu_total_mb, packed_memory_limit_mb
+
+        total = gpu_total_mb()
+        limit = packed_memory_limit_mb(args.fraction, total) if total else None
+        share = f"{limit / total:.4f}" if limit and total else str(args.fraction)
+        env = dict(env, XLA_PYTHON_CLIENT_MEM_FRACTION=share, XLA_PYTHON_CLIENT_PREALLOCATE="true")
     procs = [
         subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         for _ in range(4)
@@ -135,9 +173,16 @@ def packed(args: argparse.Namespace, env: dict[str, str]) -> list[dict]:
 
 
 def gpu_name() -> tuple[str, str]:
-    import tensorflow as tf
-
     from orchestrator.scheduling.policy.gputypes import slug
+
+    if BACKEND == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        if device.platform != "gpu":
+            return "CPU", "cpu"
+        return device.device_kind, slug(device.device_kind)
+    import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
@@ -155,14 +200,21 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20_000, help="pipeline epoch size")
     parser.add_argument("--model", default="resnet20", help="zoo preset (default resnet20)")
     parser.add_argument("--xla", choices=("both", "off"), default="both")
+    parser.add_argument("--backend", choices=("tensorflow", "jax"), default="tensorflow",
+                        help="Keras backend (jax: GPU side only, always XLA)")  # fmt: skip
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--fraction", type=float, default=0.25, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    global MODEL
-    MODEL = args.model
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+    global MODEL, BACKEND
+    MODEL, BACKEND = args.model, args.backend
+    os.environ["KERAS_BACKEND"] = BACKEND
+    if BACKEND == "jax" and not args.worker:  # leave the GPU to the packed processes' pools
+        os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=path)
     if args.cpu:
         os.environ["CUDA_VISIBLE_DEVICES"] = env["CUDA_VISIBLE_DEVICES"] = ""
+        os.environ["JAX_PLATFORMS"] = env["JAX_PLATFORMS"] = "cpu"
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     if args.worker:
         worker(args)
@@ -171,22 +223,30 @@ def main() -> None:
     name, gpu_type = gpu_name()
     rows: list[tuple[str, str, str]] = []
     fp32 = None
-    for precision in ("float32", "mixed_float16"):
-        for xla in (False, True) if args.xla == "both" else (False,):
-            rate, _ = train_rate(args.batch, args.steps, precision, xla)
-            fp32 = rate if (precision, xla) == ("float32", False) else fp32
+    jax = BACKEND == "jax"
+    precisions = ("float32", "mixed_float16") + (("mixed_bfloat16",) if jax else ())
+    xlas = (True,) if jax else (False, True) if args.xla == "both" else (False,)
+    for precision in precisions:
+        for xla in xlas:
+            rate, peak = train_rate(args.batch, args.steps, precision, xla)
+            fp32 = rate if precision == "float32" and fp32 is None else fp32
             model = predicted_rate(args.batch, gpu_type, args.cpus, 1.0, precision)
             label = f"{MODEL} train, {precision}, XLA {'on' if xla else 'off'}"
             rows.append((label, f"{rate:,.0f} img/s", f"{model:,.0f} img/s (XLA not modelled)"
                          if xla else f"{model:,.0f} img/s"))  # fmt: skip
-    pipe = pipeline_rate(args.cpus, args.images, args.batch)
+            if jax:  # one process: the pool's peak so far is this run's or an earlier one's
+                rows.append(("  peak GPU memory so far, MB", f"{peak:,.0f}", ""))
     from orchestrator.spec.cost import PIPELINE_PER_CORE
 
-    rows.append((f"input pipeline, standard aug, all {os.cpu_count()} cores here",
-                 f"{pipe:,.0f} img/s", f"{PIPELINE_PER_CORE['standard'] * args.cpus:,.0f} img/s "
-                 f"with the trial's {args.cpus} CPUs"))  # fmt: skip
-    assert fp32 is not None
-    rows.append(("pipeline / GPU float32 rate", f"{pipe / fp32:.2f}", ">= 1 keeps the GPU fed"))
+    if jax:
+        rows.append(("input pipeline (tf.data)", "not measured: no TensorFlow here", ""))
+    else:
+        pipe = pipeline_rate(args.cpus, args.images, args.batch)
+        rows.append((f"input pipeline, standard aug, all {os.cpu_count()} cores here",
+                     f"{pipe:,.0f} img/s", f"{PIPELINE_PER_CORE['standard'] * args.cpus:,.0f} "
+                     f"img/s with the trial's {args.cpus} CPUs"))  # fmt: skip
+        assert fp32 is not None
+        rows.append(("pipeline / GPU float32 rate", f"{pipe / fp32:.2f}", ">= 1 keeps the GPU fed"))
     jobs = packed(args, env)
     total = sum(j["rate"] for j in jobs)
     model = 4 * predicted_rate(args.batch, gpu_type, args.cpus, 0.25, "float32")
@@ -199,7 +259,10 @@ def main() -> None:
     peaks = ", ".join(f"{j['peak_mb']:,.0f}" for j in jobs)
     what = "GPU memory peak" if gpu_type != "cpu" else "process RSS peak (CPU)"
     rows.append((f"packed trials, each: {what}, MB", peaks, f"{limit * 1024:,.0f} MB (estimate)"))
-    print(f"### gpu_check: {name} ({gpu_type}), TF batch {args.batch}, {args.steps} steps, "
+    import keras
+
+    stack = f"Keras {keras.__version__} on {BACKEND}"
+    print(f"### gpu_check: {name} ({gpu_type}), {stack}, batch {args.batch}, {args.steps} steps, "
           f"{args.cpus} trial CPUs; {time.perf_counter() - begin:.0f} s\n")  # fmt: skip
     print("| measurement | measured | cost model |")
     print("|---|---|---|")
