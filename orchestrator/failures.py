@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from orchestrator.protocol import INFRASTRUCTURE, FailureClass
+from orchestrator.protocol import MIGRATION_MARK, NOT_COUNTED, FailureClass
 
 # A node SIGKILLed with its raylet reaches Tune as the trial actor's RPC failing: "The actor
 # ... is unavailable: The actor is temporarily unavailable: RpcError: ... Socket closed"
@@ -26,8 +26,10 @@ _OOM = re.compile(r"(?i:OutOfMemoryError|ResourceExhaustedError|out of memory)|\
 
 
 def classify(message: str) -> FailureClass:
-    """Class of a failure that reached Tune, from its error text: out of memory, a node
-    lost, else an error retried within the budget."""
+    """Class of a failure that reached Tune, from its error text: a move to a faster GPU
+    (not a failure), out of memory, a node lost, else an error retried within the budget."""
+    if MIGRATION_MARK in message:
+        return FailureClass.MIGRATED
     if _OOM.search(message):
         return FailureClass.OOM
     if _NODE_LOST.search(message):
@@ -36,5 +38,6 @@ def classify(message: str) -> FailureClass:
 
 
 def counts_against_budget(failure_class: str) -> bool:
-    """Infrastructure failures (a node or the driver lost) never use up a trial's retries."""
-    return failure_class not in INFRASTRUCTURE
+    """Infrastructure failures (a node or the driver lost) and moves to a faster GPU never
+    use up a trial's retries."""
+    return failure_class not in NOT_COUNTED

@@ -75,9 +75,29 @@ class FailureClass(StrEnum):
     CANCELLED = "cancelled"
     TIMEOUT = "timeout"  # resources.timeout_s spent
     ERROR = "error"  # anything else that escaped the trial: retried within the budget
+    # Not a failure: stopped after a checkpoint to resume on a faster GPU that freed up
+    # (scheduling/policy/migrate.py); Tune runs it again at once, on that type.
+    MIGRATED = "migrated"
 
 
 INFRASTRUCTURE = frozenset({FailureClass.NODE_LOST, FailureClass.DRIVER_LOST})
+# Ends of an attempt that never use up a trial's retries.
+NOT_COUNTED = INFRASTRUCTURE | {FailureClass.MIGRATED}
+# What a trial raises after honouring a move (`TrialMigratedError`): the driver tells a
+# move from a failure by this text in Tune's error file.
+MIGRATION_MARK = "orch: moved to a faster GPU"
+
+
+class TrialMigratedError(RuntimeError):
+    """Raised by a trial that stopped after its checkpoint to move to a faster GPU type:
+    Tune then runs it again (its retry), and the driver binds that run to the new type."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"{MIGRATION_MARK}: {detail}"[:2000])
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[type[TrialMigratedError], tuple[str]]:
+        return (TrialMigratedError, (self.detail,))  # unpickled with the mark once
 
 
 class Role(StrEnum):

@@ -154,3 +154,87 @@ def test_a_waiting_trial_kept_for_lost_types_is_bound_again(tmp_path: Path) -> N
     other = FakeTrial("k2", tmp_path / "none.txt")
     placement.on_step_end(0, [other])
     assert placement.bound["k2"] == ["v100"]
+
+
+def test_placement_moves_a_running_trial_to_a_freed_faster_type(tmp_path: Path) -> None:
+    """The callback's side of a move (policy/migrate.py): with a faster GPU free and no
+    trial waiting for it, a running trial with a measured epoch on the slower type is asked
+    to stop after its next checkpoint (a stop request of class `migrated`); its run again is
+    bound to the faster type. A trial waiting for a GPU blocks the move."""
+    from orchestrator.protocol import EpochReport, FailureClass, TrialMigratedError
+    from orchestrator.scheduling.adapters.control import Control
+    from orchestrator.scheduling.policy.migrate import Rule
+
+    slow = replace(trial(("A100", "GTX 1080 Ti")), key="k1", epochs=50)
+    other = replace(slow, name="t2", key="k2")
+    free = {"a100": 0.0, "gtx-1080-ti": 3.0}
+    control = Control(tmp_path)
+    rule = Rule(restart_s=60.0, min_gain_s=60.0, min_share=0.1)
+    placement = Placement(
+        {"k1": slow}, lambda: [A100, TI], free=lambda n: free, control=control, migrate=rule
+    )
+    placement.period_s = 0.0
+    assert placement.types_for("k1") == ["gtx-1080-ti"]  # the A100 is busy
+    running = FakeTrial("k1", tmp_path / "none.txt", status="RUNNING")
+    placement.on_trial_start(0, [running], running)
+    placement.trial_started("k1")
+    report = EpochReport(epoch=0, epochs_done=1, epoch_time_s=120.0, node_id=TI.node_id)
+    placement.trial_result("k1", report)
+    placement.on_step_end(0, [running])
+    assert control.stop_request("k1") is None  # nothing free that is faster
+    free["a100"] = 1.0
+    # a trial not created yet could use the A100: it goes first
+    placement.specs = {"k1": slow, "k2": other}
+    placement.on_step_end(0, [running])
+    assert control.stop_request("k1") is None
+    placement.specs = {"k1": slow}
+    placement.on_step_end(0, [running])
+    request = control.stop_request("k1")
+    assert request is not None and request["failure_class"] == FailureClass.MIGRATED
+    assert placement.moving == {"k1": "a100"} and placement.promised["k1"] == ("a100", 1.0)
+    # the trial stops after its checkpoint and raises; Tune runs it again: bound to the A100
+    error = tmp_path / "moved.txt"
+    error.write_text(str(TrialMigratedError("after epoch 2")))
+    again = FakeTrial("k1", error)
+    placement.trial_failed("k1", "moved", will_retry=True, failure_class=FailureClass.MIGRATED)
+    placement.on_trial_recover(0, [again], again)
+    assert placement.bound["k1"] == ["a100"] and not placement.moving
+    assert again.resources._kwargs["bundle_label_selector"] == [  # type: ignore[attr-defined]
+        {"orch/gpu-type": "a100"}
+    ]
+
+
+def test_a_move_asked_too_late_is_dropped_with_its_request(tmp_path: Path) -> None:
+    from orchestrator.protocol import EpochReport, FailureClass
+    from orchestrator.scheduling.adapters.control import Control
+    from orchestrator.scheduling.policy.migrate import Rule
+
+    slow = replace(trial(("A100", "GTX 1080 Ti")), key="k1", epochs=50)
+    control = Control(tmp_path)
+    rule = Rule(restart_s=60.0, min_gain_s=60.0, min_share=0.1)
+    placement = Placement(
+        {"k1": slow}, lambda: [A100, TI], free=lambda n: {"a100": 1.0}, control=control,
+        migrate=rule,
+    )  # fmt: skip
+    placement.period_s = 0.0
+    running = FakeTrial("k1", tmp_path / "none.txt", status="RUNNING")
+    placement.trial_started("k1")
+    placement.trial_result(
+        "k1", EpochReport(epoch=0, epochs_done=1, epoch_time_s=120.0, node_id=TI.node_id)
+    )
+    placement.on_step_end(0, [running])
+    assert placement.moving == {"k1": "a100"}
+    # it finished its last epoch before stopping: the request must not stop a later run
+    placement.trial_completed("k1", None)
+    assert control.stop_request("k1") is None and not placement.moving
+    assert "k1" not in placement.promised
+    # a cancel already there is never overwritten by a move
+    placement.trial_started("k1")
+    placement.trial_result(
+        "k1", EpochReport(epoch=0, epochs_done=1, epoch_time_s=120.0, node_id=TI.node_id)
+    )
+    control.request_stop("k1", failure_class=FailureClass.CANCELLED, reason="orch cancel")
+    placement.on_step_end(0, [running])
+    request = control.stop_request("k1")
+    assert request is not None and request["failure_class"] == FailureClass.CANCELLED
+    assert not placement.moving

@@ -125,6 +125,13 @@ def test_failure_classes() -> None:
         FailureClass.OOM
     )
 
+    # a move to a faster GPU (what the trial raises): not a failure, never counted
+    from orchestrator.protocol import TrialMigratedError
+
+    moved = f"ray.exceptions.RayTaskError: {TrialMigratedError('after epoch 3: to a100')}"
+    assert classify(moved) == FailureClass.MIGRATED
+    assert not counts_against_budget(FailureClass.MIGRATED)
+
 
 def view(state: str, done: int, total: int, epoch_s: float | None, model: str = "m") -> TrialView:
     return TrialView(

@@ -1,7 +1,9 @@
 """Binding each trial to GPU types when Tune creates it, through its placement group
-factory, and moving a trial that ran out of GPU memory (the Ray side).
+factory, moving a trial that ran out of GPU memory, and moving a running trial to a faster
+GPU that freed up (the Ray side).
 
-The choices are pure (scheduling/policy/placement.py: `choose_types`, `after_oom`);
+The choices are pure (scheduling/policy/placement.py: `choose_types`, `after_oom`;
+scheduling/policy/migrate.py: `choose_moves`);
 `Placement` is the Tune callback that applies them, `free_gpus_by_type` reads what Ray has
 free now, and `placement_group_factory` turns a request (scheduling/policy/resources.py)
 into Ray's placement group.
@@ -15,10 +17,24 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from orchestrator.protocol import TuneStatus
+from orchestrator.protocol import (
+    EpochReport,
+    FailureClass,
+    Report,
+    StopRequest,
+    TuneStatus,
+)
+from orchestrator.scheduling.adapters.control import Control
 from orchestrator.scheduling.policy.cluster import NodeInfo
+from orchestrator.scheduling.policy.migrate import Rule, Running, Waiting, choose_moves
 from orchestrator.scheduling.policy.order import reservations
-from orchestrator.scheduling.policy.placement import after_oom, choose_types, oom_type, stranded
+from orchestrator.scheduling.policy.placement import (
+    after_oom,
+    choose_types,
+    oom_type,
+    stranded,
+    suitable_types,
+)
 from orchestrator.scheduling.policy.resources import bundle, label_selector
 from orchestrator.spec.model import Resources, TrialSpec
 
@@ -73,8 +89,13 @@ def _revive(token: str) -> Placement | _Elsewhere:
 
 
 class Placement(_Callback):
-    """Binds trials at creation (`resources`, for tune.with_resources) and moves a trial
-    that ran out of GPU memory (`on_trial_recover`)."""
+    """Binds trials at creation (`resources`, for tune.with_resources), moves a trial
+    that ran out of GPU memory (`on_trial_recover`) and, with a `migrate` rule, a running
+    trial to a faster GPU that freed up (`on_step_end` asks it to stop after its next
+    checkpoint through `control`; its run again is bound to that type).
+
+    It is also a sink of the parsed trial reports (`trial_result`...; tuner.py hands it to
+    TuneEvents), for each running trial's epochs done, last epoch time and node."""
 
     def __reduce__(self) -> tuple:
         return (_revive, (self._token,))
@@ -84,8 +105,16 @@ class Placement(_Callback):
         specs: Mapping[str, TrialSpec],
         cluster_nodes: Callable[[], list[NodeInfo]],
         free: Callable[[Sequence[NodeInfo]], Mapping[str, float]] = free_gpus_by_type,
+        *,
+        control: Control | None = None,
+        migrate: Rule | None = None,
     ) -> None:
         self.specs = specs
+        self.control = control
+        self.migrate = migrate if control is not None else None
+        self.running: dict[str, EpochReport | None] = {}  # its last report of this run
+        self.moving: dict[str, str] = {}  # key -> the type it moves to
+        self._epoch_s: dict[str, dict[str, float]] = {}
         self.cluster_nodes = cluster_nodes
         self.free = free
         self.excluded: dict[str, set[str]] = {}
@@ -124,6 +153,46 @@ class Placement(_Callback):
             self.specs[key].resources, self.cluster_nodes(), self.types_for(key)
         )
 
+    # -- sink of the parsed reports (events.TrialSink) ----------------------------------
+    def trial_started(self, key: str) -> None:
+        with self._lock:
+            self.running[key] = None
+
+    def trial_result(self, key: str, report: Report) -> None:
+        if isinstance(report, EpochReport) and report.epoch_time_s is not None:
+            with self._lock:
+                if key in self.running:
+                    self.running[key] = report
+
+    def trial_completed(self, key: str, last: Report | None) -> None:
+        self._ended(key)
+
+    def trial_failed(
+        self,
+        key: str,
+        message: str,
+        *,
+        will_retry: bool,
+        failure_class: FailureClass = FailureClass.ERROR,
+    ) -> None:
+        with self._lock:
+            self.running.pop(key, None)
+        if not will_retry:
+            self._ended(key)
+
+    def _ended(self, key: str) -> None:
+        """The trial's last run ended: a move asked of it too late (during its last epoch)
+        is dropped, and its request with it."""
+        with self._lock:
+            self.running.pop(key, None)
+            dropped = self.moving.pop(key, None)
+            if dropped is not None:
+                self.promised.pop(key, None)
+        if dropped is not None and self.control is not None:
+            request = StopRequest.from_dict(self.control.stop_request(key))
+            if request is not None and request.failure_class == FailureClass.MIGRATED:
+                self.control.clear(key)
+
     # -- Tune callback -------------------------------------------------------------------
     def _settled(self, trial: Any) -> None:
         with self._lock:
@@ -146,6 +215,8 @@ class Placement(_Callback):
         if now - self._checked < self.period_s:
             return
         self._checked = now
+        if self.migrate is not None:
+            self._moves(trials)
         waiting = [
             t
             for t in trials
@@ -167,13 +238,106 @@ class Placement(_Callback):
                 self.bound[key] = types
             trial.update_resources(placement_group_factory(spec.resources, nodes, types))
 
+    def _moves(self, trials: list) -> None:
+        """Ask running trials to move to faster GPUs free now (policy/migrate.py), when no
+        trial waiting for a GPU could use them."""
+        assert self.migrate is not None and self.control is not None
+        nodes = [n for n in self.cluster_nodes() if n.source == "node"]
+        with self._lock:
+            if not self.running:
+                return
+            free = dict(self.free(nodes))
+            for t, gpus in self.promised.values():
+                free[t] = free.get(t, 0.0) - gpus
+            if not any(g > 1e-9 for g in free.values()):
+                return
+            created = {t.config.get("trial_key"): t for t in trials}
+            waiting = [
+                Waiting(self.specs[k].resources.gpus, _types(self.bound.get(k)))
+                for k, t in created.items()
+                if k in self.specs and t.status == TuneStatus.PENDING and k not in self.moving
+            ]
+            # trials Tune has not created yet (the feeder hands them out a window at a time)
+            waiting += [
+                Waiting(spec.resources.gpus)
+                for k, spec in self.specs.items()
+                if k not in created and spec.resources.gpus
+            ]
+            type_of = {n.node_id: n.gpu_type for n in nodes if n.gpus}
+            candidates = []
+            for key, last in self.running.items():
+                spec = self.specs.get(key)
+                if spec is None or not spec.resources.gpus or key in self.moving:
+                    continue
+                here = type_of.get(last.node) if last is not None and last.node else None
+                if last is None or here is None:
+                    continue
+                estimates = self._estimates(key, nodes)
+                if here not in estimates:
+                    continue
+                candidates.append(
+                    Running(
+                        key,
+                        here,
+                        spec.resources.gpus,
+                        last.epochs_done,
+                        spec.epochs,
+                        estimates,
+                        last.epoch_time_s,
+                    )
+                )
+            moves = choose_moves(candidates, free, waiting, self.migrate)
+            for move in moves:
+                self.moving[move.key] = move.to_type
+                self.promised[move.key] = (move.to_type, self.specs[move.key].resources.gpus)
+        for move in moves:
+            if self.control.stop_request(move.key) is not None:
+                with self._lock:  # a cancel or another stop came first: it stands
+                    self.moving.pop(move.key, None)
+                    self.promised.pop(move.key, None)
+                continue
+            self.control.request_stop(
+                move.key,
+                failure_class=FailureClass.MIGRATED,
+                reason=(
+                    f"moving to {move.to_type} after epoch {move.after_epoch}: saves about "
+                    f"{move.gain_s / 60:.0f} min"
+                ),
+            )
+
+    def _estimates(self, key: str, nodes: Sequence[NodeInfo]) -> dict[str, float]:
+        """The cost model's seconds per epoch on each type the trial accepts, most
+        preferred first (placement.suitable_types: memory, OOM exclusions, its order)."""
+        if key not in self._epoch_s:
+            from orchestrator.spec.cost import estimate
+
+            spec = self.specs[key]
+            out = {}
+            for t in suitable_types(spec, nodes, self.excluded.get(key, ())):
+                e = estimate(spec, t)
+                if e is not None:
+                    out[t] = e.seconds / max(1, spec.epochs)
+            self._epoch_s[key] = out
+        return self._epoch_s[key]
+
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        """A retried trial: if it ran out of GPU memory, rebind it to larger types."""
+        """A retried trial: after a move, bind it to the type it moves to; if it ran out of
+        GPU memory, to larger types."""
         key = trial.config.get("trial_key")
         if key not in self.specs:
             return
-        failed = oom_type(_error_text(trial))
         nodes = self.cluster_nodes()
+        with self._lock:
+            target = self.moving.pop(key, None)
+            if target is not None:
+                self.promised[key] = (target, self.specs[key].resources.gpus)
+                self.bound[key] = [target]
+        if target is not None:
+            trial.update_resources(
+                placement_group_factory(self.specs[key].resources, nodes, [target])
+            )
+            return
+        failed = oom_type(_error_text(trial))
         if failed is None:
             # Any other failure (a node lost, a process killed): the binding may name the
             # type whose only node just died, and Ray may still list that node as alive.
@@ -193,6 +357,10 @@ class Placement(_Callback):
                 placement_group_factory(self.specs[key].resources, nodes, larger)
             )
             self.bound[key] = larger
+
+
+def _types(bound: list[str] | None) -> frozenset[str] | None:
+    return frozenset(bound) if bound else None
 
 
 def _error_text(trial: Any) -> str:

@@ -10,7 +10,14 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestrator.protocol import EndKind, FailureClass, StopRequest, TrialEnd
+from orchestrator.protocol import (
+    EndKind,
+    FailureClass,
+    Report,
+    StopRequest,
+    TrialEnd,
+    TrialMigratedError,
+)
 from orchestrator.scheduling.adapters.control import Control
 from orchestrator.scheduling.adapters.events import TrialSink, TuneEvents
 from orchestrator.scheduling.adapters.placement import Placement
@@ -18,6 +25,7 @@ from orchestrator.scheduling.adapters.searcher import NAME, KeyFeeder
 from orchestrator.scheduling.adapters.watchdog import InfeasibleWatchdog
 from orchestrator.scheduling.policy.cluster import NodeInfo
 from orchestrator.scheduling.policy.gputypes import LABEL
+from orchestrator.scheduling.policy.migrate import Rule
 from orchestrator.scheduling.policy.placement import GpuOutOfMemory
 from orchestrator.spec.model import JobSpec, TrialSpec
 
@@ -53,19 +61,29 @@ def orch_trial(config: dict[str, Any], specs: dict[str, TrialSpec], storage: str
     node_id = ray.get_runtime_context().get_node_id()
     control = Control(storage)
     if (stop := StopRequest.from_dict(control.stop_request(trial.key))) is not None:
-        tune.report(stop.end().to_dict())
-        return
+        if stop.failure_class != FailureClass.MIGRATED:
+            tune.report(stop.end().to_dict())
+            return
+        control.clear(trial.key)  # a move already made (or dropped): this run trains
     from orchestrator.stores import check_storage_writable
 
     # Before any epoch: an unwritable mount on this node fails now, not at the first
     # checkpoint. It raises an OSError, so Tune retries the trial on another node.
     check_storage_writable(storage, where=f" on node {node_id[:12]}")
+    moved: list[TrialEnd] = []
+
+    def report(r: Report) -> None:
+        if isinstance(r, TrialEnd) and r.failure_class == FailureClass.MIGRATED:
+            moved.append(r)  # not an end: raised below, so that Tune runs it again
+            return
+        tune.report(r.to_dict())  # the one place a report is a dict
+
     try:
         run_trial(
             trial,
             storage=storage,
             node_id=node_id,
-            report=lambda r: tune.report(r.to_dict()),  # the one place a report is a dict
+            report=report,
             should_stop=lambda: StopRequest.from_dict(control.stop_request(trial.key)),
         )
     except _infrastructure_errors() as e:
@@ -77,6 +95,16 @@ def orch_trial(config: dict[str, Any], specs: dict[str, TrialSpec], storage: str
     except Exception as e:
         message = f"{type(e).__name__}: {e}"[:2000]
         tune.report(TrialEnd(EndKind.FAILED, FailureClass.CODE_ERROR, message).to_dict())
+        return
+    # A move to a faster GPU (scheduling/policy/migrate.py): stopped after the checkpoint
+    # of epoch `epochs_done`; the error makes Tune run it again, which the driver binds to
+    # the new type, and which resumes from that checkpoint. A request that came too late
+    # (the last epoch) is dropped.
+    request = StopRequest.from_dict(control.stop_request(trial.key))
+    if request is not None and request.failure_class == FailureClass.MIGRATED:
+        control.clear(trial.key)
+    if moved:
+        raise TrialMigratedError(moved[0].message)
 
 
 def _is_gpu_oom(error: BaseException) -> bool:
@@ -107,8 +135,14 @@ def run_trials(
     specs = {t.key: t for t in trials}
     trainable = tune.with_parameters(orch_trial, specs=specs, storage=storage)
     # Each trial is bound to GPU types when Tune creates it: its preference order, memory,
-    # and after an OOM the larger types (scheduling/adapters/placement.py).
-    placement = Placement(specs, cluster_nodes)
+    # and after an OOM the larger types; with the job's `migrate` (on by default), a
+    # running trial moves to a faster GPU that freed up (scheduling/adapters/placement.py).
+    placement = Placement(
+        specs,
+        cluster_nodes,
+        control=Control(storage),
+        migrate=migration_rule() if job.migrate else None,
+    )
     trainable = tune.with_resources(trainable, resources=placement.resources)
     # The job's max_concurrent is the feeder's to enforce (searcher.py).
     feeder = KeyFeeder([(t.key, safe_name(t.name)) for t in trials], job.max_concurrent)
@@ -133,7 +167,7 @@ def run_trials(
             storage_path=str(Path(storage, "tune").absolute())
             if "://" not in storage
             else f"{storage.rstrip('/')}/tune",
-            callbacks=[TuneEvents(sinks), watchdog, placement],
+            callbacks=[TuneEvents([*sinks, placement]), watchdog, placement],
             stop=watchdog,
             verbose=0,
             # Tune retries every failure; the recorder enforces each trial's own budget
@@ -143,6 +177,19 @@ def run_trials(
     )
     with _pending_limit(_max_pending()):
         tuner.fit()
+
+
+def migration_rule() -> Rule:
+    """When a running trial is worth moving to a faster GPU (policy/migrate.py): its
+    defaults, or ORCH_MIGRATE_RESTART_S, ORCH_MIGRATE_MIN_GAIN_S and
+    ORCH_MIGRATE_MIN_SHARE (positive numbers)."""
+    from orchestrator.config import env_seconds
+
+    return Rule(
+        restart_s=env_seconds("ORCH_MIGRATE_RESTART_S", Rule.restart_s),
+        min_gain_s=env_seconds("ORCH_MIGRATE_MIN_GAIN_S", Rule.min_gain_s),
+        min_share=env_seconds("ORCH_MIGRATE_MIN_SHARE", Rule.min_share),
+    )
 
 
 def _trial_name(trial: Any) -> str:
