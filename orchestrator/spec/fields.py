@@ -30,7 +30,7 @@ RESOURCES = s.Table(
         "cpus": s.is_number(gt=0),
         "memory_gb": s.is_number(gt=0),
         "gpu_type": s.str_or_str_list,  # one type, an ordered list of acceptable ones, or "any"
-        "max_retries": s.is_int(lo=0),
+        "max_retries": s.is_int(lo=0, hi=s.MAX_RETRIES),
         "timeout_s": s.is_number(gt=0),
     }
 )
@@ -61,8 +61,8 @@ _RUN: dict[str, s.Check | s.Table] = {
     "model_args": s.Table({}, free=True),  # checked by zoo.check_model
     "dataset": s.one_of(_datasets, "dataset"),
     "data": DATA,
-    "epochs": s.is_int(lo=1),
-    "batch_size": s.is_int(lo=1),
+    "epochs": s.is_int(lo=1, hi=s.MAX_EPOCHS),
+    "batch_size": s.is_int(lo=1, hi=s.MAX_BATCH_SIZE),
     "seed": s.is_int(lo=0, hi=s.MAX_SEED),
     "seeds": s.seed_list,
     "repeats": s.is_int(lo=1),

@@ -16,6 +16,7 @@ and the key path.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from orchestrator.config import toml_text
 from orchestrator.errors import SpecError
 from orchestrator.spec import grid as g
 from orchestrator.spec import schema as s
@@ -53,17 +55,43 @@ def load_job(path: str | Path) -> JobSpec:
     path = Path(path)
     shown = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = toml_text(_read_bounded(path, shown))
         raw = tomllib.loads(text)
     except FileNotFoundError:
         raise SpecError(f"{shown}: no such job file. Check the path.") from None
-    except (UnicodeDecodeError, IsADirectoryError, PermissionError) as e:
-        raise SpecError(f"{shown}: cannot read the job file: {e}") from None
+    except IsADirectoryError:
+        raise SpecError(f"{shown}: is a folder, not a job file. Name the .toml file.") from None
+    except UnicodeError as e:  # toml_text's: not UTF-8 text
+        raise SpecError(f"{shown}: {e}.") from None
+    except OSError as e:
+        raise SpecError(
+            f"{shown}: cannot read the job file ({e.strerror or e}). Check the path and its "
+            "permissions."
+        ) from None
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{shown}: not valid TOML: {e}") from None
     except RecursionError:
         raise SpecError(f"{shown}: not valid TOML: nested too deeply.") from None
     return parse_job(raw, shown, default_name=path.stem, order=_block_order(text, raw))
+
+
+MAX_JOB_FILE_BYTES = 16 << 20  # a 10,000-trial job file is a few MB
+
+
+def _read_bounded(path: Path, shown: str) -> bytes:
+    """The file's bytes, at most MAX_JOB_FILE_BYTES (read no further: bounded memory).
+    Opened without blocking, so a named pipe nobody writes to reads as empty instead of
+    hanging; a pipe with a writer (`orch validate <(...)`) is read to its end."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        os.set_blocking(fd, True)
+        data = f.read(MAX_JOB_FILE_BYTES + 1)
+    if len(data) > MAX_JOB_FILE_BYTES:
+        raise SpecError(
+            f"{shown}: larger than {MAX_JOB_FILE_BYTES >> 20} MiB, which is no job file (10,000 "
+            "trials take a few MB). Check that this is the file you meant."
+        )
+    return data
 
 
 def _block_order(text: str, raw: Mapping[str, Any]) -> list[str] | None:
@@ -118,6 +146,11 @@ def parse_job(
     if isinstance(name, str) and (problem := name_problem(name)) is not None:
         key = "job.name" if "name" in job else "job.name (the file's name)"
         problems.append(f"{where}{key}: {problem}. Received: name={shown_name(name)}")
+    experiment = job.get("experiment")  # an MLflow experiment and a ledger column, as a name
+    if isinstance(experiment, str) and (problem := name_problem(experiment)) is not None:
+        problems.append(
+            f"{where}job.experiment: {problem}. Received: experiment={shown_name(experiment)}"
+        )
     if problems:
         raise SpecError(list(dict.fromkeys(problems)))  # each distinct message once
     return JobSpec(
@@ -163,24 +196,34 @@ def _cells(
     for kind in ("trial", "grid"):
         value = raw.get(kind, [])
         blocks[kind] = value if s.is_tables(value) is None else []
+    if len(blocks["trial"]) > g.MAX_TRIALS:  # counted before any is checked: bounded time
+        problems.append(
+            f"{where}has {len(blocks['trial'])} [[trial]] tables, more than {g.MAX_TRIALS} "
+            "trials; split the job or use a [[grid]]."
+        )
+        return []
     if order is None:
         order = ["trial"] * len(blocks["trial"]) + ["grid"] * len(blocks["grid"])
     cells: list[g.Cell] = []
     seen = {"trial": 0, "grid": 0}
     over = False
+    count = 0  # trials so far (kept as it grows: a sum per block would be quadratic)
     for kind in order:
         i = seen[kind]
         seen[kind] += 1
         # Trials so far: a grid that would pass the limit is refused before it expands.
         # After one grid passed the limit, later ones are checked but neither expanded
         # nor counted again (one message, not one per grid).
-        budget = g.MAX_TRIALS - sum(len(c.seeds or (0,)) for c in cells) if not over else -1
+        budget = g.MAX_TRIALS - count if not over else -1
         if kind == "grid":
             grid = _grid(blocks["grid"][i], i + 1, defaults, where, problems, budget)
             over = over or grid is None
-            cells += grid or []
-        elif cell := _trial(blocks["trial"][i], i + 1, defaults, where, problems):
-            cells.append(cell)
+            new = grid or []
+        else:
+            cell = _trial(blocks["trial"][i], i + 1, defaults, where, problems)
+            new = [cell] if cell else []
+        cells += new
+        count += sum(len(c.seeds or (0,)) for c in new)
     return cells
 
 

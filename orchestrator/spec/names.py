@@ -14,6 +14,11 @@ import re
 MAX_NAME_CHARS = 200  # the ledger's name columns
 MAX_NAME_BYTES = 200  # UTF-8: leaves room for Tune's "-<trial id>" in a 255-byte file name
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# Invisible characters that make one name look like another, or reorder what follows it on
+# screen (bidi overrides, "Trojan Source"): zero-width space, word joiner, BOM, the
+# direction marks, embeddings, overrides and isolates. (Zero-width joiners stay: emoji and
+# several scripts need them.)
+_INVISIBLE = re.compile("[\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff\u061c]")
 
 
 def name_problem(name: str) -> str | None:
@@ -22,6 +27,11 @@ def name_problem(name: str) -> str | None:
         return (
             f"must not contain control characters ({m.group()!r} at position {m.start()}); "
             "write the name in plain text"
+        )
+    if m := _INVISIBLE.search(name):
+        return (
+            f"must not contain invisible or text-direction characters ({m.group()!r} at "
+            f"position {m.start()}): they make a name look like another; type it plainly"
         )
     if len(name) > MAX_NAME_CHARS:
         return f"must be at most {MAX_NAME_CHARS} characters (the ledger's column), not {len(name)}"

@@ -104,6 +104,13 @@ def str_or_str_list(v: Any) -> str | None:
 # Keras seeds NumPy's global generator, which takes 0 .. 2**32 - 1: a bigger seed validates
 # nowhere else and fails in the trial (keras.utils.set_random_seed).
 MAX_SEED = 2**32 - 1
+# Sanity limits, far above any real run (the seeds train 300 epochs at most; svhn_extra, the
+# largest dataset, has 604,388 training images): a bigger value is a typo. They also keep
+# the values inside the ledger's INTEGER columns (32-bit on PostgreSQL) and Ray's retry
+# counter, where a 64-bit TOML integer validates here and fails at run time.
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 1_000_000
+MAX_RETRIES = 1_000
 
 
 def seed_list(v: Any) -> str | None:

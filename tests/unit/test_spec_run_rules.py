@@ -231,6 +231,18 @@ BAD: list[tuple[str, str, list[str]]] = [
     ("escape in a grid name",
      '[[grid]]\nname = "{model}\\u001b]0;x"\naxes = { model = ["lenet5"] }\n',
      ["grid #1", "name: must not contain control characters"]),
+    ("bidi override in a trial name", '[[trial]]\nname = "ab\\u202ecd"\nmodel = "lenet5"\n',
+     ["name: must not contain invisible or text-direction characters", "'\\u202e' at position 2"]),
+    ("zero-width space in a grid name",
+     '[[grid]]\nname = "{model}\\u200b"\naxes = { model = ["lenet5"] }\n',
+     ["grid #1", "invisible or text-direction characters"]),
+    ("epochs past 32 bits (the ledger's INTEGER)", LENET + "epochs = 3000000000\n",
+     ["epochs: must be <= 100000", "epochs=3000000000"]),
+    ("a million epochs", LENET + "epochs = 1000000\n", ["epochs: must be <= 100000"]),
+    ("batch size past any dataset", LENET + "batch_size = 3000000000\n",
+     ["batch_size: must be <= 1000000"]),
+    ("max_retries past Ray's counter", LENET + "resources = { max_retries = 9999999999999 }\n",
+     ["resources.max_retries: must be <= 1000"]),
     ("unknown kernel_initializer", LENET + 'model_args = { kernel_initializer = "he_normall" }\n',
      ["model_args: lenet5: kernel_initializer: unknown initializer", "Did you mean: he_normal"]),
     ("bad initializer config", LENET + "model_args = { kernel_initializer = "
@@ -305,6 +317,35 @@ def test_grids_are_counted_before_they_expand() -> None:
     (msg,) = err.value.problems  # one message, not one per grid
     assert msg.startswith('big.toml: grid #2 "g1-{recipe.lr}": makes up to 10000 trials')
     assert "would pass 10000 trials" in msg
+
+
+def test_trial_tables_are_counted_before_they_are_checked() -> None:
+    """20,000 [[trial]] tables: refused by counting them, in bounded time (each one checked,
+    and the trials counted again per table, took minutes)."""
+    trial = {"model": "lenet5", "dataset": "digits", "epochs": 1}
+    raw = {"job": {"name": "many"}, "trial": [{**trial, "seed": i} for i in range(20_000)]}
+    started = time.monotonic()
+    with pytest.raises(SpecError) as err:
+        parse_job(raw, "many.toml")
+    assert time.monotonic() - started < 5
+    (msg,) = err.value.problems
+    assert msg == (
+        "many.toml: has 20000 [[trial]] tables, more than 10000 trials; split the job or use "
+        "a [[grid]]."
+    )
+
+
+def test_trials_before_a_grid_are_counted_once() -> None:
+    """9,999 trials, then a grid of 2: the count grows as blocks are read (a sum over all
+    cells per block was quadratic: ~50 million steps at the limit)."""
+    trial = {"model": "lenet5", "dataset": "digits", "epochs": 1}
+    grid = {"model": "lenet5", "dataset": "digits", "epochs": 2, "seeds": [1, 2]}
+    trials = [{**trial, "name": f"t{i}", "seed": i} for i in range(9_999)]
+    raw = {"job": {"name": "m"}, "trial": trials, "grid": [grid]}
+    started = time.monotonic()
+    with pytest.raises(SpecError, match="grid #1: makes up to 2 trials, and with the 9999"):
+        parse_job(raw, "m.toml")
+    assert time.monotonic() - started < 30
 
 
 def test_a_grid_with_seeds_counts_its_seeds() -> None:
