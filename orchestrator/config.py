@@ -169,9 +169,9 @@ def _read_config(path: Path) -> dict[str, object]:
     if not path.is_file():
         raise OrchestratorError(f"{path}: is not a file. The config must be a TOML file. {fix}")
     try:
-        cfg = tomllib.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        raise OrchestratorError(f"{path}: not a text file (not UTF-8). {fix}") from None
+        cfg = tomllib.loads(toml_text(path.read_bytes()))
+    except UnicodeError as e:  # toml_text's: not UTF-8 text
+        raise OrchestratorError(f"{path}: {e}. {fix}") from None
     except tomllib.TOMLDecodeError as e:
         raise OrchestratorError(f"{path}: not valid TOML: {e}. {fix}") from None
     except OSError as e:
@@ -190,7 +190,31 @@ def _read_config(path: Path) -> dict[str, object]:
             raise OrchestratorError(
                 f"{path}: {key}: must be {what}. Received: {key}={plain_value(value)}"
             )
+        if isinstance(value, str) and (bad := next((c for c in value if ord(c) < 32), None)):
+            raise OrchestratorError(
+                f"{path}: {key}: must not contain control characters ({bad!r}); a URL or "
+                f"path is plain text. Received: {key}={plain_value(value)}"
+            )
     return cfg
+
+
+def toml_text(data: bytes) -> str:
+    """The text of a TOML file (job file or config.toml): UTF-8, TOML's one encoding. A
+    UTF-8 byte-order mark, which some editors write and tomllib refuses, is dropped.
+    Raises UnicodeError saying what the bytes are instead, and the fix."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UnicodeError(
+            "not a UTF-8 text file (it is UTF-16, by its byte-order mark); save it as UTF-8"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UnicodeError(
+            f"not a text file (not UTF-8: byte {data[e.start]:#04x} at offset {e.start}); "
+            "save it as UTF-8 text"
+        ) from None
 
 
 def plain_value(value: object) -> str:

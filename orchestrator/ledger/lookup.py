@@ -41,7 +41,7 @@ def job_as_submitted(view: JobView) -> JobSpec:
     if not view.spec_text:
         return load_job(view.spec_path)
     try:
-        raw = tomllib.loads(view.spec_text)
+        raw = tomllib.loads(view.spec_text.removeprefix("\ufeff"))  # a BOM, as load_job
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{view.spec_path} (as submitted): not valid TOML: {e}") from None
     return parse_job(raw, f"{view.spec_path} (as submitted)", default_name=view.name)
