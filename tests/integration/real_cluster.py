@@ -51,6 +51,10 @@ HEAD_ENV = {
     "RAY_health_check_timeout_ms": "4000",
     "RAY_health_check_failure_threshold": "5",
 }
+# `ray start` gives its new raylet a fixed 30 s to register with the GCS and exits when it
+# has not (ray/_private/node.py), which happens on a loaded machine: a node whose start-up
+# fails so is started again, this many times in all.
+STARTS = 3
 
 
 def free_port() -> int:
@@ -79,8 +83,10 @@ class RayNode:
     env: dict[str, str]
     log: Path
     proc: subprocess.Popen[bytes] | None = None
+    log_from: int = 0  # where this start's lines begin in the log
 
     def start(self) -> None:
+        self.log_from = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 self.argv,
@@ -95,6 +101,17 @@ class RayNode:
     @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def up(self) -> bool:
+        """This start got through `ray start`'s start-up: the node is registered with the
+        GCS (Ray prints the line once it is, then blocks)."""
+        try:
+            with self.log.open("rb") as f:
+                f.seek(self.log_from)
+                return b"Ray runtime started." in f.read()
+        except OSError:
+            return False
 
     def descendants(self) -> list[tuple[int, str]]:
         """(pid, args) of every process started under this node's `ray start`. Ray may put
@@ -160,6 +177,7 @@ class RealCluster:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "ORCH_"))}
         env.update(RAY=RAY, ORCH_METRICS_PORT=str(free_port()), TF_CPP_MIN_LOG_LEVEL="2")
         env.update(ORCH_OFFLINE="1", PYTHONWARNINGS="ignore::DeprecationWarning")
+        env["PYTHONUNBUFFERED"] = "1"  # `ray start`'s lines reach the log as it prints them
         return env
 
     def _ray_args(self, name: str) -> list[str]:
@@ -200,31 +218,45 @@ class RealCluster:
         self.nodes[name] = node
         node.start()
 
-    def start(self) -> None:
-        self.start_head()
-        _wait(lambda: self.token_file.exists() and _port_open(self.port), 120, "head up")
-        for name in WORKERS:
-            self.start_worker(name)
-        self.wait_for_nodes(set(GPU_TYPES))
-
-    def restart(self, name: str) -> None:
-        node = self.nodes.get(name)
-        if node is not None and node.alive:
-            return
+    def _launch(self, name: str) -> None:
         if name == "head":
             self.start_head()
-            _wait(lambda: _port_open(self.port), 120, "head up again")
         else:
             self.start_worker(name)
+
+    def bring_up(self, names: list[str], timeout: float = 300) -> None:
+        """Starts nodes `names` and waits until each `ray start` is through its start-up;
+        one that exits during start-up is started again (STARTS in all)."""
+        starts = dict.fromkeys(names, 1)
+        for name in names:
+            self._launch(name)
+
+        def all_up() -> bool:
+            for name in names:
+                node = self.nodes[name]
+                if node.alive:
+                    continue
+                if node.up or starts[name] >= STARTS:  # died after start-up, or every time
+                    raise AssertionError(f"{name} exited:\n{_tail(node.log)}")
+                node.kill()  # whatever its failed start left in its process group
+                starts[name] += 1
+                self._launch(name)
+            return all(self.nodes[n].up for n in names)
+
+        _wait(all_up, timeout, f"ray start of {names}")
+
+    def start(self) -> None:
+        self.bring_up(["head"])
+        self.bring_up(list(WORKERS))
+        self.wait_for_nodes(set(GPU_TYPES))
 
     def heal(self) -> None:
         """Restarts any node that is not running (after a fault test) and waits for all."""
         if not self.nodes["head"].alive:
             for n in self.nodes.values():  # workers of a dead head are gone for good
                 n.kill()
-            self.restart("head")
-        for name in WORKERS:
-            self.restart(name)
+            self.bring_up(["head"])
+        self.bring_up([n for n in WORKERS if not self.nodes[n].alive])
         self.wait_for_nodes(set(GPU_TYPES))
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
@@ -324,14 +356,6 @@ class RealCluster:
     def shutdown(self) -> None:
         for node in reversed(list(self.nodes.values())):
             node.kill(signal.SIGTERM, timeout=20)
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def _tail(p: Path, n: int = 3000) -> str:
