@@ -7,6 +7,7 @@ Keras style: ``jobs/x.toml: trial "ResNet-20": lr: must be > 0. Received: lr=-0.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 
@@ -15,6 +16,12 @@ class OrchestratorError(Exception):
 
     exit_code = 2
 
+    def lines(self) -> list[str]:
+        """What the CLI prints, one `error:` line each: one line, even when the message
+        quotes a library's own that spans several (a tar or MLflow error, say). Errors that
+        list several problems (a job file's, infeasible trials) give one line per problem."""
+        return [_one_line(str(self))]
+
 
 class SpecError(OrchestratorError):
     """A job file is malformed. Holds every problem found, not only the first."""
@@ -22,6 +29,9 @@ class SpecError(OrchestratorError):
     def __init__(self, problems: list[str] | str) -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("\n".join(self.problems))
+
+    def lines(self) -> list[str]:
+        return [_one_line(p) for p in self.problems]
 
 
 class UnknownModelError(OrchestratorError, KeyError):
@@ -40,7 +50,11 @@ class DatasetError(OrchestratorError):
 
 
 class InfeasibleError(OrchestratorError):
-    """A trial asks for resources that no node of the cluster can provide."""
+    """A trial asks for resources that no node of the cluster can provide. The message has
+    a line per trial, and one on the cluster's largest nodes."""
+
+    def lines(self) -> list[str]:
+        return [line for line in str(self).splitlines() if line.strip()]
 
 
 class DivergedError(OrchestratorError):
@@ -61,6 +75,10 @@ class JobChangedError(OrchestratorError):
 
 class LedgerError(OrchestratorError):
     """The ledger database cannot be opened or is inconsistent."""
+
+
+def _one_line(message: str) -> str:
+    return re.sub(r"[ \t]*[\r\n]+[ \t]*", " ", message).strip() or "error"
 
 
 def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> str:

@@ -96,7 +96,7 @@ def main() -> None:
     except OrchestratorError as e:
         if os.environ.get("ORCH_DEBUG") == "1":
             raise
-        _print_error(str(e))
+        _print_error("\n".join(e.lines()))  # one line, or one per problem it lists
         sys.exit(e.exit_code)
     except typer.Abort:
         typer.echo("Aborted.", err=True)

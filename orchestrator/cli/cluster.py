@@ -3,6 +3,8 @@ reaches orch's storage path."""
 
 from __future__ import annotations
 
+import math
+
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -10,6 +12,7 @@ from rich.table import Table
 from orchestrator.cli.render import console
 from orchestrator.config import workspace
 from orchestrator.errors import OrchestratorError, did_you_mean
+from orchestrator.scheduling.adapters.address import given
 
 ACTIONS = ("check",)
 
@@ -17,7 +20,10 @@ ACTIONS = ("check",)
 def cluster(
     action: str = typer.Argument(..., help="What to do: check.", show_default=False),
     address: str = typer.Option(
-        None, "--address", help="Ray cluster address; default: the workspace's (ORCH_RAY_ADDRESS)."
+        None,
+        "--address",
+        callback=given,
+        help="Ray cluster address; default: the workspace's (ORCH_RAY_ADDRESS).",
     ),
     storage: str = typer.Option(
         None, "--storage", help="Storage path or URI to check; default: the workspace's."
@@ -31,6 +37,10 @@ def cluster(
         raise OrchestratorError(
             f"orch cluster: unknown action {action!r}.{did_you_mean(action, ACTIONS)} "
             f"Allowed: {', '.join(ACTIONS)}."
+        )
+    if not (math.isfinite(timeout) and timeout > 0):  # checked before Ray starts
+        raise OrchestratorError(
+            f"--timeout: must be a number of seconds > 0. Received: --timeout={timeout:g}"
         )
     ws = workspace()
     source = "--address" if address else ws.origin("ray_address")

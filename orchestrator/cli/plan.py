@@ -20,6 +20,7 @@ import typer
 from orchestrator.cli.text import plain
 from orchestrator.config import Workspace, workspace
 from orchestrator.errors import SpecError
+from orchestrator.scheduling.adapters.address import given
 from orchestrator.scheduling.policy.cluster import NodeInfo
 from orchestrator.scheduling.policy.feasibility import (
     describe_request,
@@ -85,7 +86,7 @@ def plan(
     job_file: Path = typer.Argument(..., help="The job file (TOML).", show_default=False),
     format: str = typer.Option("table", "--format", "-f", help="table, json or csv."),
     address: str | None = typer.Option(
-        None, help="Plan against a live Ray cluster (its nodes and GPU types)."
+        None, callback=given, help="Plan against a live Ray cluster (its nodes and GPU types)."
     ),
     gpu: list[str] = typer.Option(
         [], "--gpu", help="Also estimate on this GPU type (repeatable), e.g. 'A100'."
@@ -95,6 +96,8 @@ def plan(
     job's GPU-hours and makespan."""
     if format not in FORMATS:
         raise SpecError(f"--format: must be one of {', '.join(FORMATS)}. Received: {format!r}")
+    if any(not g.strip() for g in gpu):
+        raise SpecError("--gpu: must name a GPU type, e.g. --gpu A100. Received: --gpu=''")
     job = load_job(job_file)
     cluster = cluster_for(job, address)
     types = gpu_types(job, cluster, gpu)

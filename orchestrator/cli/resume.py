@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from orchestrator.scheduling.adapters.address import given
+
 
 def resume(
     job: str = typer.Argument(..., help="Job name (see `orch status`)."),
-    address: str = typer.Option(None, "--address", help="Ray cluster address."),
+    address: str = typer.Option(None, "--address", callback=given, help="Ray cluster address."),
 ) -> None:
     """Continue every unfinished trial of JOB from its last checkpoint; skip finished ones.
 

@@ -10,6 +10,7 @@ from orchestrator.cli.job_output import run_job
 from orchestrator.cli.render import console
 from orchestrator.cli.text import safe
 from orchestrator.config import workspace
+from orchestrator.scheduling.adapters.address import given
 from orchestrator.spec.load import load_job
 
 
@@ -19,6 +20,7 @@ def submit(
     address: str = typer.Option(
         None,
         "--address",
+        callback=given,
         help="Ray address: host:port drives the cluster from here; http://HEAD:8265 "
         "submits the driver as a Ray Job and returns at once. Default: an embedded local Ray.",
     ),

@@ -25,7 +25,6 @@ from orchestrator.protocol import EpochReport, Report, TrialEnd
 # cpus/timeout_s are Ray's scheduling, reference only feeds the benchmark table.
 TRAIN_KEYS = {
     "name": None,
-    "model": None,
     "model_args": None,
     "dataset": None,
     "data": None,
@@ -67,7 +66,12 @@ def _parse_sets(sets: list[str]) -> dict[str, Any]:
                     "not both."
                 )
             node = child
-        if isinstance(node.get(leaf), dict) and not isinstance(value, dict):
+        if leaf in node and not isinstance(node[leaf], dict):
+            raise SpecError(
+                f"--set {item}: {key} was already set to {node[leaf]!r} by an earlier "
+                "--set. Give each key once."
+            )
+        if isinstance(node.get(leaf), dict):  # a table would replace the keys set before
             raise SpecError(
                 f"--set {item}: {key} already has keys set by an earlier --set "
                 f"({', '.join(sorted(node[leaf]))}). Set either {key}=... or {key}.KEY=..., "
@@ -80,6 +84,11 @@ def _parse_sets(sets: list[str]) -> dict[str, Any]:
 
 def _check_train_keys(sets: dict[str, Any]) -> None:
     """Refuse a key `orch train` would accept and then ignore."""
+    if "model" in sets:  # the argument names it, and the trial after it
+        raise SpecError(
+            f"--set model: the MODEL argument names the model. Run `orch train "
+            f"{sets['model']}` instead."
+        )
     for top, value in sets.items():
         if top not in TRAIN_KEYS:
             hint = _IGNORED_HINT.get(top)
@@ -98,7 +107,35 @@ def _check_train_keys(sets: dict[str, Any]) -> None:
                 )
 
 
+# Options that set a trial key, and the key they set.
+OPTION_KEYS = {
+    "dataset": "dataset",
+    "data_dir": "data.data_dir",
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "seed": "seed",
+    "lr": "recipe.lr",
+    "train_size": "data.train_size",
+}
+
+
+def _check_not_given_twice(ctx: typer.Context, sets: dict[str, Any]) -> None:
+    """`--epochs 5 --set epochs=7`: two values for one key; refused, not one silently."""
+    for param, key in OPTION_KEYS.items():
+        node: Any = sets
+        for part in key.split("."):
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        source = ctx.get_parameter_source(param)  # typed on the command line, or a default
+        if not isinstance(node, dict) and getattr(source, "name", "") == "COMMANDLINE":
+            option = "--" + param.replace("_", "-")
+            raise SpecError(
+                f"--set {key}={node!r} and {option} {ctx.params[param]} both set {key}. "
+                "Give it once."
+            )
+
+
 def train(
+    ctx: typer.Context,
     model: str = typer.Argument(..., help="Zoo preset or family (see `orch models`)."),
     dataset: str = typer.Option(
         "digits",
@@ -133,7 +170,7 @@ def train(
     from orchestrator.spec.load import deep_merge, parse_job
 
     trial: dict[str, Any] = {
-        "name": model,
+        **({"name": model} if model.strip() else {}),  # no name: one error, the model's
         "model": model,
         "dataset": dataset,
         "epochs": epochs,
@@ -146,7 +183,9 @@ def train(
         trial["data"] = {"train_size": train_size}
     if data_dir is not None:
         trial.setdefault("data", {})["data_dir"] = str(data_dir)
-    trial = deep_merge(trial, _parse_sets(sets))
+    given = _parse_sets(sets)
+    _check_not_given_twice(ctx, given)
+    trial = deep_merge(trial, given)
     spec = parse_job({"job": {"name": "train"}, "trial": [trial]}, "orch train").trials[0]
     ws = workspace()
     from orchestrator.stores import check_storage_writable

@@ -6,6 +6,7 @@ Reads the workspace's tracking store; MLflow is imported only inside the functio
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from orchestrator.config import workspace
@@ -32,12 +33,15 @@ def check_options(fmt: str | None, noise_pp: float, sigmas: float) -> None:
         raise OrchestratorError(
             f"--format: unknown format {fmt!r}. Use one of {', '.join(TABLE_FORMATS)}."
         )
-    if not noise_pp >= 0:
+    if not 0 <= noise_pp < math.inf:
         raise OrchestratorError(
-            f"--noise: must be >= 0 (points of accuracy). Received: --noise={noise_pp}"
+            f"--noise: must be a finite number >= 0 (points of accuracy). Received: "
+            f"--noise={noise_pp}"
         )
-    if not sigmas > 0:
-        raise OrchestratorError(f"--sigmas: must be > 0. Received: --sigmas={sigmas}")
+    if not 0 < sigmas < math.inf:
+        raise OrchestratorError(
+            f"--sigmas: must be a finite number > 0. Received: --sigmas={sigmas}"
+        )
 
 
 def load_rows(

@@ -148,7 +148,93 @@ CASES: list[Case] = [
             ("unknown-recipe-key", ["recipe.lrr=0.1"], "lrr"),
         )
     ],
-]
+    # options given but blank, or numbers no run takes
+    Case("plan-gpu-empty", ["plan", "job.toml", "--gpu", ""], setup=_job, match="--gpu"),
+    Case("plan-format-empty", ["plan", "job.toml", "-f", ""], setup=_job, match="--format"),
+    Case("table-format-empty", ["table", "tiny", "--format", ""], match="--format"),
+    Case("table-format-uppercase", ["table", "tiny", "--format", "MD"], match="--format"),
+    Case("table-noise-inf", ["table", "tiny", "--noise", "inf"], match="--noise.*finite"),
+    Case("table-noise-nan", ["table", "tiny", "--noise", "nan"], match="--noise"),
+    Case("table-sigmas-inf", ["table", "tiny", "--sigmas", "1e400"], match="--sigmas"),
+    Case("report-noise-inf", ["report", "tiny", "--noise", "inf"], match="--noise"),
+    Case("cluster-timeout-negative", ["cluster", "check", "--timeout", "-1"], match="--timeout"),
+    Case("cluster-timeout-zero", ["cluster", "check", "--timeout", "0"], match="--timeout"),
+    Case("cluster-timeout-nan", ["cluster", "check", "--timeout", "nan"], match="--timeout"),
+    Case("cluster-timeout-inf", ["cluster", "check", "--timeout", "inf"], match="--timeout"),
+    Case("train-epochs-million", ["train", "lenet5", "--epochs", "1000000"], match="epochs"),
+    Case("train-epochs-2e64", ["train", "lenet5", "--epochs", "9" * 20], match="64 bits"),
+    Case("train-batch-size-3e9", ["train", "lenet5", "-b", "3000000000"], match="batch_size"),
+    Case("train-batch-size-zero", ["train", "lenet5", "-b", "0"], match="batch_size"),
+    Case("train-seed-2e32", ["train", "lenet5", "--seed", "4294967296"], match="seed"),
+    Case("train-seed-negative", ["train", "lenet5", "--seed", "-1"], match="seed"),
+    Case("train-lr-nan", ["train", "lenet5", "--lr", "nan"], match="finite"),
+    Case("train-lr-inf", ["train", "lenet5", "--lr", "inf"], match="finite"),
+    Case("train-lr-zero", ["train", "lenet5", "--lr", "0"], match="lr"),
+    Case("train-train-size-zero", ["train", "lenet5", "--train-size", "0"], match="train_size"),
+    Case("train-train-size-huge", ["train", "lenet5", "--train-size", "10000000"], match="1438"),
+    Case("train-empty-model", ["train", ""], match="model: must not be empty"),
+    Case("train-empty-dataset", ["train", "lenet5", "-d", ""], match="dataset"),
+    Case("validate-folder", ["validate", "."], match="is a folder"),
+    Case("status-empty-name", ["status", ""], match="no job named"),
+    Case("status-missing-file", ["status", "nope.toml"], match="nope.toml"),
+    # --set: one value per key, and MODEL is the argument's
+    *[
+        Case(f"train-set-{name}", ["train", "lenet5", *argv], match=m)
+        for name, argv, m in (
+            ("model", ["--set", "model='vgg19'"], "MODEL argument"),
+            ("twice", ["--set", "recipe.lr=0.1", "--set", "recipe.lr=0.2"], "already set"),
+            ("table-then-table", ["--set", "recipe={lr=1}", "--set", "recipe={momentum=0.5}"],
+             "already has keys"),
+            ("epochs-and-option", ["--epochs", "5", "--set", "epochs=7"], "--epochs 5 both"),
+            ("lr-and-option", ["--lr", "0.1", "--set", "recipe.lr=0.2"], "--lr 0.1 both"),
+            ("seed-and-option", ["--seed", "1", "--set", "seed=2"], "--seed"),
+            ("train-size-and-option", ["--train-size", "10", "--set", "data.train_size=20"],
+             "--train-size"),
+            ("epochs-float", ["--set", "epochs=1.5"], "integer"),
+            ("epochs-string", ["--set", "epochs='abc'"], "integer"),
+            ("lr-nan", ["--set", "recipe.lr=nan"], "finite"),
+            ("dataset-unknown", ["--set", "dataset='mnist'"], "mnist"),
+            ("model-args-unknown", ["--set", "model_args.foo=1"], "foo"),
+            ("grid", ["--set", "grid={}"], "grid"),
+            ("unicode-key", ["--set", "récipe.lr=1"], "orch train"),
+            ("gpu-type", ["--set", "resources.gpu_type='V100'"], "gpu_type"),
+        )
+    ],
+    # addresses: malformed ones are refused before anything is registered or started
+    *[
+        Case(
+            f"{cmd}-address-{name}",
+            [*{"submit": ["submit", "job.toml"], "plan": ["plan", "job.toml"]}.get(cmd, [cmd]),
+             *(["check"] if cmd == "cluster" else []), "--address", address],
+            setup=_job,
+            match=m,
+            creates=(".orch",) if cmd == "submit" else (),
+        )
+        for cmd, name, address, m in (
+            ("submit", "empty", "", "--address '': empty"),
+            ("submit", "blank", "  ", "--address"),
+            ("plan", "empty", "", "--address '': empty"),
+            ("cluster", "empty", "", "--address '': empty"),
+            ("submit", "garbage", "foo", "not a Ray address"),
+            ("submit", "ipv6-unclosed", "[::1", "not a Ray address"),
+            ("submit", "ipv6-bare", "::1", "not a Ray address"),
+            ("submit", "ipv6-refused", "[::1]:1", "cannot connect"),
+            ("submit", "port-zero", "127.0.0.1:0", "not a Ray address"),
+            ("submit", "port-65536", "127.0.0.1:65536", "not a Ray address"),
+            ("cluster", "port-70000", "127.0.0.1:70000", "not a Ray address"),
+            ("submit", "http-port-99999", "http://127.0.0.1:99999", "not a Ray address"),
+            ("submit", "http-port-abc", "http://127.0.0.1:abc", "not a Ray address"),
+            ("submit", "http-no-host", "http://:8265", "not a Ray address"),
+            ("submit", "ftp", "ftp://h:21", "not a Ray address"),
+            ("submit", "ray-client", "ray://h:10001", "not supported"),
+            ("cluster", "ray-client", "ray://h:10001", "not supported"),
+            ("submit", "unknown-host", "nosuchhost.invalid:6379", "unknown host"),
+            ("plan", "refused", "127.0.0.1:1", "cannot connect"),
+            ("plan", "garbage", "foo", "not a Ray address"),
+        )
+    ],
+    Case("resume-address-empty", ["resume", "tiny", "--address", ""], match="--address"),
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

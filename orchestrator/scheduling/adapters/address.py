@@ -86,6 +86,18 @@ def parse(text: str | None, source: str = "--address") -> Address:
     return Address(raw, "gcs", m["v6"] or m["host"], int(m["port"]))
 
 
+def given(text: str | None) -> str | None:
+    """An --address as typed (a typer callback): left out is None, the workspace's address;
+    given but blank is a mistake, not a quiet fall-back to the default."""
+    if text is not None and not text.strip():
+        raise AddressError(
+            f"--address {text!r}: empty. Give HOST:PORT (the head's GCS port), "
+            "http://HEAD:8265 or local, or leave --address out for the workspace's address "
+            "(ORCH_RAY_ADDRESS, else local)."
+        )
+    return text
+
+
 def _bad(raw: str, source: str) -> AddressError:
     return AddressError(
         f"{source} {raw!r}: not a Ray address. Use HOST:PORT (the head's GCS port, 6379 by "
