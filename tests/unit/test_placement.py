@@ -238,3 +238,30 @@ def test_a_move_asked_too_late_is_dropped_with_its_request(tmp_path: Path) -> No
     request = control.stop_request("k1")
     assert request is not None and request["failure_class"] == FailureClass.CANCELLED
     assert not placement.moving
+
+
+def test_no_move_without_one_node_with_room_for_the_whole_trial(tmp_path: Path) -> None:
+    """Ray places a trial on one node: free GPUs of the type spread over nodes, or a node
+    whose CPUs are taken, are no place to move to."""
+    from orchestrator.protocol import EpochReport
+    from orchestrator.scheduling.adapters.control import Control
+    from orchestrator.scheduling.policy.migrate import Rule
+
+    slow = replace(trial(("A100", "GTX 1080 Ti")), key="k1", epochs=50)
+    room = {A100.node_id: (1.0, 0.0), TI.node_id: (3.0, 16.0)}  # the A100 node: no CPU
+    control = Control(tmp_path)
+    placement = Placement(
+        {"k1": slow}, lambda: [A100, TI], free=lambda n: {"a100": 1.0}, control=control,
+        migrate=Rule(60.0, 60.0, 0.1), by_node=lambda n: room,
+    )  # fmt: skip
+    placement.period_s = 0.0
+    running = FakeTrial("k1", tmp_path / "none.txt", status="RUNNING")
+    placement.trial_started("k1")
+    placement.trial_result(
+        "k1", EpochReport(epoch=0, epochs_done=1, epoch_time_s=120.0, node_id=TI.node_id)
+    )
+    placement.on_step_end(0, [running])
+    assert control.stop_request("k1") is None and not placement.moving
+    room[A100.node_id] = (1.0, 4.0)
+    placement.on_step_end(0, [running])
+    assert placement.moving == {"k1": "a100"} and control.stop_request("k1") is not None

@@ -26,7 +26,7 @@ from orchestrator.protocol import (
 )
 from orchestrator.scheduling.adapters.control import Control
 from orchestrator.scheduling.policy.cluster import NodeInfo
-from orchestrator.scheduling.policy.migrate import Rule, Running, Waiting, choose_moves
+from orchestrator.scheduling.policy.migrate import Move, Rule, Running, Waiting, choose_moves
 from orchestrator.scheduling.policy.order import reservations
 from orchestrator.scheduling.policy.placement import (
     after_oom,
@@ -64,6 +64,20 @@ def free_gpus_by_type(nodes: Sequence[NodeInfo]) -> dict[str, float]:
     for n in nodes:
         if n.gpus and n.node_id in available:
             out[n.gpu_type] = out.get(n.gpu_type, 0.0) + float(available[n.node_id].get("GPU", 0))
+    return out
+
+
+def free_by_node(nodes: Sequence[NodeInfo]) -> dict[str, tuple[float, float]]:
+    """Unused (GPUs, CPUs) per GPU node now, by node id, from Ray: a trial moves to a type
+    only if one node of it has room for the whole trial (Ray places it on one node)."""
+    from ray._private.state import available_resources_per_node
+
+    available = available_resources_per_node()
+    out = {}
+    for n in nodes:
+        if n.gpus and n.node_id in available:
+            have = available[n.node_id]
+            out[n.node_id] = (float(have.get("GPU", 0)), float(have.get("CPU", 0)))
     return out
 
 
@@ -108,10 +122,12 @@ class Placement(_Callback):
         *,
         control: Control | None = None,
         migrate: Rule | None = None,
+        by_node: Callable[[Sequence[NodeInfo]], Mapping[str, tuple[float, float]]] | None = None,
     ) -> None:
         self.specs = specs
         self.control = control
         self.migrate = migrate if control is not None else None
+        self.by_node = by_node  # None: every free GPU of a type counts as one place
         self.running: dict[str, EpochReport | None] = {}  # its last report of this run
         self.moving: dict[str, str] = {}  # key -> the type it moves to
         self._epoch_s: dict[str, dict[str, float]] = {}
@@ -287,6 +303,8 @@ class Placement(_Callback):
                     )
                 )
             moves = choose_moves(candidates, free, waiting, self.migrate)
+            if self.by_node is not None:
+                moves = _placeable(moves, self.specs, nodes, dict(self.by_node(nodes)))
             for move in moves:
                 self.moving[move.key] = move.to_type
                 self.promised[move.key] = (move.to_type, self.specs[move.key].resources.gpus)
@@ -357,6 +375,26 @@ class Placement(_Callback):
                 placement_group_factory(self.specs[key].resources, nodes, larger)
             )
             self.bound[key] = larger
+
+
+def _placeable(
+    moves: Sequence[Move],
+    specs: Mapping[str, TrialSpec],
+    nodes: Sequence[NodeInfo],
+    room: dict[str, tuple[float, float]],
+) -> list[Move]:
+    """The moves for which one node of the new type has the trial's GPUs and CPUs free,
+    each taking its room in turn."""
+    kept = []
+    for move in moves:
+        res = specs[move.key].resources
+        for n in nodes:
+            gpus, cpus = room.get(n.node_id, (0.0, 0.0))
+            if n.gpu_type == move.to_type and gpus + 1e-9 >= res.gpus and cpus + 1e-9 >= res.cpus:
+                room[n.node_id] = (gpus - res.gpus, cpus - res.cpus)
+                kept.append(move)
+                break
+    return kept
 
 
 def _types(bound: list[str] | None) -> frozenset[str] | None:

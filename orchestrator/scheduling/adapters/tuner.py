@@ -20,7 +20,7 @@ from orchestrator.protocol import (
 )
 from orchestrator.scheduling.adapters.control import Control
 from orchestrator.scheduling.adapters.events import TrialSink, TuneEvents
-from orchestrator.scheduling.adapters.placement import Placement
+from orchestrator.scheduling.adapters.placement import Placement, free_by_node
 from orchestrator.scheduling.adapters.searcher import NAME, KeyFeeder
 from orchestrator.scheduling.adapters.watchdog import InfeasibleWatchdog
 from orchestrator.scheduling.policy.cluster import NodeInfo
@@ -142,6 +142,7 @@ def run_trials(
         cluster_nodes,
         control=Control(storage),
         migrate=migration_rule() if job.migrate else None,
+        by_node=free_by_node,
     )
     trainable = tune.with_resources(trainable, resources=placement.resources)
     # The job's max_concurrent is the feeder's to enforce (searcher.py).
