@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from orchestrator.failures import classify
 from orchestrator.protocol import (
     EpochReport,
     FailureClass,
@@ -345,8 +346,12 @@ class Placement(_Callback):
         if key not in self.specs:
             return
         nodes = self.cluster_nodes()
+        text = _error_text(trial)
         with self._lock:
             target = self.moving.pop(key, None)
+            if target is not None and classify(text) != FailureClass.MIGRATED:
+                target = None  # it failed before it could move: a retry like any other
+                self.promised.pop(key, None)
             if target is not None:
                 self.promised[key] = (target, self.specs[key].resources.gpus)
                 self.bound[key] = [target]
@@ -355,7 +360,7 @@ class Placement(_Callback):
                 placement_group_factory(self.specs[key].resources, nodes, [target])
             )
             return
-        failed = oom_type(_error_text(trial))
+        failed = oom_type(text)
         if failed is None:
             # Any other failure (a node lost, a process killed): the binding may name the
             # type whose only node just died, and Ray may still list that node as alive.
