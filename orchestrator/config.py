@@ -136,8 +136,8 @@ def same_database(a: str, b: str) -> bool:
             if not path or path == ":memory:":
                 return None
             return ("sqlite", str(Path(path).expanduser().resolve()))
-        parsed = urlsplit(f"{scheme}://{rest}")
-        try:
+        try:  # a bad port or an unclosed [IPv6 bracket: not comparable; stores.py says why
+            parsed = urlsplit(f"{scheme}://{rest}")
             port = parsed.port
         except ValueError:
             return None

@@ -113,7 +113,7 @@ def sqlite_tables(path: Path) -> set[str]:
 
     uri = f"{path.absolute().as_uri()}?mode=ro"
     try:
-        with sqlite3.connect(uri, uri=True, timeout=10) as conn:
+        with sqlite3.connect(uri, uri=True, timeout=1) as conn:
             rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
             return {r[0] for r in rows}
     except sqlite3.Error:
@@ -217,8 +217,15 @@ def check_tracking_uri(uri: str) -> None:
         check_database_url(uri, "the MLflow tracking store", TRACKING_HINT, StoreError)
         return
     if scheme in TRACKING_SERVER_SCHEMES:
-        if scheme != "databricks" and not urlsplit(uri).hostname:
-            shown = redact(uri)
+        shown = redact(uri)
+        try:
+            parts = urlsplit(uri)
+            parts.port  # noqa: B018 - raises on a port that is not a number in 0..65535
+        except ValueError as e:  # a bad port, an unclosed [IPv6 bracket
+            raise StoreError(
+                f"the MLflow tracking URI {shown!r} is not a valid address ({e}). {TRACKING_HINT}"
+            ) from None
+        if scheme != "databricks" and not parts.hostname:
             raise StoreError(f"the MLflow tracking URI {shown!r} names no host. {TRACKING_HINT}")
         return
     raise StoreError(

@@ -88,7 +88,7 @@ def job_table(j: JobView, width: int | None = None) -> Group:
     wanted = [c for c in _PRIORITY if c in cells]
 
     def needed(cols: list[str]) -> int:
-        return sum(max(len(c), *(len(v) for v in cells[c])) + _GAP for c in cols) + 1
+        return sum(max([len(c), *(len(v) for v in cells[c])]) + _GAP for c in cols) + 1
 
     while len(wanted) > 2 and needed(wanted) > room:
         wanted.pop()

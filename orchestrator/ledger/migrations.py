@@ -179,7 +179,8 @@ def _refuse_foreign_tables(conn: Connection) -> None:
             hint = (
                 " It looks like MLflow's database: give the ledger a database of its own."
                 if "experiments" in existing
-                else ""
+                else " Point ORCH_LEDGER_URL (or ledger_url in config.toml) at a database of "
+                "its own, or move this one away."
             )
             raise LedgerError(
                 f"table {table.name!r} at {_safe_url(conn)} is not orch's ledger table "

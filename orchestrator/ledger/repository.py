@@ -88,8 +88,11 @@ class Ledger:
         except DatabaseError as e:  # also a file that is no database ("file is not a ...")
             reason = (str(e.orig).strip().splitlines() or [type(e.orig).__name__])[0]
             fix = (
-                "If the file is damaged, restore it from a backup or move it away (finished "
-                "trials would train again)."
+                "Another process holds a lock on it (an orch submit that is writing, or a "
+                "tool with a transaction open): wait for it to finish, or stop it."
+                if "locked" in reason or "busy" in reason
+                else "If the file is damaged, restore it from a backup or move it away "
+                "(finished trials would train again)."
                 if url.startswith("sqlite")
                 else "Check that the database server runs there and that host, port, user "
                 "and database in ORCH_LEDGER_URL are right."
@@ -394,8 +397,8 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # WAL lets `orch status` read while a running submit writes; the timeout rides out
     # the short write locks instead of failing with "database is locked".
     cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=10000")  # first: switching to WAL may wait on a lock
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
 
 

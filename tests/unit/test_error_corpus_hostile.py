@@ -225,6 +225,26 @@ CASES: list[Case] = [
             ),
             ("train-set-escape-key", ["train", "lenet5", "--set", "\x1b[2J=1"], "orch train"),
             ("submit-escape-file", ["submit", "\x1b]0;T\x07.toml"], "toml"),
+            ("status-bidi", ["status", "a\u202eb"], "no job named"),
+            ("cancel-zero-width", ["cancel", "ti\u200bny"], "no job named"),
+            ("resume-osc8-link", ["resume", "\x1b]8;;http://evil/\x1b\\x\x1b]8;;\x1b\\"], "no job"),
+            ("table-nul-ish", ["table", "x\x7f\x9b"], "no trial runs"),
+            ("models-bidi", ["models", "\u202e*"], "no preset"),
+            (
+                "train-set-bidi-name",
+                ["train", "lenet5", "--set", "name='x\u202e'"],
+                "text-direction",
+            ),
+            (
+                "train-set-escape-name",
+                ["train", "lenet5", "--set", 'name="\\u001b]0;T\\u0007"'],
+                "control characters",
+            ),
+            ("train-escape-dataset", ["train", "lenet5", "-d", "\x1b[2J"], "dataset"),
+            ("report-escape-out", ["report", "x", "--out", "o\x1b[2J"], "no trial runs"),
+            ("plan-markup-gpu", ["plan", "[/]x.toml", "--gpu", "[bold]"], "toml"),
+            ("table-markup-normalize", ["table", "x", "--normalize-to", "[/]"], "no trial runs"),
+            ("cluster-escape-action", ["cluster", "\x1b]0;T\x07"], "unknown action"),
         )
     ],
 ]
@@ -366,3 +386,124 @@ def test_folder_member_bomb_is_refused_by_its_size(tmp_path: Path) -> None:
         f.truncate(GiB)
     with pytest.raises(DatasetError, match=r"data_batch_1.*declares"):
         load_dataset("cifar10", data_dir=tmp_path)
+
+
+# ---------------------------------------------------------------- hostile dataset folders
+
+
+def _tar_gz(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def _symlink_member(name: str, target: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = tarfile.SYMTYPE, target
+    return info
+
+
+def _file_member(name: str, data: bytes) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    return info, data
+
+
+def _zip_named_tar(folder: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(folder / "cifar-10-python.tar.gz", "w") as z:
+        z.writestr("cifar-10-batches-py/data_batch_1", b"x")
+
+
+def _gzip_of_zeros(folder: Path) -> None:
+    """1 GiB of zeros in 1 MB: no tar header is ever found, the stream must not be held."""
+    with gzip.open(folder / "cifar-10-python.tar.gz", "wb", compresslevel=9) as g:
+        chunk = bytes(1 << 20)
+        for _ in range(1024):
+            g.write(chunk)
+
+
+def _evil_pickles(folder: Path) -> None:
+    import pickle
+
+    class Evil:
+        def __reduce__(self) -> tuple:
+            return (os.system, (f"touch {folder / 'PWNED'}",))
+
+    batches = folder / "cifar-10-batches-py"
+    batches.mkdir()
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
+    for name in names:
+        (batches / name).write_bytes(pickle.dumps(Evil()))
+
+
+HOSTILE_DATA = {
+    # a dataset folder that is a symlink to somewhere else entirely
+    "folder-symlink-to-etc": (
+        "cifar10",
+        lambda d: (d / "cifar-10-batches-py").symlink_to("/etc"),
+        "incomplete cifar10 data",
+    ),
+    # one member a symlink out of the folder
+    "member-symlink-to-passwd": (
+        "cifar10",
+        lambda d: (
+            (d / "cifar-10-batches-py").mkdir(),
+            (d / "cifar-10-batches-py" / "data_batch_1").symlink_to("/etc/passwd"),
+        ),
+        "cifar10",
+    ),
+    "archive-symlink-member": (
+        "cifar10",
+        lambda d: _tar_gz(
+            d / "cifar-10-python.tar.gz",
+            [(_symlink_member("cifar-10-batches-py/data_batch_1", "/etc/passwd"), None)],
+        ),
+        "incomplete cifar10 data",
+    ),
+    "archive-path-traversal": (
+        "cifar10",
+        lambda d: _tar_gz(
+            d / "cifar-10-python.tar.gz",
+            [_file_member("../../evil.txt", b"x"), _file_member("/tmp/evil-abs.txt", b"x")],
+        ),
+        "incomplete cifar10 data",
+    ),
+    "zip-named-tar-gz": ("cifar10", _zip_named_tar, "cannot read the archive"),
+    "gzip-of-zeros": ("cifar10", _gzip_of_zeros, "cifar-10-python.tar.gz"),
+    "pickles-that-run-code": ("cifar10", _evil_pickles, "not a valid CIFAR pickle"),
+    "svhn-random-bytes": (
+        "svhn",
+        lambda d: (
+            (d / "train_32x32.mat").write_bytes(os.urandom(4096)),
+            (d / "test_32x32.mat").write_bytes(os.urandom(4096)),
+        ),
+        "cannot read the .mat file",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_DATA))
+def test_hostile_dataset_folder_is_refused_in_one_line(tmp_path: Path, case: str) -> None:
+    """Each refused with one line naming the file and what to do; nothing runs, nothing is
+    written outside the folder, in bounded time and memory."""
+    dataset, build, fragment = HOSTILE_DATA[case]
+    data = tmp_path / "data"
+    data.mkdir()
+    build(data)
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(DatasetError) as e:
+            load_dataset(dataset, data_dir=data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - started < 60
+    assert peak < 256 << 20, f"peak {peak / 2**20:.0f} MiB"
+    (line,) = e.value.lines()  # what the CLI prints: one line, whatever the library said
+    assert fragment in line, line
+    assert not (data / "PWNED").exists()
+    assert not (tmp_path / "evil.txt").exists() and not Path("/tmp/evil-abs.txt").exists()

@@ -184,6 +184,80 @@ CASES: list[Case] = [
         creates=(".orch",),
         check=expect_job("FINISHED"),
     ),
+    # job names that are not there, or not quite
+    *[
+        Case(f"{cmd}-{name}", [cmd, arg], setup=registered(), match=m)
+        for cmd, name, arg, m in (
+            ("status", "prefix", "tin", "no job named 'tin'.*jobs: tiny"),
+            ("cancel", "prefix", "tin", "no job named 'tin'"),
+            ("resume", "other-case", "TINY", "no job named 'TINY'"),
+            ("logs", "empty-name", "", "no job named ''"),
+            ("status", "huge-name", "x" * 100_000, "no job named"),
+            ("cancel", "markup", "[bold]", "no job named '\\[bold\\]'"),
+            ("resume", "missing-file", "nope.toml", "nope.toml: no such job file"),
+        )
+    ],
+    Case(
+        "status-unregistered-file",
+        ["status", "other.toml"],
+        setup=lambda d: (
+            registered()(d),
+            write(d / "other.toml", TINY_JOB.format(name="o", trial="a")),
+        ),
+        match="no job named 'o'",
+    ),
+    Case(
+        "status-by-job-file",
+        ["status", "job.toml"],
+        setup=registered(),
+        kind="ok",
+        check=lambda d, r: "job tiny" in r.stdout,
+    ),
+    Case(
+        "resume-damaged-spec-text",
+        ["resume", "tiny"],
+        setup=lambda d: (
+            registered()(d),
+            sqlite3.connect(d / ".orch" / "orch.db")
+            .execute("UPDATE jobs SET spec_text = '[[['")
+            .connection.commit(),
+        ),
+        match="\\(as submitted\\): not valid TOML",
+    ),
+    Case(
+        "resume-bom-spec-text",
+        ["resume", "tiny", "--address", "127.0.0.1:1"],
+        setup=lambda d: (
+            registered()(d),
+            sqlite3.connect(d / ".orch" / "orch.db")
+            .execute("UPDATE jobs SET spec_text = char(65279) || spec_text")
+            .connection.commit(),
+        ),
+        match="127.0.0.1:1: cannot connect",  # the spec parsed; the address is what stops it
+        creates=(".orch",),
+    ),
+    Case(
+        "cancel-finished-by-file",
+        ["cancel", "job.toml"],
+        setup=registered("FINISHED", "FINISHED"),
+        kind="ok",
+        check=expect_job("FINISHED"),
+    ),
+    Case(
+        "submit-blank-address-registers-nothing",
+        ["submit", "job.toml", "--address", ""],
+        setup=job_file,
+        match="--address '': empty",
+        check=expect_no_job,
+    ),
+    Case(
+        "submit-bad-address-registers-nothing",
+        ["submit", "job.toml", "--address", "[::1"],
+        setup=job_file,
+        match="not a Ray address",
+        check=expect_no_job,
+        creates=(".orch",),
+    ),
 ]
 if os.geteuid() != 0:  # root writes through any mode bits
     CASES.append(

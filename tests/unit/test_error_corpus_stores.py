@@ -130,6 +130,50 @@ def file_here(folder: Path) -> None:
     write(folder / "afile", "x")
 
 
+def locked_ledger(folder: Path) -> None:
+    """A ledger another process holds an exclusive lock on, until this case has printed its
+    error (or two minutes pass): a sqlite3 shell with a transaction open, say."""
+    job_file(folder)
+    (folder / ".orch").mkdir()
+    db, err = folder / ".orch" / "orch.db", folder / ".case.err"
+    holder = (
+        "import os, sqlite3, sys, time\n"
+        f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
+        "c.execute('CREATE TABLE IF NOT EXISTS held (a)')\n"
+        "c.execute('BEGIN EXCLUSIVE')\n"
+        "print('locked', flush=True)\n"
+        "end = time.monotonic() + 120\n"
+        f"while time.monotonic() < end and not (os.path.exists({str(err)!r}) and "
+        f"os.path.getsize({str(err)!r})):\n"
+        "    time.sleep(0.2)\n"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    assert p.stdout is not None and p.stdout.readline().strip() == "locked"
+
+
+def old_ledger(folder: Path) -> None:
+    """A ledger from an older orch: fewer columns, and a job whose trials are gone."""
+    import sqlite3
+
+    (folder / ".orch").mkdir()
+    with sqlite3.connect(folder / ".orch" / "orch.db") as conn:
+        conn.executescript(
+            "CREATE TABLE jobs (id INTEGER PRIMARY KEY, name TEXT);"
+            "CREATE TABLE trials (id INTEGER PRIMARY KEY);"
+            "INSERT INTO jobs VALUES (1, 'old');"
+        )
+
+
+def foreign_jobs_table(folder: Path) -> None:
+    import sqlite3
+
+    (folder / ".orch").mkdir()
+    with sqlite3.connect(folder / ".orch" / "orch.db") as conn:
+        conn.execute("CREATE TABLE jobs (a TEXT, b TEXT, c TEXT)")
+
+
 WRITES = (".orch",)  # what a writing command (submit) may create
 L, T = "ORCH_LEDGER_URL", "ORCH_TRACKING_URI"
 READ = ("status", "plan", "table", "report", "cancel", "logs", "resume")
@@ -378,6 +422,91 @@ CASES: list[Case] = [
             ("ORCH_INFEASIBLE_GRACE_S", "zero", "0", "status"),
         )
     ],
+    # tracking URIs that do not parse as an address: a port that is no number or out of
+    # range, an unclosed IPv6 bracket (these were unexpected InvalidURL/ValueError)
+    *[
+        Case(f"tracking-{name}-{cmd}", args(cmd), env={T: uri}, match=m)
+        for name, uri, m in (
+            ("port-abc", "http://127.0.0.1:abc", "127.0.0.1:abc' is not a valid address"),
+            ("port-99999", "http://127.0.0.1:99999", "Port out of range"),
+            ("ipv6-unclosed", "http://[::1", "Invalid IPv6"),
+            ("https-port-abc", "https://h:abc", "not a valid address"),
+        )
+        for cmd in ("table", "report")
+    ],
+    Case("tracking-port-abc-submit", args("submit"), env={T: "http://h:abc"}, setup=file_here,
+         match="not a valid address"),
+    Case("tracking-ipv6-refused", ["table", "tiny"], env={T: "http://[::1]:1"},
+         match="\\[::1\\]:1 does not answer"),
+    Case("tracking-unknown-host", ["table", "tiny"], env={T: "http://nosuchhost.invalid:5000"},
+         match="does not answer"),
+    Case("tracking-databricks-bare", ["table", "tiny"], env={T: "databricks"}, match="plain path"),
+    Case("tracking-folder", ["table", "tiny"], env={T: "sqlite:///{dir}"}, match="not a file"),
+    Case("tracking-pg-refused", ["table", "tiny"], env={T: "postgresql+psycopg2://u@127.0.0.1:1/d"},
+         match="cannot read the MLflow tracking store"),
+    # ledger URLs
+    Case("ledger-url-blank", ["status"], env={L: "   "}, match="not a database URL"),
+    Case("ledger-url-http", ["status"], env={L: "http://127.0.0.1:1/db"}, match="unknown database"),
+    Case("ledger-url-port-abc", ["status"], env={L: "postgresql://u@h:abc/db"},
+         match="not a database URL"),
+    Case("ledger-pg-refused", ["status"], env={L: "postgresql+psycopg2://u@127.0.0.1:1/db"},
+         match="cannot open the ledger.*Connection refused"),
+    Case("ledger-folder-env", ["status"], env={L: "sqlite:///{dir}"}, match="not a file"),
+    Case("ledger-in-memory-is-fine", ["status"], env={L: "sqlite://"}, kind="ok"),
+    Case("ledger-relative-is-fine", ["status"], env={L: "sqlite:///rel/orch.db"}, kind="ok"),
+    Case("ledger-locked-status", ["status"], setup=locked_ledger,
+         match="is locked. Another process holds a lock", real=True),
+    Case("ledger-locked-cancel", ["cancel", "tiny"], setup=locked_ledger, match="locked"),
+    Case("ledger-foreign-jobs-table", ["status"], setup=foreign_jobs_table,
+         match="not orch's ledger table.*Point ORCH_LEDGER_URL"),
+    Case("ledger-old-with-trialless-job", ["status"], setup=old_ledger, kind="ok",
+         check=lambda d, r: "job old" in r.stdout),
+    Case("ledger-old-with-trialless-job-named", ["status", "old"], setup=old_ledger, kind="ok"),
+    # config.toml
+    *[
+        Case(f"config-{name}", ["status"], setup=config(text), match=m)
+        for name, text, m in (
+            ("utf16", "offline = true\n".encode("utf-16"), "UTF-16.*save it as UTF-8"),
+            ("nul-in-url", 'ledger_url = "sqlite:///x\\u0000y"\n', "ledger_url: must not "
+             "contain control characters"),
+            ("escape-in-storage", 'storage = "/x\\u001b[2J"\n', "storage: must not contain"),
+            ("newline-in-uri", 'tracking_uri = "sqlite:///a\\nb"\n', "tracking_uri"),
+            ("nested-table", "[ledger_url]\nx = 1\n", "ledger_url: must be a non-empty string"),
+            ("artifact-root-int", "artifact_root = 3\n", "artifact_root"),
+            ("ledger-garbage", 'ledger_url = "garbage"\n', "not a database URL"),
+            ("typo-key", 'tracking_url = "sqlite:///m.db"\n', "Did you mean: tracking_uri"),
+        )
+    ],
+    Case("config-nul-table", ["table", "tiny"], setup=config('tracking_uri = "sqlite:///x\\u0000"\n'),
+         match="tracking_uri: must not contain"),
+    Case("config-bom-is-fine", ["status"], setup=config(b"\xef\xbb\xbfoffline = true\n"),
+         kind="ok"),
+    Case("config-empty-is-fine", ["status"], setup=config(""), kind="ok"),
+    Case("config-ray-address-bad", ["submit", "job.toml"], setup=config('ray_address = "foo"\n'),
+         match="config.toml: ray_address 'foo': not a Ray address"),
+    # environment
+    Case("env-ray-address-garbage", ["submit", "job.toml"], setup=file_here,
+         env={"ORCH_RAY_ADDRESS": "foo"}, match="ORCH_RAY_ADDRESS 'foo'"),
+    Case("env-ray-address-ray-client", ["cluster", "check"],
+         env={"ORCH_RAY_ADDRESS": "ray://h:10001"}, match="ORCH_RAY_ADDRESS.*not supported"),
+    Case("env-ray-address-port-65536", ["cluster", "check"],
+         env={"ORCH_RAY_ADDRESS": "127.0.0.1:65536"}, match="ORCH_RAY_ADDRESS"),
+    Case("env-ray-address-ipv6-refused", ["cluster", "check"],
+         env={"ORCH_RAY_ADDRESS": "[::1]:1"}, match="cannot connect"),
+    Case("env-lease-ttl-inf", ["status"], env={"ORCH_LEASE_TTL_S": "inf"}, match="ORCH_LEASE"),
+    Case("env-grace-1e400", ["status"], env={"ORCH_INFEASIBLE_GRACE_S": "1e400"},
+         match="ORCH_INFEASIBLE_GRACE_S"),
+    Case("env-home-dev-null", ["status"], env={"ORCH_HOME": "/dev/null"},
+         match="ORCH_HOME /dev/null is a file"),
+    Case("env-home-empty-is-default", ["status"], env={"ORCH_HOME": ""}, kind="ok"),
+    Case("home-storage-is-a-file", ["train", "lenet5", "--epochs", "1"],
+         setup=lambda d: write(d / ".orch" / "storage", "x"), match="cannot write checkpoints"),
+    Case("home-reports-is-a-file", ["report", "tiny"],
+         setup=lambda d: write(d / ".orch" / "reports", "x"), match="no trial runs|reports"),
+    Case("zero-byte-ledger-cancel", ["cancel", "tiny"],
+         setup=lambda d: write(d / ".orch" / "orch.db", b""), match="no job named"),
+    Case("zero-byte-mlflow-table", ["table", "tiny"],
+         setup=lambda d: write(d / ".orch" / "mlflow.db", b""), match="no trial runs"),
     # read-only commands create nothing
     Case("readonly-status", ["status"], kind="ok"),
     Case("readonly-validate", ["validate", "job.toml"], setup=file_here, kind="ok"),
@@ -399,7 +528,7 @@ CASES: list[Case] = [
         env={T: "sqlite:///{dir}/no/such/dir/mlflow.db"},
         match="no trial runs",
     ),
-]
+]  # fmt: skip
 # submits may create the workspace (ledger) before they stop; nothing else may
 CASES = [
     Case(**{**c.__dict__, "creates": WRITES}) if c.argv[:1] == ["submit"] else c for c in CASES
