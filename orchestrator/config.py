@@ -62,6 +62,8 @@ def workspace(home: str | os.PathLike[str] | None = None) -> Workspace:
 
     for var, default in SECONDS.items():
         env_seconds(var, default)  # a bad value is reported here, before anything runs
+    for var in NUMBERS_USED_LATER:
+        env_seconds(var, math.nan, zero_ok=var in ZERO_OK)
     ws = Workspace(
         home=root,
         ledger_url=pick("ledger_url", f"sqlite:///{root / 'orch.db'}"),
@@ -98,12 +100,23 @@ def home_dir(home: str | os.PathLike[str] | None = None) -> Path:
 
 # Durations orch reads from the environment, in seconds, and their defaults.
 SECONDS = {"ORCH_LEASE_TTL_S": 90.0, "ORCH_INFEASIBLE_GRACE_S": 120.0}
+# Numbers read where they are used, mid-job (their defaults live there); checked by
+# workspace() too, so that a typo stops the command before it starts anything, not an
+# hour into a job (or never, where the reader falls back to its default).
+NUMBERS_USED_LATER = (
+    "ORCH_TRACKING_WAIT_S",
+    "ORCH_LEDGER_RETRY_S",
+    "ORCH_MIGRATE_RESTART_S",
+    "ORCH_MIGRATE_MIN_GAIN_S",
+    "ORCH_MIGRATE_MIN_SHARE",
+)
+ZERO_OK = ("ORCH_LEDGER_RETRY_S",)  # 0: do not retry
 
 
-def env_seconds(var: str, default: float, *, strict: bool = True) -> float:
-    """A duration in seconds from environment variable `var`. A value that is not a
-    positive number is an error (strict) or the default (where there is nobody to tell,
-    e.g. at import time)."""
+def env_seconds(var: str, default: float, *, strict: bool = True, zero_ok: bool = False) -> float:
+    """A duration in seconds (or another positive number) from environment variable `var`.
+    A value that is not a finite number > 0 (>= 0 with zero_ok) is an error (strict) or the
+    default (where there is nobody to tell, e.g. at import time)."""
     raw = os.environ.get(var, "").strip()
     if not raw:
         return default
@@ -111,13 +124,15 @@ def env_seconds(var: str, default: float, *, strict: bool = True) -> float:
         value = float(raw)
     except ValueError:
         value = math.nan
-    if math.isfinite(value) and value > 0:
+    if math.isfinite(value) and (value > 0 or (zero_ok and value == 0)):
         return value
     if not strict:
         return default
+    what = "a number of seconds" if var.endswith("_S") else "a number"
+    shown = f" ({default:g})" if math.isfinite(default) else ""
     raise OrchestratorError(
-        f"{var}: must be a number of seconds > 0. Received: {var}={raw!r}. "
-        f"Unset it for the default ({default:g})."
+        f"{var}: must be {what} {'>= 0' if zero_ok else '> 0'}. Received: {var}={raw!r}. "
+        f"Unset it for the default{shown}."
     )
 
 

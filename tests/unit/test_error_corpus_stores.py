@@ -494,6 +494,22 @@ CASES: list[Case] = [
     Case("env-ray-address-ipv6-refused", ["cluster", "check"],
          env={"ORCH_RAY_ADDRESS": "[::1]:1"}, match="cannot connect"),
     Case("env-lease-ttl-inf", ["status"], env={"ORCH_LEASE_TTL_S": "inf"}, match="ORCH_LEASE"),
+    # numbers read mid-job: refused before the command starts anything (they fell back to
+    # their default, or failed once the job was running)
+    *[
+        Case(f"env-{var.lower()}-{value}-{cmd}", args(cmd), env={var: value}, setup=file_here,
+             match=f"{var}: must be a number")
+        for var, value, cmd in (
+            ("ORCH_LEDGER_RETRY_S", "abc", "status"),
+            ("ORCH_LEDGER_RETRY_S", "-1", "submit"),
+            ("ORCH_TRACKING_WAIT_S", "nan", "table"),
+            ("ORCH_MIGRATE_RESTART_S", "inf", "submit"),
+            ("ORCH_MIGRATE_MIN_GAIN_S", "0", "plan"),
+            ("ORCH_MIGRATE_MIN_SHARE", "-0.5", "submit"),
+        )
+    ],
+    Case("env-ledger-retry-zero-is-fine", ["status"], env={"ORCH_LEDGER_RETRY_S": "0"},
+         kind="ok"),
     Case("env-grace-1e400", ["status"], env={"ORCH_INFEASIBLE_GRACE_S": "1e400"},
          match="ORCH_INFEASIBLE_GRACE_S"),
     Case("env-home-dev-null", ["status"], env={"ORCH_HOME": "/dev/null"},
