@@ -33,6 +33,9 @@ def ui(
     accuracy, training time and params, in any browser (the UI's own default shows no
     metric or param column until a person picks them)."""
     ws = workspace()
+    from orchestrator.tracking.ui_view import check_servable
+
+    check_servable(ws.tracking_uri, host, port, bind=not dry_run)
     cmd = server_command(ws, host=host, port=port, workers=workers)
     if dry_run:
         import shlex

@@ -114,3 +114,35 @@ def job_addresses(
     for _, exp_id in jobs:
         ensure_view(client, exp_id)
     return [(name, base + runs_path(exp_id)) for name, exp_id in jobs]
+
+
+def check_servable(tracking_uri: str, host: str, port: int, *, bind: bool = True) -> None:
+    """`orch ui`'s arguments: what `mlflow server` would fail on after the exec (or hang
+    on, for a host that does not resolve), said first in one line: a tracking URI that is a
+    server already, and an interface and port this machine cannot listen on."""
+    import socket
+
+    from orchestrator.errors import OrchestratorError
+    from orchestrator.stores import check_tracking_uri, redact
+
+    check_tracking_uri(tracking_uri)
+    if tracking_uri.startswith(("http://", "https://", "databricks")):
+        raise OrchestratorError(
+            f"the tracking URI {redact(tracking_uri)} is an MLflow server already: open it in "
+            "a browser. `orch ui` serves a database store (sqlite:///..., postgresql://...)."
+        )
+    if not bind:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(address)
+    except OSError as e:
+        reason = f"unknown host {host!r}" if isinstance(e, socket.gaierror) else e.strerror
+        raise OrchestratorError(
+            f"--host {host} --port {port}: cannot listen there ({reason}). Use an address of "
+            "this machine (127.0.0.1, or 0.0.0.0 for every interface) and a free port "
+            "(1024 and above need no root)."
+        ) from None

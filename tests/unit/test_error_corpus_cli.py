@@ -6,12 +6,17 @@ unknown commands; the `orch train --set` keys train would ignore; report --out o
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
 from orchestrator.cli.app import COMMANDS  # every command orch registers is in the corpus
 from tests.unit.corpus import Case, check, job_file, run_corpus, write
+
+TAKEN = socket.socket()  # a port something else listens on (orch ui must not take it)
+TAKEN.bind(("127.0.0.1", 0))
+TAKEN.listen(1)
 
 # What each command needs to get past its arguments (for the unknown-option cases).
 ARGS = {
@@ -234,6 +239,16 @@ CASES: list[Case] = [
         )
     ],
     Case("resume-address-empty", ["resume", "tiny", "--address", ""], match="--address"),
+    # orch ui: what mlflow server would fail on (or hang on) after the exec, said first
+    Case("ui-host-unknown", ["ui", "--host", "not a host!"], match="unknown host"),
+    Case("ui-host-not-here", ["ui", "--host", "192.0.2.77", "--port", "5999"],
+         match="cannot listen there"),
+    Case("ui-port-in-use", ["ui", "--port", str(TAKEN.getsockname()[1])],
+         match="Address already in use"),
+    Case("ui-tracking-server", ["ui", "--dry-run"], env={"ORCH_TRACKING_URI": "http://h:5000"},
+         match="is an MLflow server already"),
+    Case("ui-tracking-garbage", ["ui", "--dry-run"], env={"ORCH_TRACKING_URI": "garbage"},
+         match="tracking URI 'garbage'"),
 ]  # fmt: skip
 
 
