@@ -73,8 +73,15 @@ def find(
                 return root.path / candidate
     if ENV_DATA_DIR not in os.environ:
         tried.append(f"${ENV_DATA_DIR} (not set)")
+    # A folder the user named that is not there is most likely the mistake: said first.
+    named = [
+        f"{root.origin} {root.path} {'is not a folder' if root.path.exists() else 'does not exist'}"
+        for root in search_roots(data_dir)
+        if root.origin != "Keras cache" and not root.path.is_dir()
+    ]
+    first = f" ({'; '.join(named)})" if named else ""
     raise DatasetError(
-        f"dataset {dataset!r} not found. Looked in: {'; '.join(tried)}. {how_to} "
+        f"dataset {dataset!r} not found{first}. Looked in: {'; '.join(tried)}. {how_to} "
         f"Put the files in one of those directories, or point orch at them: "
         f"${ENV_DATA_DIR}, `orch train --data-dir DIR`, or data.data_dir=DIR in the job file."
     )

@@ -507,3 +507,25 @@ def test_hostile_dataset_folder_is_refused_in_one_line(tmp_path: Path, case: str
     assert fragment in line, line
     assert not (data / "PWNED").exists()
     assert not (tmp_path / "evil.txt").exists() and not Path("/tmp/evil-abs.txt").exists()
+
+
+@pytest.mark.parametrize("where", ["missing", "a-file"])
+def test_a_data_folder_that_is_not_there_is_said_first(
+    tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--data-dir (or $ORCH_DATA_DIR) naming nothing, or a file: the message opens with it,
+    not after ten paths tried."""
+    monkeypatch.setenv("ORCH_OFFLINE", "1")
+    named = tmp_path / "nope"
+    if where == "a-file":
+        named.write_text("x")
+    for kwargs, env, origin in (
+        ({"data_dir": named}, None, "data_dir"),
+        ({}, str(named), "$ORCH_DATA_DIR"),
+    ):
+        if env:
+            monkeypatch.setenv("ORCH_DATA_DIR", env)
+        with pytest.raises(DatasetError) as e:
+            load_dataset("cifar10", **kwargs)
+        what = "does not exist" if where == "missing" else "is not a folder"
+        assert str(e.value).startswith(f"dataset 'cifar10' not found ({origin} {named} {what})")
