@@ -86,3 +86,60 @@ def test_check_submit_status_with_gpu_types(real_cluster: RealCluster, tmp_path:
     assert placed["on-ti"] == by_type[GPU_TYPES["ti"]]
     assert placed["on-v100"] == by_type[GPU_TYPES["v100"]]
     assert placed["two-gpus"] == by_type[GPU_TYPES["ti"]]  # the only node with 2 GPUs
+
+
+RAY_JOBS_JOB = """
+[job]
+name = "remote"
+[defaults]
+dataset = "digits"
+data = { train_size = 200, test_size = 100 }
+epochs = 1
+batch_size = 64
+recipe = { lr = 0.05, augment = "none" }
+resources = { cpus = 1 }
+[[trial]]
+name = "t"
+model = "lenet5"
+"""
+
+
+def test_submit_as_ray_job_with_the_token(real_cluster: RealCluster, tmp_path: Path) -> None:
+    """`orch submit --address http://HEAD:8265`: the Jobs API of a token cluster, with the
+    token file only (no RAY_AUTH_MODE); the driver runs on the head as a Ray Job."""
+    import sys
+    import time
+
+    real_cluster.heal()
+    home = tmp_path / ".orch"
+    (tmp_path / "remote.toml").write_text(RAY_JOBS_JOB)
+    url = f"http://127.0.0.1:{real_cluster.dashboard_port}"
+    stores = {  # the driver runs on the head: it gets these (ORCH_HOME is not forwarded)
+        "ORCH_LEDGER_URL": f"sqlite:///{home / 'orch.db'}",
+        "ORCH_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+    }
+    sub = real_cluster.orch(
+        "submit",
+        "remote.toml",
+        "--address",
+        url,
+        "--no-pip",
+        "--python",
+        sys.executable,
+        home=home,
+        timeout=120,
+        **stores,
+    )
+    assert sub.returncode == 0, sub.stdout[-3000:] + sub.stderr[-3000:]
+    assert "submitted as Ray job orch-remote-" in sub.stdout, sub.stdout
+    deadline = time.monotonic() + 600
+    view = None
+    while time.monotonic() < deadline:
+        view = ledger(home).job("remote") if (home / "orch.db").exists() else None
+        if view is not None and view.state in ("FINISHED", "FAILED"):
+            break
+        time.sleep(2)
+    assert view is not None and view.state == "FINISHED", view
+    assert view.trials[0].state == "FINISHED" and view.trials[0].epochs_done == 1
+    status = real_cluster.orch("status", "remote", home=home, **stores)
+    assert status.returncode == 0 and f"Ray job {view.ray_job_id}" in status.stdout, status

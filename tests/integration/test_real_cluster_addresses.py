@@ -109,14 +109,17 @@ def test_port_that_accepts_but_never_answers(tmp_path: Path, silent_port: int) -
 
 
 # -- against the real cluster: its token ----------------------------------------------------
+@pytest.mark.parametrize("command", [("submit", "addr.toml"), ("cluster", "check")])
 @pytest.mark.parametrize("case", ["no token", "wrong token", "missing token file"])
-def test_token_refused_or_missing(real_cluster: RealCluster, tmp_path: Path, case: str) -> None:
+def test_token_refused_or_missing(
+    real_cluster: RealCluster, tmp_path: Path, case: str, command: tuple[str, ...]
+) -> None:
     env: dict[str, str] = {}  # HOME is tmp_path: no ~/.ray/auth_token to fall back on
     if case == "wrong token":
         env["RAY_AUTH_TOKEN"] = "0" * 64
     elif case == "missing token file":
         env["RAY_AUTH_TOKEN_PATH"] = str(tmp_path / "nope")
-    line, _ = _orch(tmp_path, "cluster", "check", "--address", real_cluster.address, **env)
+    line, _ = _orch(tmp_path, *command, "--address", real_cluster.address, **env)
     assert real_cluster.address in line
     if case == "no token":
         assert "requires a token and orch has none" in line
@@ -125,6 +128,9 @@ def test_token_refused_or_missing(real_cluster: RealCluster, tmp_path: Path, cas
     else:
         assert "RAY_AUTH_TOKEN_PATH=" in line and "no token there" in line
     assert "RAY_AUTH_TOKEN_PATH" in line  # the fix
+    if command[0] == "submit":  # refused before anything was recorded
+        db = tmp_path / ".orch" / "orch.db"
+        assert not db.exists() or Ledger(f"sqlite:///{db}").job("addr") is None
 
 
 def test_ray_jobs_address_refuses_a_wrong_token(real_cluster: RealCluster, tmp_path: Path) -> None:
