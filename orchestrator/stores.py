@@ -326,12 +326,22 @@ def check_storage_writable(storage: str, where: str = "") -> None:
     )
     try:
         if is_uri(storage):
-            fs, root = object_store(storage)
-            path = f"{root.rstrip('/')}/{PROBE_DIR}/{name}"
-            fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-            with fs.open_output_stream(path) as f:
-                f.write(b"orch")
-            fs.delete_file(path)
+
+            def probe_store() -> None:
+                fs, root = object_store(storage)
+                path = f"{root.rstrip('/')}/{PROBE_DIR}/{name}"
+                fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+                with fs.open_output_stream(path) as f:
+                    f.write(b"orch")
+                fs.delete_file(path)
+
+            # An object store's client retries for minutes (GCS without credentials or
+            # network: 15); a deadline bounds the probe, as issue 15 asks of every address.
+            if not _finished_within(probe_store, STORAGE_PROBE_S):
+                raise StorageNotWritable(
+                    f"storage {storage}{where}: no answer within {STORAGE_PROBE_S:g} s (is "
+                    "the network there, and are its credentials set?). " + fix
+                )
             return
         probe = local_path(storage).absolute() / PROBE_DIR / name
         probe.parent.mkdir(parents=True, exist_ok=True)
@@ -344,6 +354,32 @@ def check_storage_writable(storage: str, where: str = "") -> None:
         raise StorageNotWritable(
             f"storage {storage}{where}: cannot write checkpoints there ({reason}). {fix}"
         ) from None
+
+
+STORAGE_PROBE_S = 15.0  # an object store that has not taken a probe file by then is down
+
+
+def _finished_within(fn: Any, seconds: float) -> bool:
+    """fn() in a daemon thread: False if it has not returned after `seconds` (the thread
+    is left behind); its exception, if it raised one."""
+    import threading
+
+    box: dict[str, BaseException] = {}
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as e:  # handed to the caller's thread
+            box["error"] = e
+
+    worker = threading.Thread(target=run, daemon=True, name="orch-storage-probe")
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        return False
+    if "error" in box:
+        raise box["error"]
+    return True
 
 
 def _with_deadline(fn: Any, seconds: float, uri: str) -> Any:

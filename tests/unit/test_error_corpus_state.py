@@ -184,6 +184,25 @@ CASES: list[Case] = [
         creates=(".orch",),
         check=expect_job("FINISHED"),
     ),
+    # object-store URIs that cannot take a checkpoint: said before an epoch is spent, and
+    # within issue 15's bound when the store never answers (GCS retried for 15 minutes)
+    *[
+        Case(
+            f"{cmd}-storage-{name}",
+            ["train", "lenet5", "--epochs", "1"] if cmd == "train" else ["submit", "job.toml"],
+            env={"ORCH_STORAGE": uri, "AWS_EC2_METADATA_DISABLED": "true"},
+            setup=job_file,
+            match=m,
+            creates=(".orch",) if cmd == "submit" else (),
+        )
+        for cmd, name, uri, m in (
+            ("train", "gs-unreachable", "gs://no-such-bucket-orch/x", "no answer within 15 s"),
+            ("submit", "gs-unreachable", "gs://no-such-bucket-orch/x", "storage gs://"),
+            ("train", "s3-unresolvable", "s3://no-such-bucket-orch/x", "storage 's3://"),
+            ("train", "unknown-scheme", "foo://x/y", "Unrecognized filesystem type"),
+            ("train", "file-uri-in-proc", "file:///proc/orch-x", "cannot write checkpoints"),
+        )
+    ],
     # job names that are not there, or not quite
     *[
         Case(f"{cmd}-{name}", [cmd, arg], setup=registered(), match=m)
@@ -278,6 +297,13 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_state_corpus(case: Case, results: dict) -> None:
     check(case, results[case.id])
+
+
+def test_an_object_store_that_never_answers_is_bounded(results: dict) -> None:
+    """Issue 15: anything that waits on a network address ends within 20 s."""
+    from tests.unit.corpus import BOUND_S
+
+    assert results["train-storage-gs-unreachable"].elapsed < BOUND_S
 
 
 def test_update_makes_the_file_the_jobs_spec(tmp_path: Path) -> None:
