@@ -188,6 +188,13 @@ def read_probe(path: str, token: str) -> tuple[bool, str, str]:
 
 def _check_uri(storage: str) -> StorageReport:
     """An object store is shared by construction; check that it opens from here."""
+    from orchestrator.errors import OrchestratorError
+    from orchestrator.stores import check_storage_writable
+
+    try:  # the one storage probe, bounded in time (a GCS client retries for 15 minutes)
+        check_storage_writable(storage)
+    except OrchestratorError as e:  # unknown scheme, no credentials, no network
+        return StorageReport(storage, True, False, f"pyarrow.fs cannot open it: {e}")
     try:
         import pyarrow.fs as pafs
 
