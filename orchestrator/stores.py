@@ -65,6 +65,25 @@ def sqlite_path(url: str) -> Path | None:
     return Path(path)
 
 
+# One read-only descriptor per SQLite file whose header was read, kept open until the
+# process ends. Closing any descriptor of a file drops every POSIX lock the process holds
+# on it, SQLite's own included (fcntl semantics); another process's connection then thinks
+# it is the last one and deletes the WAL that this process's live connection still writes
+# to (seen: the driver's ledger writes vanished after an `orch status`). Never closing is
+# the fix; the descriptor also keeps its inode from being reused, so the key stays true.
+_HEADER_FDS: dict[tuple[int, int], int] = {}
+
+
+def read_header(path: Path) -> bytes:
+    """The first 100 bytes of a file, through a descriptor that is never closed."""
+    st = path.stat()
+    key = (st.st_dev, st.st_ino)
+    fd = _HEADER_FDS.get(key)
+    if fd is None:
+        fd = _HEADER_FDS[key] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    return os.pread(fd, 100, 0)
+
+
 def check_sqlite_file(path: Path, what: str, error: type[OrchestratorError]) -> None:
     """A SQLite file that exists must be one: not a folder, not random bytes, not cut
     short. Reads its 100-byte header only; a missing file is fine (created on first write)."""
@@ -77,8 +96,7 @@ def check_sqlite_file(path: Path, what: str, error: type[OrchestratorError]) -> 
     if not path.is_file():
         raise error(f"{what} {path} is not a file. Point the URL at a SQLite file.")
     try:
-        with path.open("rb") as f:
-            header = f.read(100)
+        header = read_header(path)
     except OSError as e:
         raise error(
             f"{what} {path}: cannot read it: {e.strerror}. Check its permissions."
