@@ -30,7 +30,7 @@ from orchestrator.scheduling.policy.feasibility import (
     memory_problem,
     nodes_from_types,
 )
-from orchestrator.scheduling.policy.gputypes import slug
+from orchestrator.scheduling.policy.gputypes import UNKNOWN, known, slug
 from orchestrator.scheduling.policy.order import candidate_types, longest_first, reservations
 from orchestrator.scheduling.policy.simulate import lower_bound, simulate
 from orchestrator.spec.cost import estimate, model_counts, peak_memory_gb
@@ -296,7 +296,19 @@ def as_text(
         "the evaluation pass; corrected by what orch has measured). GPU mem: estimated peak "
         "per GPU (weights, gradients, optimizer slots, activations x batch)."
     )
+    if assumed := assumed_types(columns):
+        lines.append(
+            f"{', '.join(assumed)}: not in orch's table of published GPU figures "
+            f"(scheduling/policy/gputypes.py); hours assume a mid-range GPU ({UNKNOWN.fp32:g} "
+            f"TFLOP/s, {UNKNOWN.bandwidth_gbs:g} GB/s, {UNKNOWN.memory_gb:g} GB). Check the "
+            "spelling, or add the type's figures there."
+        )
     return "\n".join(lines)
+
+
+def assumed_types(types: Sequence[str]) -> list[str]:
+    """Columns whose hours rest on the mid-range assumption, not on a published spec."""
+    return [t for t in types if not known(t)]
 
 
 def total_line(rows: Sequence[PlanRow], s: Summary) -> str:
@@ -327,6 +339,7 @@ def as_json(
         "job": job.name,
         "path": str(job.path),
         "gpu_types": list(types),
+        "assumed_gpu_types": assumed_types(types),
         "cluster": {"source": cluster.source, "gpus": cluster.describe()}
         if cluster.nodes
         else None,

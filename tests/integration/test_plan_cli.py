@@ -200,3 +200,17 @@ def test_plan_of_every_shipped_job(orch_home: Path, job: str) -> None:
         assert proc.returncode == 0, proc.stderr
         if fmt == "table" and job == "quickstart.toml":
             assert "h cpu" in proc.stdout, proc.stdout
+
+
+def test_plan_says_which_gpu_types_it_has_no_figures_for(orch_home: Path, job_file: Path) -> None:
+    env = {"ORCH_HOME": str(orch_home)}
+    proc = run_orch("plan", str(job_file), "--gpu", "RTX 9999", "--gpu", "A100", env=env)
+    assert proc.returncode == 0, proc.stderr
+    note = [line for line in proc.stdout.splitlines() if "not in orch's table" in line]
+    assert len(note) == 1 and note[0].startswith("rtx-9999: "), proc.stdout
+    assert "a100" not in note[0] and "assume a mid-range GPU" in note[0]
+    data = json.loads(run_orch("plan", str(job_file), "--gpu", "RTX 9999", "-f", "json",
+                               env=env).stdout)  # fmt: skip
+    assert data["assumed_gpu_types"] == ["rtx-9999"]
+    plain_run = run_orch("plan", str(job_file), env=env)
+    assert "not in orch's table" not in plain_run.stdout

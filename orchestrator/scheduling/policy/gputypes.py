@@ -109,6 +109,11 @@ def family(type_slug: str) -> str:
     return type_slug
 
 
+def known(type_slug: str) -> bool:
+    """Whether orch has published figures for a type (else `spec` assumes UNKNOWN's)."""
+    return type_slug == CPU or family(type_slug) in SPECS
+
+
 def spec(type_slug: str, memory_gb: float | None = None) -> GpuSpec:
     """Figures for a node's GPU type. A detailed name's memory ('a100-sxm4-80gb' -> 80 GB,
     with the 80 GB part's bandwidth) or a node's own memory label overrides the table's."""
