@@ -324,6 +324,8 @@ class StorageNotWritable(OrchestratorError, OSError):
     """Checkpoints cannot be written to the storage path. An OSError too, so that in a
     Ray trial Tune treats it as machine trouble and retries on another node."""
 
+    reason = ""  # what went wrong, without the advice (cluster check words its own)
+
     def __str__(self) -> str:
         return str(self.args[0])
 
@@ -356,22 +358,43 @@ def check_storage_writable(storage: str, where: str = "") -> None:
             # An object store's client retries for minutes (GCS without credentials or
             # network: 15); a deadline bounds the probe, as issue 15 asks of every address.
             if not _finished_within(probe_store, STORAGE_PROBE_S):
-                raise StorageNotWritable(
+                late = StorageNotWritable(
                     f"storage {storage}{where}: no answer within {STORAGE_PROBE_S:g} s (is "
                     "the network there, and are its credentials set?). " + fix
                 )
+                late.reason = f"no answer within {STORAGE_PROBE_S:g} s"
+                raise late
             return
         probe = local_path(storage).absolute() / PROBE_DIR / name
-        probe.parent.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"orch")
-        probe.unlink()
+        # The folders the probe makes are removed again (the deepest first, each only if
+        # empty): a command that fails later (a missing dataset) leaves no storage behind.
+        made: list[Path] = []
+        try:
+            for attempt in range(3):
+                made += [d for d in probe.parents if not d.exists() and d not in made]
+                probe.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    probe.write_bytes(b"orch")
+                    break
+                except FileNotFoundError:  # a concurrent probe removed a folder it made
+                    if attempt == 2:
+                        raise
+            probe.unlink()
+        finally:
+            for folder in sorted(made, key=lambda d: len(d.parts), reverse=True):
+                try:
+                    folder.rmdir()
+                except OSError:  # another probe's file, or the folder is in use: kept
+                    break
     except OrchestratorError:
         raise
     except Exception as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise StorageNotWritable(
+        failed = StorageNotWritable(
             f"storage {storage}{where}: cannot write checkpoints there ({reason}). {fix}"
-        ) from None
+        )
+        failed.reason = reason
+        raise failed from None
 
 
 STORAGE_PROBE_S = 15.0  # an object store that has not taken a probe file by then is down

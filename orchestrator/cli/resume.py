@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from orchestrator.scheduling.adapters.address import given
+
+if TYPE_CHECKING:
+    from orchestrator.spec.model import JobSpec
 
 
 def resume(
@@ -19,4 +24,29 @@ def resume(
     from orchestrator.ledger.lookup import job_as_submitted, read_job
 
     view = read_job(job)
-    run_job(job_as_submitted(view), view.spec_text, address=address)
+    spec = job_as_submitted(view)
+    _check_results_readable(spec, view.spec_path)
+    run_job(spec, view.spec_text, address=address)
+
+
+def _check_results_readable(spec: JobSpec, spec_path: str) -> None:
+    """A job with nothing left to run only prints its table: when its SQLite tracking
+    store is empty or gone there is none to print, and resume refuses before it creates
+    the store (an empty mlflow.db would say the job had recorded nothing there)."""
+    from orchestrator.config import workspace
+    from orchestrator.errors import OrchestratorError
+    from orchestrator.ledger.repository import Ledger
+    from orchestrator.stores import redact, sqlite_path, tracking_for_read
+
+    ws = workspace()
+    if sqlite_path(ws.tracking_uri) is None:  # a server: preflight probes it
+        return
+    done = Ledger(ws.ledger_url, create=False).finished_keys(spec.name)
+    if not {t.key for t in spec.trials} <= done or tracking_for_read(ws.tracking_uri):
+        return
+    raise OrchestratorError(
+        f"job {spec.name!r}: every trial is finished, but the MLflow store at "
+        f"{redact(ws.tracking_uri)} is empty or gone, so there are no results to show. "
+        "Point ORCH_TRACKING_URI at the store the job ran with, or run it again with "
+        f"`orch submit {spec_path} --force`."
+    )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.errors import OrchestratorError
 from orchestrator.scheduling.policy.gputypes import LABEL, RESOURCE_PREFIX
 from tests.conftest import run_orch
 
@@ -73,8 +74,8 @@ def test_inventory_and_storage_probe(cluster, tmp_path: Path) -> None:  # type: 
 
         uri = check_storage("mock:///bucket/orch", nodes)
         assert uri.ok and uri.uri and not uri.probes and "by construction" in uri.detail
-        bad = check_storage("nosuchscheme://bucket/orch", nodes)
-        assert not bad.ok and "pyarrow.fs cannot open it" in bad.detail
+        with pytest.raises(OrchestratorError, match="'nosuchscheme://bucket/orch': cannot open"):
+            check_storage("nosuchscheme://bucket/orch", nodes)
     finally:
         ray.shutdown()
 
@@ -89,6 +90,54 @@ def test_cli_cluster_check(cluster, tmp_path: Path) -> None:  # type: ignore[no-
         assert gpu_type in text
     assert f"storage {tmp_path / '.orch' / 'storage'}: shared" in text.replace("\n", "")
     assert text.count(" yes") >= 3, text
+
+
+# An S3 endpoint that refuses connections (nothing listens on port 1).
+REFUSING_S3 = "s3://bucket/orch?endpoint_override=127.0.0.1:1&scheme=http"
+
+
+def test_unreachable_object_store_is_an_error_not_unshared(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 15: a store that cannot be reached is said to be so (one line, the URI, the
+    fix), not reported "NOT shared" with the multi-node advice."""
+    from orchestrator import stores
+    from orchestrator.scheduling.adapters.inventory import check_storage
+
+    with pytest.raises(OrchestratorError) as refused:
+        check_storage(REFUSING_S3, [])
+    line = str(refused.value)
+    assert "\n" not in line and line.startswith(f"storage {REFUSING_S3}: could not be reached")
+    assert (
+        "connect" in line
+        and "--storage" in line
+        and "shared" not in line.replace("every node reaches", "")
+    )
+
+    monkeypatch.setattr(stores, "STORAGE_PROBE_S", 1.0)  # gs:// here: no network, no answer
+    with pytest.raises(
+        OrchestratorError,
+        match=r"gs://no-such-orch-bucket/x: could not be "
+        r"reached .*\(no answer within 1 s\)",
+    ):
+        check_storage("gs://no-such-orch-bucket/x", [])
+
+
+def test_cli_cluster_check_unreachable_store(cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    env = {"ORCH_HOME": str(tmp_path / ".orch")}
+    out = run_orch(
+        "cluster",
+        "check",
+        "--address",
+        cluster.address,
+        "--storage",
+        REFUSING_S3,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 2, out.stdout + out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "could not be reached" in errors[0], out.stderr
+    assert REFUSING_S3 in errors[0] and "Traceback" not in out.stderr
+    assert "NOT shared" not in out.stdout and "Multi-node" not in out.stdout, out.stdout
 
 
 def test_cli_unknown_action(tmp_path: Path) -> None:

@@ -277,6 +277,23 @@ CASES: list[Case] = [
         check=expect_no_job,
         creates=(".orch",),
     ),
+    # The storage probe runs before the dataset is looked for: the folders it made are
+    # removed again, so a failed train leaves no .orch/storage/.orch-probe behind.
+    Case(
+        "train-missing-dataset-leaves-no-storage",
+        ["train", "lenet5", "-d", "cifar10", "--epochs", "1"],
+        env={"ORCH_DATA_DIR": "{dir}/nodata", "KERAS_HOME": "{dir}/keras"},
+        match="dataset 'cifar10' not found",
+        creates=("keras",),  # Keras's own keras.json, in the case's KERAS_HOME
+    ),
+    # Nothing left to run and no MLflow store: refused before mlflow.db is created.
+    Case(
+        "resume-finished-job-without-mlflow-store",
+        ["resume", "tiny"],
+        setup=registered("FINISHED", "FINISHED"),
+        match="every trial is finished, but the MLflow store at .* is empty or gone",
+        check=expect_job("FINISHED"),
+    ),
 ]
 if os.geteuid() != 0:  # root writes through any mode bits
     CASES.append(
@@ -337,8 +354,11 @@ def test_storage_probe_names_the_node_and_is_an_oserror(tmp_path: Path) -> None:
     with pytest.raises(StorageNotWritable, match="on node abc123") as e:
         check_storage_writable(str(tmp_path / "afile" / "s"), where=" on node abc123")
     assert isinstance(e.value, OSError)
-    check_storage_writable(str(tmp_path / "ok"))  # a writable path passes, leaves no probe
-    assert list((tmp_path / "ok" / ".orch-probe").iterdir()) == []
+    check_storage_writable(str(tmp_path / "ok" / "s"))  # a writable path passes
+    assert not (tmp_path / "ok").exists()  # and the folders it made are gone again
+    (tmp_path / "kept" / ".orch-probe").mkdir(parents=True)
+    check_storage_writable(str(tmp_path / "kept"))  # folders it found stay
+    assert list((tmp_path / "kept").iterdir()) == [tmp_path / "kept" / ".orch-probe"]
 
 
 @pytest.mark.integration

@@ -187,14 +187,21 @@ def read_probe(path: str, token: str) -> tuple[bool, str, str]:
 
 
 def _check_uri(storage: str) -> StorageReport:
-    """An object store is shared by construction; check that it opens from here."""
+    """An object store is shared by construction; check that it opens from here. One that
+    cannot be reached is an error, not a "not shared" report: it may well be shared, and
+    the multi-node advice would send the user after the wrong problem."""
     from orchestrator.errors import OrchestratorError
-    from orchestrator.stores import check_storage_writable
+    from orchestrator.stores import StorageNotWritable, check_storage_writable
 
     try:  # the one storage probe, bounded in time (a GCS client retries for 15 minutes)
         check_storage_writable(storage)
-    except OrchestratorError as e:  # unknown scheme, no credentials, no network
-        return StorageReport(storage, True, False, f"pyarrow.fs cannot open it: {e}")
+    except StorageNotWritable as e:  # no network, a refusing endpoint, no credentials
+        # (an unknown scheme is object_store's own one line, raised as it is)
+        raise OrchestratorError(
+            f"storage {storage}: could not be reached or written from this machine "
+            f"({e.reason or e}). Check the network, the store's endpoint and its "
+            "credentials, or pass --storage a path or URI that every node reaches."
+        ) from None
     try:
         import pyarrow.fs as pafs
 
