@@ -348,12 +348,27 @@ def check_storage_writable(storage: str, where: str = "") -> None:
         if is_uri(storage):
 
             def probe_store() -> None:
+                from pyarrow.fs import FileSelector, FileType
+
                 fs, root = object_store(storage)
                 path = f"{root.rstrip('/')}/{PROBE_DIR}/{name}"
-                fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-                with fs.open_output_stream(path) as f:
-                    f.write(b"orch")
+                try:  # an object store (S3, GCS) needs no folder: none is made
+                    with fs.open_output_stream(path) as f:
+                        f.write(b"orch")
+                    made: list[str] = []
+                except FileNotFoundError:  # a filesystem with folders: made, then removed
+                    parts = path.split("/")[:-1]
+                    folders = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+                    infos = fs.get_file_info([d for d in folders if d])
+                    made = [i.path for i in infos if i.type == FileType.NotFound]
+                    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+                    with fs.open_output_stream(path) as f:
+                        f.write(b"orch")
                 fs.delete_file(path)
+                for folder in reversed(made):  # the deepest first, each only if empty
+                    if fs.get_file_info(FileSelector(folder)):
+                        break
+                    fs.delete_dir(folder)
 
             # An object store's client retries for minutes (GCS without credentials or
             # network: 15); a deadline bounds the probe, as issue 15 asks of every address.

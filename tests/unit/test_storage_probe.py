@@ -67,3 +67,24 @@ def test_each_probe_file_is_new(tmp_path: Path) -> None:
     second, token2 = write_probe(tmp_path)
     assert first != second and token1 != token2
     assert first.read_text() == token1 and second.read_text() == token2
+
+
+def test_object_store_probe_leaves_no_folder_it_made() -> None:
+    """Issue 15: the writability probe leaves nothing it did not find (pyarrow's mock
+    filesystem has folders, as a local one does); folders it found are kept."""
+    from pyarrow.fs import FileSelector
+
+    from orchestrator.storage import object_store
+    from orchestrator.stores import check_storage_writable
+
+    uri = "mock:///probe-bucket/orch"
+    fs, _ = object_store(uri)
+
+    def everything() -> list[str]:
+        return sorted(i.path for i in fs.get_file_info(FileSelector("", recursive=True)))
+
+    check_storage_writable(uri)
+    assert everything() == []
+    fs.create_dir("probe-bucket/orch/.orch-probe")
+    check_storage_writable(uri)
+    assert everything() == ["probe-bucket", "probe-bucket/orch", "probe-bucket/orch/.orch-probe"]
