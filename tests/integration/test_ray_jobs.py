@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 import sys
 import time
@@ -26,6 +27,24 @@ def free_port() -> int:
 @pytest.fixture
 def head() -> Iterator[str]:
     """A real Ray head with its dashboard (the Jobs API) on a free port."""
+    yield from start_head()
+
+
+@pytest.fixture
+def head_on_a_machine_with_a_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The same head, without token auth, on a machine that holds a token (one that once
+    ran a token cluster: ~/.ray/auth_token left behind); its processes, a Ray Job's driver
+    among them, see it."""
+    token = tmp_path / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    yield from start_head()
+
+
+def start_head() -> Iterator[str]:
     from ray.cluster_utils import Cluster
 
     port = free_port()
@@ -139,3 +158,25 @@ def test_submit_as_ray_job_then_status_logs_cancel(head: str, tmp_path: Path) ->
     assert cancel.returncode == 0, cancel.stdout + cancel.stderr
     view = wait_ledger(ledger, "long", lambda v: v.trials[0].state == "CANCELLED", 120)
     assert view.trials[0].epochs_done < 200
+
+
+def test_ray_job_driver_follows_a_cluster_without_auth(
+    head_on_a_machine_with_a_token: str, tmp_path: Path
+) -> None:
+    """Ray's "auto" turns token mode on whenever the machine has a token; against this
+    cluster every trial actor was then cancelled before it started, and the job hung."""
+    orch = tmp_path / ".orch"
+    env = {
+        "ORCH_HOME": str(orch),
+        "ORCH_LEDGER_URL": f"sqlite:///{orch / 'orch.db'}",
+        "ORCH_TRACKING_URI": f"sqlite:///{orch / 'mlflow.db'}",
+        "ORCH_STORAGE": str(orch / "storage"),
+    }
+    (tmp_path / "quick.toml").write_text(JOB.format(name="remote", epochs=1))
+    sub = run_orch("submit", "quick.toml", "--address", head_on_a_machine_with_a_token,
+                   "--no-pip", "--python", sys.executable, env=env, cwd=tmp_path)  # fmt: skip
+    assert sub.returncode == 0, sub.stdout + sub.stderr
+    view = wait_ledger(
+        Ledger(env["ORCH_LEDGER_URL"]), "remote", lambda v: v.trials[0].state == "FINISHED", 240
+    )
+    assert view.trials[0].attempts == 1, view

@@ -151,9 +151,7 @@ def use_token(addr: Address) -> str | None:
     source = token_source()
     mode = os.environ.get("RAY_AUTH_MODE")
     if mode is None and source is not None:
-        os.environ["RAY_AUTH_MODE"] = "token"
-        if "ray._raylet" in sys.modules:  # Ray caches its config: make it see the mode
-            sys.modules["ray._raylet"].Config.initialize("")
+        _set_mode("token")
     elif mode is not None and mode.lower() != "token":
         return None
     return source
@@ -167,8 +165,9 @@ def check(text: str | None, source: str = "--address") -> Address:
     machine's token. Bounded: ~15 s at worst. Raises AddressError with one line."""
     addr = parse(text, source)
     if addr.kind in ("local", "auto") or addr.text in _checked:
-        if addr.kind == "auto":
-            use_token(addr)
+        if addr.kind == "auto" and addr.text not in _checked:
+            _auto_mode(addr)
+            _checked.add(addr.text)
         return addr
     _tcp(addr, source)
     if addr.kind == "jobs":
@@ -190,6 +189,33 @@ def check(text: str | None, source: str = "--address") -> Address:
             _gcs(addr, source, token)  # the cluster wants a token: send ours
     _checked.add(addr.text)
     return addr
+
+
+def _auto_mode(addr: Address) -> None:
+    """ "auto" (a Ray Job's driver, a process on a cluster node): Ray turns token mode on by
+    itself whenever this machine has a token (worker.py, maybe_enable_token_auth_if_token_
+    available), also against a cluster without auth, where every trial actor is then
+    cancelled before it starts (seen: a Ray Job's driver on a head that once ran a token
+    cluster, ~/.ray/auth_token left behind). So the mode follows the cluster here too: the
+    GCS that "auto" names is asked without a token first; accepted, the mode is disabled."""
+    if os.environ.get("RAY_AUTH_MODE") is not None or token_source() is None:
+        return  # the user chose, or Ray has no token to turn the mode on with
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+
+        gcs = canonicalize_bootstrap_address("auto")
+    except Exception:  # no cluster found: ray.init says so in its own words
+        gcs = None
+    if gcs and _gcs_probe(parse(gcs), send_token=False)["ok"]:
+        _set_mode("disabled")
+    else:
+        use_token(addr)
+
+
+def _set_mode(mode: str) -> None:
+    os.environ["RAY_AUTH_MODE"] = mode
+    if "ray._raylet" in sys.modules:  # Ray caches its config: make it see the mode
+        sys.modules["ray._raylet"].Config.initialize("")
 
 
 def _tcp(addr: Address, source: str) -> None:
