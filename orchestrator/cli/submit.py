@@ -11,7 +11,7 @@ from orchestrator.cli.render import console
 from orchestrator.cli.text import safe
 from orchestrator.config import workspace
 from orchestrator.scheduling.adapters.address import given
-from orchestrator.spec.load import load_job
+from orchestrator.spec.load import load_job_text
 
 
 def submit(
@@ -43,21 +43,20 @@ def submit(
     ),
 ) -> None:
     """Submit a job: train its unfinished trials on Ray, track them in MLflow."""
-    job = load_job(job_file)
+    job, spec_text = load_job_text(job_file)
     from orchestrator.scheduling.adapters.address import parse
     from orchestrator.scheduling.preflight import address_source
 
     ws = workspace()
     target = parse(address or ws.ray_address, address_source(address, ws))
     if target.kind != "jobs":
-        run_job(
-            job, job_file.read_text(encoding="utf-8"), force=force, address=address, update=update
-        )
+        run_job(job, spec_text, force=force, address=address, update=update)
         return
     from orchestrator.scheduling.remote import submit_ray_job
 
     sid = submit_ray_job(
         job,
+        spec_text,
         job_file,
         target.text,
         ws,

@@ -11,6 +11,7 @@ from orchestrator.spec.model import JobSpec
 
 def submit_ray_job(
     job: JobSpec,
+    spec_text: str,
     job_file: Path,
     address: str,
     ws: Workspace,
@@ -30,7 +31,6 @@ def submit_ray_job(
 
     check(address, source)  # before the ledger lists it as submitted
     ledger = Ledger(ws.ledger_url)  # opened first: a broken ledger is refused up front
-    spec_text = job_file.read_text(encoding="utf-8")
     check_same_spec(ledger, job, update)
     # Listed only once the head has accepted it: a submit that never reached the head
     # leaves no SUBMITTED job behind.

@@ -52,6 +52,12 @@ _INT64 = 2**63
 
 def load_job(path: str | Path) -> JobSpec:
     """Read, validate and expand a job file. Raises SpecError listing every problem."""
+    return load_job_text(path)[0]
+
+
+def load_job_text(path: str | Path) -> tuple[JobSpec, str]:
+    """`load_job`, and the text it was read from: what the ledger keeps as the job's spec.
+    The file is read once: a second read could see another file, or nothing (`<(...)`)."""
     path = Path(path)
     shown = str(path)
     try:
@@ -72,7 +78,7 @@ def load_job(path: str | Path) -> JobSpec:
         raise SpecError(f"{shown}: not valid TOML: {e}") from None
     except RecursionError:
         raise SpecError(f"{shown}: not valid TOML: nested too deeply.") from None
-    return parse_job(raw, shown, default_name=path.stem, order=_block_order(text, raw))
+    return parse_job(raw, shown, default_name=path.stem, order=_block_order(text, raw)), text
 
 
 MAX_JOB_FILE_BYTES = 16 << 20  # a 10,000-trial job file is a few MB

@@ -130,3 +130,27 @@ def test_cli_validate_ok(tmp_path: Path) -> None:
     proc = run_orch("validate", str(write(tmp_path, VALID)))
     assert proc.returncode == 0, proc.stderr
     assert "2 trials" in proc.stdout
+
+
+def test_load_job_text_reads_a_pipe_once_and_returns_its_text(tmp_path: Path) -> None:
+    """`orch submit <(...)`: the spec the ledger keeps is the text the job was built from,
+    read once (a second read of the pipe found nothing)."""
+    import os
+    import threading
+
+    from orchestrator.spec.load import load_job_text
+
+    text = '[job]\nname = "piped"\n[[trial]]\nmodel = "lenet5"\ndataset = "digits"\nepochs = 1\n'
+    read_end, write_end = os.pipe()
+
+    def feed() -> None:
+        with os.fdopen(write_end, "w") as w:
+            w.write(text)
+
+    threading.Thread(target=feed).start()
+    try:
+        job, spec_text = load_job_text(f"/dev/fd/{read_end}")
+    finally:
+        os.close(read_end)
+    assert job.name == "piped" and [t.model for t in job.trials] == ["lenet5"]
+    assert spec_text == text
