@@ -103,14 +103,19 @@ def wait_ledger(ledger: Ledger, job: str, cond, timeout: float = 300):  # type: 
     raise AssertionError(f"job {job}: condition not met; last: {ledger.job(job)}")
 
 
-def test_submit_as_ray_job_then_status_logs_cancel(head: str, tmp_path: Path) -> None:
+def workspace_env(tmp_path: Path) -> dict[str, str]:
+    """orch's stores in a workspace of the test's own."""
     orch = tmp_path / ".orch"
-    env = {
+    return {
         "ORCH_HOME": str(orch),
         "ORCH_LEDGER_URL": f"sqlite:///{orch / 'orch.db'}",
         "ORCH_TRACKING_URI": f"sqlite:///{orch / 'mlflow.db'}",
         "ORCH_STORAGE": str(orch / "storage"),
     }
+
+
+def test_submit_as_ray_job_then_status_logs_cancel(head: str, tmp_path: Path) -> None:
+    env = workspace_env(tmp_path)
     (tmp_path / "quick.toml").write_text(JOB.format(name="remote", epochs=1))
     t0 = time.monotonic()
     sub = run_orch(
@@ -165,13 +170,7 @@ def test_ray_job_driver_follows_a_cluster_without_auth(
 ) -> None:
     """Ray's "auto" turns token mode on whenever the machine has a token; against this
     cluster every trial actor was then cancelled before it started, and the job hung."""
-    orch = tmp_path / ".orch"
-    env = {
-        "ORCH_HOME": str(orch),
-        "ORCH_LEDGER_URL": f"sqlite:///{orch / 'orch.db'}",
-        "ORCH_TRACKING_URI": f"sqlite:///{orch / 'mlflow.db'}",
-        "ORCH_STORAGE": str(orch / "storage"),
-    }
+    env = workspace_env(tmp_path)
     (tmp_path / "quick.toml").write_text(JOB.format(name="remote", epochs=1))
     sub = run_orch("submit", "quick.toml", "--address", head_on_a_machine_with_a_token,
                    "--no-pip", "--python", sys.executable, env=env, cwd=tmp_path)  # fmt: skip
