@@ -221,18 +221,24 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "htd": ("lr", "epochs", "lower", "upper"),
     "plateau": ("lr", "monitor", "factor", "patience", "min_lr", "mode", "min_delta", "cooldown"),
 }
+# What other libraries call orch's keys (PyTorch's MultiStepLR, StepLR, CosineAnnealingLR):
+# the likeliest mistakes, named with the fix. A key written under its alias is reported once,
+# as that alias, not again as missing.
+_ALIASES = {"milestones": "boundaries", "gamma": "factor", "T_max": "epochs", "eta_min": "end_lr"}
 
 
 class _Reader:
     """Reads typed values out of a schedule table, collecting problems instead of raising."""
 
-    def __init__(self, table: Mapping[str, Any], problems: list[str]) -> None:
-        self.table, self.problems = table, problems
+    def __init__(
+        self, table: Mapping[str, Any], problems: list[str], aliased: frozenset[str] = frozenset()
+    ) -> None:
+        self.table, self.problems, self.aliased = table, problems, aliased
 
     def _get(self, key: str, default: Any) -> Any:
         if key in self.table:
             return self.table[key]
-        if default is _REQUIRED:
+        if default is _REQUIRED and key not in self.aliased:
             self.problems.append(f"{key}: missing. Set {key} in the schedule table.")
         return default
 
@@ -427,13 +433,23 @@ def parse_schedule(
         raise SpecError(f"kind: must be one of {', '.join(SCHEDULE_KINDS)}; {shown}.{hint}")
     problems: list[str] = []
     allowed = ("kind", *_KEYS[kind], *(_WARMUP_KEYS if kind != "plateau" else ()))
+    aliased: set[str] = set()
     for key in table:
-        if key not in allowed:
+        if key in allowed:
+            continue
+        known_as = _ALIASES.get(str(key))
+        if known_as is not None and known_as in allowed and known_as not in table:
+            aliased.add(known_as)
             problems.append(
-                f"{key}: unknown key for a {kind} schedule; expected one of "
-                f"{', '.join(allowed)}.{did_you_mean(str(key), allowed)}"
+                f"{key}: unknown key for a {kind} schedule; orch calls it {known_as}: write "
+                f"{known_as} = {table[key]!r}."
             )
-    reader = _Reader(table, problems)
+            continue
+        problems.append(
+            f"{key}: unknown key for a {kind} schedule; expected one of "
+            f"{', '.join(allowed)}.{did_you_mean(str(key), allowed)}"
+        )
+    reader = _Reader(table, problems, frozenset(aliased))
     schedule = _BUILDERS[kind](reader)
     warmup = reader.integer("warmup_epochs", 0) if kind != "plateau" else 0
     start = reader.number("warmup_start_factor", 0.1, ge=0) if kind != "plateau" else 0.1

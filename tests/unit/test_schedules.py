@@ -183,6 +183,38 @@ def test_all_problems_reported_together() -> None:
     assert keys == {"lr", "epochs", "end"}
 
 
+@pytest.mark.parametrize(
+    ("table", "alias", "key"),
+    [
+        ({"kind": "step", "milestones": [81, 122], "values": [0.1, 0.01, 0.001]},
+         "milestones", "boundaries"),
+        ({"kind": "step", "boundaries": [5], "lr": 0.1, "gamma": 0.1}, "gamma", "factor"),
+        ({"kind": "cosine", "lr": 0.1, "epochs": 10, "eta_min": 0.0}, "eta_min", "end_lr"),
+    ],
+)  # fmt: skip
+def test_another_librarys_name_is_one_problem_naming_orchs_key(
+    table: dict, alias: str, key: str
+) -> None:
+    """PyTorch's names for a key are one problem that names orch's key and the line to
+    write, not also a second "missing" problem for the key they stand for."""
+    with pytest.raises(SpecError) as err:
+        schedule_from_dict(table)
+    assert len(err.value.problems) == 1, err.value.problems
+    (problem,) = err.value.problems
+    assert problem.startswith(f"{alias}: unknown key")
+    assert f"write {key} = {table[alias]!r}" in problem
+
+
+def test_an_alias_beside_its_key_is_an_unknown_key() -> None:
+    """With the real key present, the alias is just a stray key (no rename to suggest)."""
+    with pytest.raises(SpecError) as err:
+        schedule_from_dict({**RESNET, "milestones": [1]})
+    assert err.value.problems == [
+        "milestones: unknown key for a step schedule; expected one of kind, boundaries, "
+        "values, boundary, lr, factor, warmup_epochs, warmup_start_factor."
+    ]
+
+
 def test_schedules_import_no_tensorflow() -> None:
     import subprocess
     import sys
