@@ -4,6 +4,7 @@ the on-prem start scripts do (label, num-gpus, gpu_type:<slug> resource)."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -96,10 +97,29 @@ def test_every_pod_shares_storage_and_databases(cluster: dict) -> None:
         assert volumes["orch-shared"]["persistentVolumeClaim"]["claimName"]
 
 
+# The first KubeRay release whose RayCluster has each authOptions field (read off
+# ray-operator/apis/ray/v1/raycluster_types.go at its tags: mode in v1.5.1, secretName in
+# v1.6.0; v1.5.x names its generated Secret after the cluster).
+AUTH_FIELDS_SINCE = {"mode": (1, 5, 1), "secretName": (1, 6, 0)}
+
+
 def test_every_pod_gets_the_cluster_token(cluster: dict) -> None:
-    # KubeRay >= 1.5.1 sets RAY_AUTH_MODE=token and RAY_AUTH_TOKEN from this Secret in every
-    # Ray container; Ray 2.60 refuses nodes and drivers without the token.
+    # KubeRay sets RAY_AUTH_MODE=token and RAY_AUTH_TOKEN from this Secret in every Ray
+    # container; Ray 2.60 refuses nodes and drivers without the token.
     auth = cluster["spec"]["authOptions"]
     assert auth["mode"] == "token" and auth["secretName"]
     header = MANIFEST.read_text().split("apiVersion:")[0]
     assert f"secret generic {auth['secretName']} --from-literal=auth_token=" in header
+
+
+def test_the_stated_operator_version_has_every_auth_field_used(cluster: dict) -> None:
+    """The manifest and cluster/README.md name a KubeRay release that knows every
+    authOptions field the manifest sets (an older one refuses the unknown field)."""
+    needed = max(AUTH_FIELDS_SINCE[k] for k in cluster["spec"]["authOptions"])
+    first = MANIFEST.read_text().splitlines()[0]
+    stated = re.search(r"KubeRay >= (\d+)\.(\d+)\.(\d+)", first)
+    assert stated, first
+    assert tuple(map(int, stated.groups())) >= needed, first
+    readme = (MANIFEST.parent / "README.md").read_text()
+    minimum = re.search(r"KubeRay operator \(≥ (\d+)\.(\d+)\.(\d+)", readme)
+    assert minimum and tuple(map(int, minimum.groups())) >= needed
