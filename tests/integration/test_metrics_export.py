@@ -50,7 +50,15 @@ def metrics_port() -> Iterator[int]:
     import ray
 
     port = _free_port()
-    ray.init(address="local", num_cpus=1, include_dashboard=False, _metrics_export_port=port)
+    # Metrics reach the agent every metrics_report_interval_ms (Ray's default 10 s, its
+    # floor 1 s): at the floor, each wait for an exported value below takes ~1 s, not ~10.
+    ray.init(
+        address="local",
+        num_cpus=1,
+        include_dashboard=False,
+        _metrics_export_port=port,
+        _system_config={"metrics_report_interval_ms": 1000},
+    )
     try:
         node = ray._private.worker.global_worker.node
         assert node.metrics_export_port == port
