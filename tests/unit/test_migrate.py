@@ -13,6 +13,7 @@ from orchestrator.scheduling.policy.migrate import (
     Waiting,
     choose_moves,
     gain,
+    waiting_of_group,
 )
 from orchestrator.scheduling.policy.simulate import lower_bound, simulate
 from tests.unit.test_makespan import TI, node, table, trials
@@ -180,3 +181,29 @@ def test_the_job_file_switches_moves_on_and_off() -> None:
     assert off.migrate is False
     with pytest.raises(SpecError, match=r"job\.migrate"):
         parse_job({**base, "job": {"migrate": "no"}}, "j.toml")
+
+
+def test_other_jobs_pending_groups_are_waiting_trials() -> None:
+    """Another job's placement group Ray has not placed yet (policy/migrate.py,
+    waiting_of_group): each GPU bundle is a waiting request; STRICT_PACK is one request
+    for the sum, on a type every bundle accepts; CPU bundles ask for no GPU."""
+    fast = frozenset({FAST})
+    bundles = [(1.0, fast), (0.0, None), (2.0, None)]
+    assert waiting_of_group(bundles, one_node=False) == [Waiting(1.0, fast), Waiting(2.0, None)]
+    assert waiting_of_group(bundles, one_node=True) == [Waiting(3.0, fast)]
+    assert waiting_of_group([(1.0, fast), (1.0, frozenset({SLOW}))], one_node=True) == [
+        Waiting(2.0, frozenset())  # no type takes both: it waits for no freed GPU
+    ]
+    assert waiting_of_group([(0.0, None)], one_node=True) == []
+
+
+def test_another_jobs_request_blocks_a_move_only_for_a_type_it_can_use() -> None:
+    """choose_moves counts other jobs' pending GPU requests like its own waiting trials: one
+    bound to the freed type (or to any) keeps the move from taking the GPU; one bound to
+    another type, or one needing more GPUs than are free, does not."""
+    (theirs,) = waiting_of_group([(1.0, frozenset({FAST}))], one_node=False)
+    assert choose_moves([running()], {FAST: 1.0}, [theirs], RULE) == []
+    (elsewhere,) = waiting_of_group([(1.0, frozenset({SLOW}))], one_node=False)
+    (big,) = waiting_of_group([(1.0, None), (1.0, None)], one_node=True)
+    kept = choose_moves([running()], {FAST: 1.0}, [elsewhere, big], RULE)
+    assert [m.key for m in kept] == ["long"]

@@ -14,7 +14,9 @@ from orchestrator.scheduling.policy.placement import (
     GpuOutOfMemory,
     after_oom,
     choose_types,
+    move_fallback,
     oom_type,
+    request_types,
     stranded,
     suitable_types,
 )
@@ -290,3 +292,161 @@ def test_a_trial_that_fails_before_its_move_is_retried_like_any_other(tmp_path: 
     placement.on_trial_recover(0, [again], again)
     # not bound to the A100 alone: every acceptable type, as after any failure
     assert placement.bound["k1"] == ["a100", "gtx-1080-ti"] and "k1" not in placement.promised
+
+
+def test_a_moved_trial_falls_back_when_its_target_was_taken() -> None:
+    """move_fallback: a trial moved to the A100 that has not started there after the grace,
+    while other work holds the A100 and its old 1080 Ti is free, goes to the 1080 Ti; not
+    within the grace, not while the A100 has room, not when nothing else has room."""
+    t = trial(("A100", "GTX 1080 Ti"))
+    taken = {"a100": 0.0, "gtx-1080-ti": 1.0}
+    assert move_fallback(t, NODES, "a100", taken, 7.0, 6.0) == ["gtx-1080-ti"]
+    assert move_fallback(t, NODES, "a100", taken, 5.0, 6.0) is None  # within the grace
+    assert move_fallback(t, NODES, "a100", {"a100": 1.0, "gtx-1080-ti": 1.0}, 7.0, 6.0) is None
+    assert move_fallback(t, NODES, "a100", {"a100": 0.0, "gtx-1080-ti": 0.0}, 7.0, 6.0) is None
+    # a type it ran out of memory on is never offered
+    assert move_fallback(t, NODES, "a100", taken, 7.0, 6.0, {"gtx-1080-ti"}) is None
+
+
+def test_the_types_another_jobs_request_accepts() -> None:
+    known = ["a100", "v100", "t4"]
+    assert request_types({"GPU": 1}, {"orch/gpu-type": "a100"}, known) == {"a100"}
+    assert request_types({"GPU": 1}, {"orch/gpu-type": "in(a100,v100)"}, known) == {
+        "a100",
+        "v100",
+    }
+    assert request_types({"GPU": 1}, {"orch/gpu-type": "!in(a100, v100)"}, known) == {"t4"}
+    assert request_types({"GPU": 1}, {"orch/gpu-type": "!t4"}, known) == {"a100", "v100"}
+    assert request_types({"GPU": 1}, {"zone": "eu"}, known) is None  # any GPU type
+    assert request_types({"GPU": 1, "gpu_type:v100": 1}, {}, known) == {"v100"}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _moved(tmp_path: Path, free: dict[str, float], clock: Clock):  # type: ignore[no-untyped-def]
+    """A Placement that has asked k1 (on the 1080 Ti) to move to the free A100."""
+    from orchestrator.protocol import EpochReport
+    from orchestrator.scheduling.adapters.control import Control
+    from orchestrator.scheduling.policy.migrate import Rule
+
+    slow = replace(trial(("A100", "GTX 1080 Ti")), key="k1", epochs=50)
+    placement = Placement(
+        {"k1": slow}, lambda: [A100, TI], free=lambda n: free, control=Control(tmp_path),
+        migrate=Rule(60.0, 60.0, 0.1), others=lambda n: [], clock=clock,
+    )  # fmt: skip
+    placement.period_s = 0.0
+    placement.trial_started("k1")
+    placement.trial_result(
+        "k1", EpochReport(epoch=0, epochs_done=1, epoch_time_s=120.0, node_id=TI.node_id)
+    )
+    placement.on_step_end(0, [FakeTrial("k1", tmp_path / "none.txt", status="RUNNING")])
+    assert placement.moving == {"k1": "a100"}
+    return placement
+
+
+def _stopped_to_move(tmp_path: Path) -> FakeTrial:
+    from orchestrator.protocol import TrialMigratedError
+
+    error = tmp_path / "moved.txt"
+    error.write_text(str(TrialMigratedError("after epoch 2")))
+    return FakeTrial("k1", error)
+
+
+def test_a_moved_trial_whose_target_is_taken_is_bound_again_after_the_grace(
+    tmp_path: Path,
+) -> None:
+    """Its retry is bound to the A100; other work takes the A100 before it starts there
+    while its old 1080 Ti is free: after the grace (not before) it is bound to the 1080 Ti
+    and its promise on the A100 is dropped."""
+    free = {"a100": 1.0, "gtx-1080-ti": 3.0}
+    clock = Clock()
+    placement = _moved(tmp_path, free, clock)
+    again = _stopped_to_move(tmp_path)
+    placement.on_trial_recover(0, [again], again)
+    assert placement.bound["k1"] == ["a100"] and placement.promised["k1"] == ("a100", 1.0)
+    free["a100"] = 0.0  # another job takes the A100
+    clock.now += placement.move_grace_s - 1
+    placement.on_step_end(0, [again])
+    assert placement.bound["k1"] == ["a100"]  # within the grace: still waiting for it
+    clock.now += 2
+    placement.on_step_end(0, [again])
+    assert placement.bound["k1"] == ["gtx-1080-ti"]
+    assert placement.promised["k1"] == ("gtx-1080-ti", 1.0)
+    assert again.resources._kwargs["bundle_label_selector"] == [  # type: ignore[attr-defined]
+        {"orch/gpu-type": "gtx-1080-ti"}
+    ]
+    # it starts: nothing is watched any more
+    placement.on_trial_start(0, [again], again)
+    assert not placement.moved and "k1" not in placement.promised
+
+
+def test_a_moved_trial_whose_target_is_free_keeps_its_binding(tmp_path: Path) -> None:
+    free = {"a100": 1.0, "gtx-1080-ti": 3.0}
+    clock = Clock()
+    placement = _moved(tmp_path, free, clock)
+    again = _stopped_to_move(tmp_path)
+    placement.on_trial_recover(0, [again], again)
+    clock.now += 10 * placement.move_grace_s  # Tune is slow to start it: the A100 waits
+    placement.on_step_end(0, [again])
+    assert placement.bound["k1"] == ["a100"] and placement.promised["k1"] == ("a100", 1.0)
+    assert again.resources._kwargs["bundle_label_selector"] == [  # type: ignore[attr-defined]
+        {"orch/gpu-type": "a100"}
+    ]
+
+
+def test_a_move_whose_target_was_taken_during_its_last_epoch_goes_where_there_is_room(
+    tmp_path: Path,
+) -> None:
+    """The A100 is taken between the move's decision and the trial's stop: its retry is
+    bound to the type with room at once (the one moment Tune takes a new binding)."""
+    free = {"a100": 1.0, "gtx-1080-ti": 3.0}
+    placement = _moved(tmp_path, free, Clock())
+    free["a100"] = 0.0
+    again = _stopped_to_move(tmp_path)
+    placement.on_trial_recover(0, [again], again)
+    assert placement.bound["k1"] == ["gtx-1080-ti"] and not placement.moving
+    assert placement.promised["k1"] == ("gtx-1080-ti", 1.0)
+
+
+def test_another_jobs_pending_request_for_the_gpu_blocks_a_move(tmp_path: Path) -> None:
+    """A GPU request of another job Ray has not placed yet (`others`, read only when a move
+    is about to be made) keeps the move from taking the A100 it could use; one for another
+    type does not."""
+    from orchestrator.protocol import EpochReport
+    from orchestrator.scheduling.adapters.control import Control
+    from orchestrator.scheduling.policy.migrate import Rule, Waiting
+
+    slow = replace(trial(("A100", "GTX 1080 Ti")), key="k1", epochs=50)
+    free = {"a100": 0.0, "gtx-1080-ti": 3.0}
+    pending = [Waiting(1.0, frozenset({"a100"}))]
+    reads = []
+
+    def others(nodes: object) -> list[Waiting]:
+        reads.append(1)
+        return pending
+
+    control = Control(tmp_path)
+    placement = Placement(
+        {"k1": slow}, lambda: [A100, TI], free=lambda n: free, control=control,
+        migrate=Rule(60.0, 60.0, 0.1), others=others,
+    )  # fmt: skip
+    placement.period_s = 0.0
+    placement.trial_started("k1")
+    placement.trial_result(
+        "k1", EpochReport(epoch=0, epochs_done=1, epoch_time_s=120.0, node_id=TI.node_id)
+    )
+    running = FakeTrial("k1", tmp_path / "none.txt", status="RUNNING")
+    placement.on_step_end(0, [running])
+    assert not reads  # no faster GPU free: nothing to ask Ray
+    free["a100"] = 1.0
+    placement.on_step_end(0, [running])
+    assert reads and control.stop_request("k1") is None and not placement.moving
+    pending[:] = [Waiting(1.0, frozenset({"gtx-1080-ti"})), Waiting(2.0, None)]
+    placement.on_step_end(0, [running])
+    assert placement.moving == {"k1": "a100"} and control.stop_request("k1") is not None

@@ -2,11 +2,18 @@
 factory, moving a trial that ran out of GPU memory, and moving a running trial to a faster
 GPU that freed up (the Ray side).
 
-The choices are pure (scheduling/policy/placement.py: `choose_types`, `after_oom`;
-scheduling/policy/migrate.py: `choose_moves`);
+The choices are pure (scheduling/policy/placement.py: `choose_types`, `after_oom`,
+`stranded`, `move_fallback`; scheduling/policy/migrate.py: `choose_moves`);
 `Placement` is the Tune callback that applies them, `free_gpus_by_type` reads what Ray has
-free now, and `placement_group_factory` turns a request (scheduling/policy/resources.py)
-into Ray's placement group.
+free now, `pending_elsewhere` the GPU requests of other jobs Ray has not placed yet, and
+`placement_group_factory` turns a request (scheduling/policy/resources.py) into Ray's
+placement group.
+
+Tune 2.60 asks Ray for a trial's resources as soon as the trial is queued (orch lets it
+queue up to 200), and `trial.update_resources` on a queued trial changes nothing of that
+request: a binding takes effect in `on_trial_recover` (before Tune queues the retry) and
+for trials Tune has not queued yet; the rebinding in `on_step_end` keeps orch's own
+bookkeeping (promises, bound types) right, but Tune keeps waiting on its first request.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.failures import classify
@@ -27,12 +34,22 @@ from orchestrator.protocol import (
 )
 from orchestrator.scheduling.adapters.control import Control
 from orchestrator.scheduling.policy.cluster import NodeInfo
-from orchestrator.scheduling.policy.migrate import Move, Rule, Running, Waiting, choose_moves
+from orchestrator.scheduling.policy.migrate import (
+    Move,
+    Rule,
+    Running,
+    Waiting,
+    choose_moves,
+    waiting_of_group,
+)
 from orchestrator.scheduling.policy.order import reservations
 from orchestrator.scheduling.policy.placement import (
+    MOVE_GRACE_CHECKS,
     after_oom,
     choose_types,
+    move_fallback,
     oom_type,
+    request_types,
     stranded,
     suitable_types,
 )
@@ -82,6 +99,53 @@ def free_by_node(nodes: Sequence[NodeInfo]) -> dict[str, tuple[float, float]]:
     return out
 
 
+def pending_elsewhere(nodes: Sequence[NodeInfo]) -> list[Waiting]:
+    """GPU requests of other jobs (another orch job, a user's work) that Ray has not placed
+    yet: the bundles without a node of their placement groups still PENDING (or
+    RESCHEDULING after a node loss). This job's own are its waiting trials, counted
+    already; a group no node could ever hold (scheduling state INFEASIBLE) takes no freed
+    GPU. Ray's public placement_group_table() leaves out the bundles' label selectors, so
+    this reads the GCS table itself: one call, ~3 ms for 300 groups (removed ones are
+    listed too). A failed read counts nothing: the move is judged as before."""
+    import ray
+
+    if not ray.is_initialized():
+        return []
+    try:
+        from ray._private.state import state
+        from ray.core.generated.common_pb2 import (  # type: ignore[attr-defined]
+            PlacementStrategy,
+        )
+        from ray.core.generated.gcs_pb2 import (  # type: ignore[attr-defined]
+            PlacementGroupStats,
+            PlacementGroupTableData,
+        )
+
+        own = ray.get_runtime_context().get_job_id()
+        raws = state._connect_and_get_accessor().get_placement_group_table()
+    except Exception:  # a private API: never let it stop the job
+        return []
+    known = {n.gpu_type for n in nodes if n.gpus}
+    waiting_states = (PlacementGroupTableData.PENDING, PlacementGroupTableData.RESCHEDULING)
+    out: list[Waiting] = []
+    for raw in raws:
+        pg = PlacementGroupTableData.FromString(raw)
+        if pg.state not in waiting_states or pg.creator_job_id.hex() == own:
+            continue
+        if pg.stats.scheduling_state == PlacementGroupStats.INFEASIBLE:
+            continue
+        bundles = [
+            (
+                float(b.unit_resources.get("GPU", 0.0)),
+                request_types(b.unit_resources, b.label_selector, known),
+            )
+            for b in pg.bundles
+            if not b.node_id
+        ]
+        out += waiting_of_group(bundles, one_node=pg.strategy == PlacementStrategy.STRICT_PACK)
+    return out
+
+
 # Live Placement objects of this process, by token: Tune pickles the resources callable with
 # the trainable and calls the unpickled copy, which must share the callback's state.
 _LIVE: dict[str, Placement] = {}
@@ -107,7 +171,10 @@ class Placement(_Callback):
     """Binds trials at creation (`resources`, for tune.with_resources), moves a trial
     that ran out of GPU memory (`on_trial_recover`) and, with a `migrate` rule, a running
     trial to a faster GPU that freed up (`on_step_end` asks it to stop after its next
-    checkpoint through `control`; its run again is bound to that type).
+    checkpoint through `control`; its run again is bound to that type, unless other work
+    took that type meanwhile: `move_fallback`). `others` reads the GPU requests of other
+    jobs waiting on the cluster (`pending_elsewhere`), asked only when a move is about to
+    be made; `clock` is time.monotonic (tests pass their own).
 
     It is also a sink of the parsed trial reports (`trial_result`...; tuner.py hands it to
     TuneEvents), for each running trial's epochs done, last epoch time and node."""
@@ -124,6 +191,8 @@ class Placement(_Callback):
         control: Control | None = None,
         migrate: Rule | None = None,
         by_node: Callable[[Sequence[NodeInfo]], Mapping[str, tuple[float, float]]] | None = None,
+        others: Callable[[Sequence[NodeInfo]], Iterable[Waiting]] | None = pending_elsewhere,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.specs = specs
         self.control = control
@@ -131,6 +200,11 @@ class Placement(_Callback):
         self.by_node = by_node  # None: every free GPU of a type counts as one place
         self.running: dict[str, EpochReport | None] = {}  # its last report of this run
         self.moving: dict[str, str] = {}  # key -> the type it moves to
+        self.others = others  # None: other jobs' requests are not counted
+        self.clock = clock
+        # key -> (the one type a moved trial is bound to, since when): watched until it
+        # starts, in case other work takes that type first (move_fallback)
+        self.moved: dict[str, tuple[str, float]] = {}
         self._epoch_s: dict[str, dict[str, float]] = {}
         self.cluster_nodes = cluster_nodes
         self.free = free
@@ -142,6 +216,7 @@ class Placement(_Callback):
         # no node of its types is left to run it (on_step_end binds it again).
         self.reserved: dict[str, frozenset[str]] | None = None
         self.period_s = 2.0
+        self.move_grace_s = MOVE_GRACE_CHECKS * self.period_s
         self._checked = 0.0
         self._lock = threading.Lock()
         self._token = uuid.uuid4().hex
@@ -214,6 +289,7 @@ class Placement(_Callback):
     def _settled(self, trial: Any) -> None:
         with self._lock:
             self.promised.pop(trial.config.get("trial_key"), None)
+            self.moved.pop(trial.config.get("trial_key"), None)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._settled(trial)
@@ -227,13 +303,16 @@ class Placement(_Callback):
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         """Bind a waiting trial again when no node of its bound types can hold it any more
         (their nodes were lost, or the fast types a reservation kept it for are gone), to
-        every acceptable type it was not moved off after an OOM."""
-        now = time.monotonic()
+        every acceptable type it was not moved off after an OOM; and a moved trial whose
+        new type other work took (move_fallback)."""
+        now = self.clock()
         if now - self._checked < self.period_s:
             return
         self._checked = now
         if self.migrate is not None:
             self._moves(trials)
+        if self.moved:
+            self._fall_back(trials, now)
         waiting = [
             t
             for t in trials
@@ -304,6 +383,9 @@ class Placement(_Callback):
                     )
                 )
             moves = choose_moves(candidates, free, waiting, self.migrate)
+            if moves and self.others is not None:  # read only when a move is about to be made
+                waiting += self.others(nodes)
+                moves = choose_moves(candidates, free, waiting, self.migrate)
             if self.by_node is not None:
                 moves = _placeable(moves, self.specs, nodes, dict(self.by_node(nodes)))
             for move in moves:
@@ -339,6 +421,44 @@ class Placement(_Callback):
             self._epoch_s[key] = out
         return self._epoch_s[key]
 
+    def _bind(self, key: str, types: list[str] | None) -> None:
+        """Bind a moved trial (lock held): the promise and the watch follow one type."""
+        self.bound[key] = types
+        self.promised.pop(key, None)
+        self.moved.pop(key, None)
+        if types and len(types) == 1:
+            self.promised[key] = (types[0], self.specs[key].resources.gpus)
+            self.moved[key] = (types[0], self.clock())
+
+    def _fallback(
+        self, key: str, target: str, nodes: Sequence[NodeInfo], waited_s: float
+    ) -> list[str] | None:
+        """move_fallback on what Ray has free now, less what is promised to other trials."""
+        with self._lock:
+            free = dict(self.free(nodes))
+            for other, (t, gpus) in self.promised.items():
+                if other != key:
+                    free[t] = free.get(t, 0.0) - gpus
+            excluded = set(self.excluded.get(key, ()))
+        spec = self.specs[key]
+        return move_fallback(spec, nodes, target, free, waited_s, self.move_grace_s, excluded)
+
+    def _fall_back(self, trials: list, now: float) -> None:
+        """Bind again a moved trial still waiting for its type past the grace, while other
+        work holds that type and another acceptable type has room (move_fallback)."""
+        nodes = [n for n in self.cluster_nodes() if n.source == "node"]
+        for trial in trials:
+            key = trial.config.get("trial_key")
+            if trial.status != TuneStatus.PENDING or key not in self.moved:
+                continue
+            target, since = self.moved[key]
+            types = self._fallback(key, target, nodes, now - since)
+            if types is None:
+                continue
+            with self._lock:
+                self._bind(key, types)
+            trial.update_resources(placement_group_factory(self.specs[key].resources, nodes, types))
+
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         """A retried trial: after a move, bind it to the type it moves to; if it ran out of
         GPU memory, to larger types."""
@@ -352,13 +472,14 @@ class Placement(_Callback):
             if target is not None and classify(text) != FailureClass.MIGRATED:
                 target = None  # it failed before it could move: a retry like any other
                 self.promised.pop(key, None)
-            if target is not None:
-                self.promised[key] = (target, self.specs[key].resources.gpus)
-                self.bound[key] = [target]
         if target is not None:
-            trial.update_resources(
-                placement_group_factory(self.specs[key].resources, nodes, [target])
-            )
+            # The binding takes effect only here (see the module's docstring): if other
+            # work took the target during the trial's last epoch, go where there is room.
+            node_list = [n for n in nodes if n.source == "node"]
+            to = self._fallback(key, target, node_list, float("inf")) or [target]
+            with self._lock:
+                self._bind(key, to)
+            trial.update_resources(placement_group_factory(self.specs[key].resources, nodes, to))
             return
         failed = oom_type(text)
         if failed is None:
@@ -369,6 +490,7 @@ class Placement(_Callback):
             types = choose_types(spec, nodes, {}, self.excluded.get(key, ()))
             with self._lock:
                 self.promised.pop(key, None)
+                self.moved.pop(key, None)
                 self.bound[key] = types
             trial.update_resources(placement_group_factory(spec.resources, nodes, types))
             return

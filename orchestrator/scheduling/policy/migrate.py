@@ -9,7 +9,9 @@ the faster type. The move costs a restart (a fresh process: imports, data, model
 
 A move is made only when all hold:
 - no waiting trial could use the freed GPU: a trial that has not started yet always
-  comes first (it would otherwise wait for the slow GPU the move frees, later);
+  comes first (it would otherwise wait for the slow GPU the move frees, later); other
+  jobs' requests Ray has not placed yet (their pending placement groups,
+  `waiting_of_group`) count as waiting trials too;
 - the trial has trained at least one epoch on its current type, so its speed there is
   measured, not estimated: the time on the fast type is the cost model's estimate
   scaled by the measured / estimated ratio on the current one (the learned rate: the
@@ -63,6 +65,20 @@ class Waiting:
 
     gpus: float
     types: frozenset[str] | None = None
+
+
+def waiting_of_group(
+    bundles: Iterable[tuple[float, frozenset[str] | None]], *, one_node: bool
+) -> list[Waiting]:
+    """Another job's placement group Ray has not placed yet, as waiting trials: each bundle
+    (its GPUs, the types it accepts) that asks for GPUs; with `one_node` (Ray's
+    STRICT_PACK) one request for their sum, on a type every bundle accepts."""
+    gpu = [(g, types) for g, types in bundles if g > 1e-9]
+    if not one_node or len(gpu) <= 1:
+        return [Waiting(g, types) for g, types in gpu]
+    named = [types for _, types in gpu if types is not None]
+    together = frozenset.intersection(*named) if named else None
+    return [Waiting(sum(g for g, _ in gpu), together)]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ trials not yet running; with nothing free, to every acceptable type, whichever f
 trial's estimated peak are never offered. A trial that runs out of GPU memory is retried on
 acceptable types with more memory than the one it failed on, that type excluded. A trial
 still waiting whose bound types have no node left that can hold it is bound again
-(`stranded`).
+(`stranded`), and so is a trial moved to a faster type (policy/migrate.py) that other work
+took before it could start there while another acceptable type has room (`move_fallback`).
 
 The trial names the type it ran out of memory on in its error (`GpuOutOfMemory`), and the
 driver reads it back from Tune's error file (`oom_type`). `Placement`, the Tune callback
@@ -24,10 +25,16 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from orchestrator.scheduling.policy.cluster import NodeInfo
 from orchestrator.scheduling.policy.feasibility import fits_trial, gpu_memory
-from orchestrator.scheduling.policy.gputypes import slug, type_matches
+from orchestrator.scheduling.policy.gputypes import LABEL, RESOURCE_PREFIX, slug, type_matches
 from orchestrator.spec.model import TrialSpec
 
 OOM_MARK = "orch: GPU out of memory on type "
+# How many of Placement's checks (2 s apart) a moved trial may wait for the type it moves
+# to before orch gives up on that type: Tune needs a step to release the old run and ask
+# for the new one, and Ray's view of free GPUs lags by about a second, so the first check
+# or two can see the target full with the trial about to take it. Past that, a target
+# still full was taken by other work (another job, a user's task, a lost node).
+MOVE_GRACE_CHECKS = 3
 
 
 class GpuOutOfMemory(RuntimeError):
@@ -112,3 +119,48 @@ def after_oom(
         if max(gpu_memory(n) for n in nodes if n.gpu_type == t) > failed
     ]
     return larger
+
+
+def move_fallback(
+    trial: TrialSpec,
+    nodes: Sequence[NodeInfo],
+    target: str,
+    free: Mapping[str, float],
+    waited_s: float,
+    grace_s: float,
+    excluded: Iterable[str] = (),
+) -> list[str] | None:
+    """Types to bind a trial to instead of `target`, the faster type it was moved to, when
+    after `grace_s` it has not started there, the target has no room for it (other work
+    took it: `free` counts GPUs promised to other trials as taken) and an acceptable type
+    has room now: choose_types on the free capacity, its OOM exclusions kept. None: keep
+    waiting for the target (within the grace, the target has room, or nothing else does)."""
+    need = trial.resources.gpus
+    if waited_s < grace_s or free.get(target, 0.0) + 1e-9 >= need:
+        return None
+    types = choose_types(trial, nodes, free, excluded)
+    if not types or types == [target]:
+        return None
+    if not any(free.get(t, 0.0) + 1e-9 >= need for t in types):
+        return None  # nothing has room: the target is as good a wait as any
+    return types
+
+
+def request_types(
+    resources: Mapping[str, float], selector: Mapping[str, str], known: Iterable[str]
+) -> frozenset[str] | None:
+    """The GPU types a Ray resource request (a placement-group bundle) accepts, from its
+    label selector on orch's GPU-type label ('a100', 'in(a100,v100)', '!t4', '!in(...)')
+    or a `gpu_type:<slug>` resource; `known`: the cluster's GPU types, for a negation.
+    None: any type (it names none)."""
+    by_resource = {k[len(RESOURCE_PREFIX) :] for k in resources if k.startswith(RESOURCE_PREFIX)}
+    value = selector.get(LABEL, "").strip()
+    if not value:
+        return frozenset(by_resource) if by_resource else None
+    negated = value.startswith("!")
+    value = value.lstrip("!")
+    if value.startswith("in("):
+        value = value[2:]
+    values = {v.strip() for v in value.strip("()").split(",") if v.strip()}
+    types = {t for t in known if t not in values} if negated else values
+    return frozenset(types & by_resource if by_resource else types)
