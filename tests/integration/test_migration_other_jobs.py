@@ -1,5 +1,5 @@
 """A move does not take a GPU another job is waiting for (scheduling/policy/migrate.py,
-`pending_elsewhere` in scheduling/adapters/placement.py), on the real multi-node Ray cluster
+`pending_elsewhere` in scheduling/adapters/capacity.py), on the real multi-node Ray cluster
 of test_migration.py (its fixture and job, with more epochs), driven by the real
 `orch submit`.
 

@@ -4,10 +4,9 @@ GPU that freed up (the Ray side).
 
 The choices are pure (scheduling/policy/placement.py: `choose_types`, `after_oom`,
 `stranded`, `move_fallback`; scheduling/policy/migrate.py: `choose_moves`);
-`Placement` is the Tune callback that applies them, `free_gpus_by_type` reads what Ray has
-free now, `pending_elsewhere` the GPU requests of other jobs Ray has not placed yet, and
-`placement_group_factory` turns a request (scheduling/policy/resources.py) into Ray's
-placement group.
+`Placement` is the Tune callback that applies them, on what Ray has free and what other
+jobs wait for (scheduling/adapters/capacity.py), and `placement_group_factory` turns a
+request (scheduling/policy/resources.py) into Ray's placement group.
 
 Tune 2.60 asks Ray for a trial's resources as soon as the trial is queued (orch lets it
 queue up to 200), and `trial.update_resources` on a queued trial changes nothing of that
@@ -32,6 +31,7 @@ from orchestrator.protocol import (
     StopRequest,
     TuneStatus,
 )
+from orchestrator.scheduling.adapters.capacity import free_gpus_by_type, pending_elsewhere
 from orchestrator.scheduling.adapters.control import Control
 from orchestrator.scheduling.policy.cluster import NodeInfo
 from orchestrator.scheduling.policy.migrate import (
@@ -40,7 +40,6 @@ from orchestrator.scheduling.policy.migrate import (
     Running,
     Waiting,
     choose_moves,
-    waiting_of_group,
 )
 from orchestrator.scheduling.policy.order import reservations
 from orchestrator.scheduling.policy.placement import (
@@ -49,7 +48,6 @@ from orchestrator.scheduling.policy.placement import (
     choose_types,
     move_fallback,
     oom_type,
-    request_types,
     stranded,
     suitable_types,
 )
@@ -71,79 +69,6 @@ def placement_group_factory(
     if selector is None:
         return PlacementGroupFactory([bundle(res)])
     return PlacementGroupFactory([bundle(res)], bundle_label_selector=[selector])
-
-
-def free_gpus_by_type(nodes: Sequence[NodeInfo]) -> dict[str, float]:
-    """Unused GPUs per type now, from Ray's per-node available resources."""
-    from ray._private.state import available_resources_per_node
-
-    available = available_resources_per_node()
-    out: dict[str, float] = {}
-    for n in nodes:
-        if n.gpus and n.node_id in available:
-            out[n.gpu_type] = out.get(n.gpu_type, 0.0) + float(available[n.node_id].get("GPU", 0))
-    return out
-
-
-def free_by_node(nodes: Sequence[NodeInfo]) -> dict[str, tuple[float, float]]:
-    """Unused (GPUs, CPUs) per GPU node now, by node id, from Ray: a trial moves to a type
-    only if one node of it has room for the whole trial (Ray places it on one node)."""
-    from ray._private.state import available_resources_per_node
-
-    available = available_resources_per_node()
-    out = {}
-    for n in nodes:
-        if n.gpus and n.node_id in available:
-            have = available[n.node_id]
-            out[n.node_id] = (float(have.get("GPU", 0)), float(have.get("CPU", 0)))
-    return out
-
-
-def pending_elsewhere(nodes: Sequence[NodeInfo]) -> list[Waiting]:
-    """GPU requests of other jobs (another orch job, a user's work) that Ray has not placed
-    yet: the bundles without a node of their placement groups still PENDING (or
-    RESCHEDULING after a node loss). This job's own are its waiting trials, counted
-    already; a group no node could ever hold (scheduling state INFEASIBLE) takes no freed
-    GPU. Ray's public placement_group_table() leaves out the bundles' label selectors, so
-    this reads the GCS table itself: one call, ~3 ms for 300 groups (removed ones are
-    listed too). A failed read counts nothing: the move is judged as before."""
-    import ray
-
-    if not ray.is_initialized():
-        return []
-    try:
-        from ray._private.state import state
-        from ray.core.generated.common_pb2 import (  # type: ignore[attr-defined]
-            PlacementStrategy,
-        )
-        from ray.core.generated.gcs_pb2 import (  # type: ignore[attr-defined]
-            PlacementGroupStats,
-            PlacementGroupTableData,
-        )
-
-        own = ray.get_runtime_context().get_job_id()
-        raws = state._connect_and_get_accessor().get_placement_group_table()
-    except Exception:  # a private API: never let it stop the job
-        return []
-    known = {n.gpu_type for n in nodes if n.gpus}
-    waiting_states = (PlacementGroupTableData.PENDING, PlacementGroupTableData.RESCHEDULING)
-    out: list[Waiting] = []
-    for raw in raws:
-        pg = PlacementGroupTableData.FromString(raw)
-        if pg.state not in waiting_states or pg.creator_job_id.hex() == own:
-            continue
-        if pg.stats.scheduling_state == PlacementGroupStats.INFEASIBLE:
-            continue
-        bundles = [
-            (
-                float(b.unit_resources.get("GPU", 0.0)),
-                request_types(b.unit_resources, b.label_selector, known),
-            )
-            for b in pg.bundles
-            if not b.node_id
-        ]
-        out += waiting_of_group(bundles, one_node=pg.strategy == PlacementStrategy.STRICT_PACK)
-    return out
 
 
 # Live Placement objects of this process, by token: Tune pickles the resources callable with

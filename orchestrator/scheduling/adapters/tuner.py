@@ -18,9 +18,10 @@ from orchestrator.protocol import (
     TrialEnd,
     TrialMigratedError,
 )
+from orchestrator.scheduling.adapters.capacity import free_by_node
 from orchestrator.scheduling.adapters.control import Control
 from orchestrator.scheduling.adapters.events import TrialSink, TuneEvents
-from orchestrator.scheduling.adapters.placement import Placement, free_by_node
+from orchestrator.scheduling.adapters.placement import Placement
 from orchestrator.scheduling.adapters.searcher import NAME, KeyFeeder
 from orchestrator.scheduling.adapters.watchdog import InfeasibleWatchdog
 from orchestrator.scheduling.policy.cluster import NodeInfo
