@@ -85,6 +85,7 @@ def _ci_run(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str
         (venv_bin / "pytest", FAKE_PYTEST),
         (bin_dir / "psql", "#!/bin/sh\nexit 0\n"),  # PostgreSQL answers: nothing to start
         (bin_dir / "chromium", "#!/bin/sh\nexit 0\n"),
+        (bin_dir / "tmux", "#!/bin/sh\nexit 0\n"),
     ]:
         path.write_text(text)
         path.chmod(0o755)
