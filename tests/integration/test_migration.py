@@ -68,6 +68,18 @@ def cluster() -> Iterator[Any]:
         c.shutdown()
 
 
+def move_env(home: Path, address: str) -> dict[str, str]:
+    """`orch submit`'s environment on the cluster: its workspace, and migration rules for
+    epochs of seconds here, not hours (any gain is worth a move)."""
+    return {
+        "ORCH_HOME": str(home),
+        "ORCH_RAY_ADDRESS": address,
+        "ORCH_MIGRATE_RESTART_S": "0.001",
+        "ORCH_MIGRATE_MIN_GAIN_S": "0.001",
+        "ORCH_MIGRATE_MIN_SHARE": "0.001",
+    }
+
+
 def test_a_trial_moves_to_the_fast_type_when_it_frees_and_resumes_there(
     cluster: Any, tmp_path: Path
 ) -> None:
@@ -88,14 +100,7 @@ def test_a_trial_moves_to_the_fast_type_when_it_frees_and_resumes_there(
     job_file.write_text(JOB)
     (trial,) = load_job(job_file).trials
     home = tmp_path / ".orch"
-    env = {
-        "ORCH_HOME": str(home),
-        "ORCH_RAY_ADDRESS": cluster.address,
-        # epochs of seconds here, not hours: any gain is worth a move
-        "ORCH_MIGRATE_RESTART_S": "0.001",
-        "ORCH_MIGRATE_MIN_GAIN_S": "0.001",
-        "ORCH_MIGRATE_MIN_SHARE": "0.001",
-    }
+    env = move_env(home, cluster.address)
     with ThreadPoolExecutor(1) as pool:
         submit = pool.submit(run_orch, "submit", str(job_file), env=env, timeout=900)
         # The trial starts on the t4 (the a100 is held); after its first epoch there, the

@@ -30,6 +30,7 @@ from tests.conftest import run_orch
 from tests.integration.test_migration import (
     EPOCHS,
     cluster,  # noqa: F401 - the fixture
+    move_env,
 )
 from tests.integration.test_migration import JOB as MOVE_JOB
 
@@ -105,13 +106,7 @@ def test_no_move_takes_a_gpu_another_jobs_pending_request_waits_for(
     job_file.write_text(JOB)
     (trial,) = load_job(job_file).trials
     home = tmp_path / ".orch"
-    env = {
-        "ORCH_HOME": str(home),
-        "ORCH_RAY_ADDRESS": cluster.address,
-        "ORCH_MIGRATE_RESTART_S": "0.001",
-        "ORCH_MIGRATE_MIN_GAIN_S": "0.001",
-        "ORCH_MIGRATE_MIN_SHARE": "0.001",
-    }
+    env = move_env(home, cluster.address)
     control = Control(home / "storage")
     ledger = Ledger(f"sqlite:///{home / 'orch.db'}")
     with ThreadPoolExecutor(1) as pool:

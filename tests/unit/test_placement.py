@@ -270,22 +270,7 @@ def test_no_move_without_one_node_with_room_for_the_whole_trial(tmp_path: Path) 
 
 
 def test_a_trial_that_fails_before_its_move_is_retried_like_any_other(tmp_path: Path) -> None:
-    from orchestrator.protocol import EpochReport
-    from orchestrator.scheduling.adapters.control import Control
-    from orchestrator.scheduling.policy.migrate import Rule
-
-    slow = replace(trial(("A100", "GTX 1080 Ti")), key="k1", epochs=50)
-    placement = Placement(
-        {"k1": slow}, lambda: [A100, TI], free=lambda n: {"a100": 1.0},
-        control=Control(tmp_path), migrate=Rule(60.0, 60.0, 0.1),
-    )  # fmt: skip
-    placement.period_s = 0.0
-    placement.trial_started("k1")
-    placement.trial_result(
-        "k1", EpochReport(epoch=0, epochs_done=1, epoch_time_s=120.0, node_id=TI.node_id)
-    )
-    placement.on_step_end(0, [FakeTrial("k1", tmp_path / "none.txt", status="RUNNING")])
-    assert placement.moving == {"k1": "a100"}
+    placement = _moved(tmp_path, {"a100": 1.0}, Clock())
     error = tmp_path / "lost.txt"
     error.write_text("ray.exceptions.ActorDiedError: The actor died unexpectedly")
     again = FakeTrial("k1", error)
