@@ -5,12 +5,11 @@ came from it). Keras 3 runs there on JAX, so this runs in its own process."""
 from __future__ import annotations
 
 import importlib.util
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import ROOT, unavailable
+from tests.conftest import unavailable
+from tests.integration.test_gpu_check import run_gpu_check
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -18,12 +17,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_gpu_check_jax_backend_runs_on_cpu() -> None:
     if importlib.util.find_spec("jax") is None:
         unavailable("jax is not installed: pip install -e '.[test]'")
-    script = str(ROOT / "benchmarks/gpu_check.py")
-    cmd = [sys.executable, script, "--backend", "jax", "--cpu", "--model", "lenet5",
-           "--batch", "16", "--steps", "2", "--images", "256", "--cpus", "1"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = proc.stdout
+    out = run_gpu_check("--backend", "jax", "--images", "256")
     assert "Keras 3.15" in out and " on jax," in out, out
     rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ")}
     # JAX always compiles with XLA; every precision it runs is measured, beside the model

@@ -147,14 +147,21 @@ class Placement(_Callback):
         self._token = uuid.uuid4().hex
         _LIVE[self._token] = self
 
+    def _unpromised(self, nodes: Sequence[NodeInfo], but: str | None = None) -> dict[str, float]:
+        """GPUs per type Ray has free now, less those promised to trials bound to one type
+        and not started yet (`but`'s own promise excepted). Lock held."""
+        free = dict(self.free(nodes))
+        for other, (t, gpus) in self.promised.items():
+            if other != but:
+                free[t] = free.get(t, 0.0) - gpus
+        return free
+
     def types_for(self, key: str) -> list[str] | None:
         trial = self.specs[key]
         nodes = [n for n in self.cluster_nodes() if n.source == "node"]
         with self._lock:
-            free = dict(self.free(nodes)) if trial.resources.gpus else {}
-            for other, (t, gpus) in self.promised.items():
-                if other != key:
-                    free[t] = free.get(t, 0.0) - gpus
+            # a CPU trial is never bound (choose_types): no need to ask Ray
+            free = self._unpromised(nodes, but=key) if trial.resources.gpus else {}
             if self.reserved is None:
                 self.reserved = reservations(list(self.specs.values()), nodes)
             kept_off = self.excluded.get(key, set()) | self.reserved.get(trial.key, set())
@@ -267,9 +274,7 @@ class Placement(_Callback):
         with self._lock:
             if not self.running:
                 return
-            free = dict(self.free(nodes))
-            for t, gpus in self.promised.values():
-                free[t] = free.get(t, 0.0) - gpus
+            free = self._unpromised(nodes)
             if not any(g > 1e-9 for g in free.values()):
                 return
             created = {t.config.get("trial_key"): t for t in trials}
@@ -360,10 +365,7 @@ class Placement(_Callback):
     ) -> list[str] | None:
         """move_fallback on what Ray has free now, less what is promised to other trials."""
         with self._lock:
-            free = dict(self.free(nodes))
-            for other, (t, gpus) in self.promised.items():
-                if other != key:
-                    free[t] = free.get(t, 0.0) - gpus
+            free = self._unpromised(nodes, but=key)
             excluded = set(self.excluded.get(key, ()))
         spec = self.specs[key]
         return move_fallback(spec, nodes, target, free, waited_s, self.move_grace_s, excluded)
