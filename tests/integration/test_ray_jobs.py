@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import secrets
+import shutil
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,10 +46,29 @@ def head_on_a_machine_with_a_token(
     yield from start_head()
 
 
-def start_head() -> Iterator[str]:
+@pytest.fixture
+def head_without_agent() -> Iterator[str]:
+    """A head whose dashboard agent cannot start: its port is held by another process (as
+    by a second Ray head on the machine). The Jobs API answers, without an agent."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        yield from start_head(agent_port=held.getsockname()[1], wait_for_agent=False)
+
+
+def start_head(agent_port: int | None = None, wait_for_agent: bool = True) -> Iterator[str]:
+    """The head gets a temp dir and an agent port of its own, as on a machine of its own.
+    Ray's job supervisor resolves the driver's RAY_ADDRESS from the "current cluster" file
+    in the head's temp dir, which every cluster_utils.Cluster on the machine rewrites in
+    /tmp/ray: with CI's two suites running at once, a job's driver was sent to another
+    test's (token) cluster and failed. And a head's dashboard agent takes Ray's fixed port
+    52365 unless told otherwise: a second cluster's agent cannot bind it, and its Jobs API
+    answers "No available agent" for good."""
+    import ray._private.utils
     from ray.cluster_utils import Cluster
 
     port = free_port()
+    temp = tempfile.mkdtemp(prefix="orch-rj-", dir="/tmp")  # short: Ray's socket paths
     c = Cluster(
         initialize_head=True,
         head_node_args={
@@ -55,13 +76,16 @@ def start_head() -> Iterator[str]:
             "include_dashboard": True,
             "dashboard_host": "127.0.0.1",
             "dashboard_port": port,
+            "dashboard_agent_listen_port": agent_port or free_port(),
+            "temp_dir": temp,
         },
     )
+    ray._private.utils.write_ray_address(c.gcs_address, temp)
     url = f"http://127.0.0.1:{port}"
     from ray.job_submission import JobSubmissionClient
 
     deadline = time.monotonic() + 60
-    while True:  # the dashboard's job agent comes up after the head
+    while wait_for_agent:  # the dashboard's job agent comes up after the head
         try:
             JobSubmissionClient(url).list_jobs()
             break
@@ -71,6 +95,7 @@ def start_head() -> Iterator[str]:
             time.sleep(1)
     yield url
     c.shutdown()
+    shutil.rmtree(temp, ignore_errors=True)
 
 
 JOB = """
@@ -179,3 +204,27 @@ def test_ray_job_driver_follows_a_cluster_without_auth(
         Ledger(env["ORCH_LEDGER_URL"]), "remote", lambda v: v.trials[0].state == "FINISHED", 240
     )
     assert view.trials[0].attempts == 1, view
+
+
+def test_a_head_without_job_agent_is_one_line(
+    head_without_agent: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ray's Jobs API answers "No available agent" while the head's agent starts and for
+    good when it cannot: orch waits a bounded time, then says so in one line (it printed
+    "unexpected RuntimeError ... a bug in orch")."""
+    from orchestrator.errors import OrchestratorError
+    from orchestrator.scheduling.adapters import rayjobs
+
+    monkeypatch.setattr(rayjobs, "AGENT_WAIT_S", 3.0)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "quick.toml").write_text(JOB.format(name="remote", epochs=1))
+    t0 = time.monotonic()
+    with pytest.raises(OrchestratorError) as e:
+        rayjobs.submit_driver(
+            "remote", tmp_path / "quick.toml", head_without_agent, force=False, pip=False
+        )
+    assert 3 <= time.monotonic() - t0 < 60
+    line = str(e.value)
+    assert "\n" not in line
+    assert f"--address {head_without_agent}: the head's Ray Jobs API has no job agent" in line
+    assert "--dashboard-agent-listen-port" in line

@@ -30,6 +30,10 @@ FORWARDED_ENV = (
     "ORCH_LEASE_TTL_S",
     "MLFLOW_TRACKING_TOKEN",
 )
+# A head just started brings its job agent up within seconds; the Jobs API says "No
+# available agent" until then, and for good when the agent could not start.
+AGENT_WAIT_S = 30.0
+NO_AGENT = "No available agent"
 EXCLUDES = [
     ".orch",
     ".venv",
@@ -88,12 +92,34 @@ def submit_driver(
     if force:
         entry += " --force"
     jobs = client(address)
-    return jobs.submit_job(
-        entrypoint=entry,
-        submission_id=submission_id(job_name),
-        runtime_env=runtime_env(workdir, pip=pip),
-        metadata={Tag.JOB: job_name},
-    )
+    sid, env = submission_id(job_name), runtime_env(workdir, pip=pip)
+    deadline = time.monotonic() + AGENT_WAIT_S
+    while True:
+        try:
+            return str(
+                jobs.submit_job(
+                    entrypoint=entry, submission_id=sid, runtime_env=env,
+                    metadata={Tag.JOB: job_name},
+                )
+            )  # fmt: skip
+        except RuntimeError as e:  # the Jobs SDK's answer to any HTTP error
+            said = " ".join(str(e).split())
+            if NO_AGENT in said and time.monotonic() < deadline:
+                time.sleep(1)
+                continue
+            raise OrchestratorError(refusal(address, said)) from None
+
+
+def refusal(address: str, said: str) -> str:
+    """The one line for a Jobs API that answered but would not take the job."""
+    if NO_AGENT in said:
+        return (
+            f"--address {address}: the head's Ray Jobs API has no job agent (still none after "
+            f"{AGENT_WAIT_S:g} s): its dashboard agent did not start. Check the head's "
+            "dashboard_agent.log (in its session's logs); with two Ray heads on one machine, "
+            "give each its own --dashboard-agent-listen-port."
+        )
+    return f"--address {address}: the Ray Jobs API refused the job ({said})."
 
 
 def client(address: str, source: str = "--address") -> Any:
