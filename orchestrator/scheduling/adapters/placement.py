@@ -10,9 +10,9 @@ request (scheduling/policy/resources.py) into Ray's placement group.
 
 Tune 2.60 asks Ray for a trial's resources as soon as the trial is queued (orch lets it
 queue up to 200), and `trial.update_resources` on a queued trial changes nothing of that
-request: a binding takes effect in `on_trial_recover` (before Tune queues the retry) and
-for trials Tune has not queued yet; the rebinding in `on_step_end` keeps orch's own
-bookkeeping (promises, bound types) right, but Tune keeps waiting on its first request.
+request by itself: orch's Tune scheduler (scheduling/adapters/requeue.py) cancels it and
+queues the trial again with its new binding, so a rebinding in `on_step_end` takes effect
+as one in `on_trial_recover` (before Tune queues the retry) does.
 """
 
 from __future__ import annotations

@@ -133,6 +133,8 @@ def run_trials(
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     from ray import tune
 
+    from orchestrator.scheduling.adapters.requeue import Requeue
+
     specs = {t.key: t for t in trials}
     trainable = tune.with_parameters(orch_trial, specs=specs, storage=storage)
     # Each trial is bound to GPU types when Tune creates it: its preference order, memory,
@@ -157,6 +159,8 @@ def run_trials(
         # feeder in launch order (the planner sorts `trials` beforehand) as Tune asks.
         tune_config=tune.TuneConfig(
             search_alg=feeder,
+            # FIFO, and a waiting trial that Placement binds again is asked for again
+            scheduler=Requeue(),
             num_samples=len(trials),
             reuse_actors=False,  # a fresh process per trial: TF state and GPU memory
             trial_name_creator=_trial_name,

@@ -1,0 +1,68 @@
+"""Makes `trial.update_resources` take effect on a trial that waits for its resources.
+
+Tune 2.60 asks Ray for a trial's placement group when it queues the trial (orch lets up to
+200 queue), and `trial.update_resources` on a queued trial changes only the trial's
+attribute: Tune keeps waiting on the first request. So a trial that orch binds again while
+it waits (its bound GPU type's last node was lost, a moved trial whose target other work
+took: scheduling/adapters/placement.py) would wait for the old request, forever if no node
+of that type comes back.
+
+`Requeue` is Tune's FIFO scheduler plus one step before Tune picks what to start: any
+pending trial whose request changed since Tune queued it has its queued request cancelled
+and goes back to the head of the queue, so Tune asks Ray again with the new one. A trial
+whose actor already has its resources is left alone (it is starting).
+
+It reaches into Tune's controller (private attributes of TuneController and of its actor
+manager); Ray is pinned to 2.60 (pyproject.toml) and tests/integration/test_requeue.py
+fails if Tune changes underneath.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.tune.schedulers import FIFOScheduler
+
+
+class Requeue(FIFOScheduler):
+    """FIFO, and a waiting trial whose resources were updated is asked for again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requeued = 0  # how many times a waiting trial was asked for again
+
+    def choose_trial_to_run(self, tune_controller: Any) -> Any:
+        requeue_rebound(tune_controller._tune_controller, self)
+        return super().choose_trial_to_run(tune_controller)
+
+
+def requeue_rebound(controller: Any, counter: Requeue | None = None) -> None:
+    """Every pending trial whose placement group factory is not the one Tune filed it
+    under (Tune files a pending trial by its request: `_resources_to_pending_trials`)."""
+    by_request = controller._resources_to_pending_trials
+    for trial in list(controller._pending_trials):
+        current = trial.placement_group_factory
+        if trial in by_request.get(current, ()):
+            continue
+        old = next((r for r, ts in by_request.items() if trial in ts), None)
+        actor = controller._trial_to_actor.get(trial)
+        if actor is not None:
+            if controller._actor_manager.is_actor_started(actor):
+                continue  # it has its resources: let it start
+            del controller._trial_to_actor[trial]
+            controller._actor_to_trial.pop(actor, None)
+            controller._actor_manager.remove_actor(actor)  # cancels Ray's request
+        if trial in controller._staged_trials:
+            controller._staged_trials.remove(trial)
+            if old is not None:
+                controller._actor_cache.decrease_max(old)
+        if old is not None:
+            by_request[old].discard(trial)
+        by_request[current].add(trial)
+        # Back to the head of the queue: it was queued already, ahead of those behind it.
+        queue = controller._pending_trials_list
+        if trial in queue:
+            queue.remove(trial)
+        queue.insert(0, trial)
+        if counter is not None:
+            counter.requeued += 1
