@@ -107,6 +107,18 @@ def test_the_simulation_binds_trials_as_orch_does(preference: list[str], hours: 
     assert simulate([job], nodes, table(times)) == hours
 
 
+def test_the_simulation_binds_past_a_preferred_type_out_of_cpus() -> None:
+    """Two half-GPU trials preferring the V100, whose node has one CPU: the second is bound
+    to the 1080 Ti and runs beside the first, as orch binds it (room_by_type), instead of
+    waiting for the V100 node's CPU."""
+    jobs = trials(2, gpus=0.5, cpus=1, gpu_type=["V100", "GTX 1080 Ti"])
+    nodes = [node("v", "v100", 1, cpus=1), node("t", TI, 1, cpus=4)]
+    times = {t.name: {TI: 8.0, "v100": 5.0} for t in jobs}
+    placed: dict[str, str] = {}
+    assert simulate(jobs, nodes, table(times), placed=placed) == 8.0  # not 5 + 5
+    assert sorted(placed.values()) == [TI, "v100"]
+
+
 def test_a_custom_binding_is_obeyed_and_a_trial_waits_for_its_types() -> None:
     """Bound to the V100 only, the second trial waits for the first to end there rather
     than start on the free 1080 Ti."""

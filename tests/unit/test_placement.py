@@ -17,6 +17,7 @@ from orchestrator.scheduling.policy.placement import (
     move_fallback,
     oom_type,
     request_types,
+    room_by_type,
     stranded,
     suitable_types,
 )
@@ -435,3 +436,38 @@ def test_another_jobs_pending_request_for_the_gpu_blocks_a_move(tmp_path: Path) 
     pending[:] = [Waiting(1.0, frozenset({"gtx-1080-ti"})), Waiting(2.0, None)]
     placement.on_step_end(0, [running])
     assert placement.moving == {"k1": "a100"} and control.stop_request("k1") is not None
+
+
+def test_a_type_whose_nodes_are_out_of_cpus_is_not_free() -> None:
+    """room_by_type: a node's free GPUs count for a trial only if the node also has the
+    trial's CPUs; promises take GPUs and CPUs from a node of their type that holds them."""
+    free = {"a": ("a100", 1.0, 1.0), "t": ("gtx-1080-ti", 1.0, 4.0)}
+    assert room_by_type(free, [], cpus=1) == {"a100": 1.0, "gtx-1080-ti": 1.0}
+    assert room_by_type(free, [], cpus=2) == {"a100": 0.0, "gtx-1080-ti": 1.0}
+    # half the A100 and its only CPU promised: the other half cannot start anything
+    assert room_by_type(free, [("a100", 0.5, 1.0)], cpus=1) == {"a100": 0.0, "gtx-1080-ti": 1.0}
+    # without CPUs short, GPUs less promises, as before (an overdrawn type stays overdrawn)
+    two = {"t1": ("gtx-1080-ti", 1.0, 8.0), "t2": ("gtx-1080-ti", 1.0, 8.0)}
+    assert room_by_type(two, [("gtx-1080-ti", 1.0, 1.0)], cpus=1) == {"gtx-1080-ti": 1.0}
+    over = [("gtx-1080-ti", 1.0, 1.0)] * 3
+    assert room_by_type(two, over, cpus=1) == {"gtx-1080-ti": -1.0}
+
+
+def test_placement_binds_past_a_preferred_type_out_of_cpus() -> None:
+    """`gpu_type = ["A100", "V100"]`, half a GPU and one CPU each, the A100 node with one
+    CPU: the first trial is bound to the A100; the second, though half the A100 is free,
+    to the V100 (it could not start on the A100 node), instead of waiting there."""
+    t1 = replace(trial(("A100", "V100"), gpus=0.5), key="k1")
+    t2 = replace(t1, name="t2", key="k2")
+    nodes = [replace(A100, cpus=1), V100]
+    by_node = {"a": (1.0, 1.0), "v": (2.0, 16.0)}
+    placement = Placement(
+        {"k1": t1, "k2": t2}, lambda: nodes, free=lambda n: {"a100": 1.0, "v100": 2.0},
+        by_node=lambda n: by_node,
+    )  # fmt: skip
+    assert placement.types_for("k1") == ["a100"]
+    assert placement.types_for("k2") == ["v100"]
+    # with CPUs to spare on the A100 node, both halves go there
+    by_node["a"] = (1.0, 4.0)
+    again = Placement({"k1": t1, "k2": t2}, lambda: nodes, by_node=lambda n: by_node)
+    assert again.types_for("k1") == ["a100"] and again.types_for("k2") == ["a100"]

@@ -48,6 +48,7 @@ from orchestrator.scheduling.policy.placement import (
     choose_types,
     move_fallback,
     oom_type,
+    room_by_type,
     stranded,
     suitable_types,
 )
@@ -156,12 +157,28 @@ class Placement(_Callback):
                 free[t] = free.get(t, 0.0) - gpus
         return free
 
+    def _room(self, nodes: Sequence[NodeInfo], key: str) -> dict[str, float]:
+        """What a new trial could start on now, per type: with Ray's free CPUs per node
+        (`by_node`), only GPUs on nodes that also have its CPUs (room_by_type); else
+        `_unpromised`. Lock held."""
+        if self.by_node is None:
+            return self._unpromised(nodes, but=key)
+        type_of = {n.node_id: n.gpu_type for n in nodes if n.gpus}
+        free = {nid: (type_of[nid], g, c) for nid, (g, c) in self.by_node(nodes).items()
+                if nid in type_of}  # fmt: skip
+        promised = [
+            (t, gpus, self.specs[other].resources.cpus)
+            for other, (t, gpus) in self.promised.items()
+            if other != key and other in self.specs
+        ]
+        return room_by_type(free, promised, self.specs[key].resources.cpus)
+
     def types_for(self, key: str) -> list[str] | None:
         trial = self.specs[key]
         nodes = [n for n in self.cluster_nodes() if n.source == "node"]
         with self._lock:
             # a CPU trial is never bound (choose_types): no need to ask Ray
-            free = self._unpromised(nodes, but=key) if trial.resources.gpus else {}
+            free = self._room(nodes, key) if trial.resources.gpus else {}
             if self.reserved is None:
                 self.reserved = reservations(list(self.specs.values()), nodes)
             kept_off = self.excluded.get(key, set()) | self.reserved.get(trial.key, set())

@@ -22,6 +22,7 @@ that applies these choices, is in scheduling/adapters/placement.py.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from orchestrator.scheduling.policy.cluster import NodeInfo
 from orchestrator.scheduling.policy.feasibility import fits_trial, gpu_memory
@@ -74,6 +75,34 @@ def suitable_types(
         return e.seconds if e else float("inf")
 
     return sorted(types, key=lambda t: (seconds(t), t))
+
+
+def room_by_type(
+    free: Mapping[Any, tuple[str, float, float]],
+    promised: Iterable[tuple[str, float, float]],
+    cpus: float,
+) -> dict[str, float]:
+    """Free GPUs per type that a trial needing `cpus` CPUs could start on: `free` is each
+    GPU node's (type, free GPUs, free CPUs) by node id; `promised` the (type, GPUs, CPUs)
+    of trials bound to one type and not started yet, each taken from a node of its type
+    that holds it (else from the type's first node). A node without `cpus` CPUs left
+    offers none of its GPUs: a GPU type whose nodes are out of CPUs is not free, or a
+    trial bound to it would wait there while another type idles."""
+    types = [t for t, _, _ in free.values()]
+    left = [[g, c] for _, g, c in free.values()]  # [GPUs, CPUs], in the order of `types`
+    for t, g, c in promised:
+        mine = [left[i] for i, ti in enumerate(types) if ti == t]
+        fit = next((n for n in mine if n[0] + 1e-9 >= g and n[1] + 1e-9 >= c), None)
+        if fit is None and mine:
+            fit = mine[0]
+        if fit is not None:
+            fit[0] -= g
+            fit[1] -= c
+    out: dict[str, float] = {}
+    for t, (g, c) in zip(types, left, strict=True):
+        # an overdrawn node (promises beyond Ray's view) still counts against its type
+        out[t] = out.get(t, 0.0) + (g if c + 1e-9 >= cpus or g < 0 else 0.0)
+    return out
 
 
 def choose_types(

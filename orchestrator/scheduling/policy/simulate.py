@@ -90,22 +90,24 @@ def simulate(
     after a move). migrate: move running trials to faster GPUs by this rule, judged on
     `estimated` (the cost model's estimates unless given) and each trial's measured epoch
     time."""
-    if bind is None:
-        from orchestrator.scheduling.policy.placement import choose_types
+    from orchestrator.scheduling.policy.placement import choose_types, room_by_type
 
+    if bind is None:
         bind = choose_types
     if reserved is None:  # orch's GPU-type affinity, from the estimates (order.py)
         from orchestrator.scheduling.policy.order import reservations
 
         reserved = reservations(queue, nodes)
     state = [_Node(n, n.gpus, n.cpus) for n in nodes]
+    gpu_nodes = [n for n in state if n.info.gpus]
     runnable = [t for t in queue if any(fits(t.resources, n) for n in nodes)]
     # Created trials with the same request and binding are interchangeable for fitting: one
     # queue per (request, binding), so each event looks at a handful of queue heads, not at
     # every created trial (10,000-trial grids).
     classes: dict[tuple[Resources, tuple[str, ...] | None], list[tuple[int, TrialSpec]]] = {}
     heads: dict[tuple[Resources, tuple[str, ...] | None], int] = {}
-    promised: dict[str, float] = {}  # GPUs per type bound to one type, not yet running
+    # (type, GPUs, CPUs) of each trial bound to one type, not yet running, by key
+    promised: dict[str, tuple[str, float, float]] = {}
     running: list[tuple[float, int, int]] = []  # (time, seq, run id): an end or a check
     runs: dict[int, _Run] = {}
     now, created, waiting, finish = 0.0, 0, 0, 0.0
@@ -126,12 +128,8 @@ def simulate(
             trial = runnable[created]
             types = None
             if trial.resources.gpus:
-                free: dict[str, float] = {}
-                for n in state:
-                    if n.info.gpus:
-                        free[n.info.gpu_type] = free.get(n.info.gpu_type, 0.0) + n.gpus
-                for t, gpus in promised.items():
-                    free[t] = free.get(t, 0.0) - gpus
+                here = {i: (n.info.gpu_type, n.gpus, n.cpus) for i, n in enumerate(gpu_nodes)}
+                free = room_by_type(here, promised.values(), trial.resources.cpus)
                 # Seeds and names do not change a binding: a 10,000-trial grid asks once
                 # per distinct trial and free capacity, not 10,000 times.
                 kept_off = tuple(sorted(reserved.get(trial.key, ())))
@@ -140,7 +138,7 @@ def simulate(
                     memo[memo_key] = bind(trial, nodes, free, kept_off)
                 types = memo[memo_key]
             if types and len(types) == 1:
-                promised[types[0]] = promised.get(types[0], 0.0) + trial.resources.gpus
+                promised[trial.key] = (types[0], trial.resources.gpus, trial.resources.cpus)
             key = (trial.resources, tuple(types) if types else None)
             classes.setdefault(key, []).append((created, trial))
             heads.setdefault(key, 0)
@@ -219,8 +217,7 @@ def simulate(
                 gpus, cpus = trial.resources.gpus, trial.resources.cpus
                 node.gpus -= gpus
                 node.cpus -= cpus
-                if k[1] and len(k[1]) == 1:
-                    promised[k[1][0]] -= gpus
+                promised.pop(trial.key, None)
                 launch(_Run(trial, node, now, seconds / max(1, trial.epochs), 0, now + seconds))
                 heads[k] += 1
                 waiting -= 1
