@@ -145,3 +145,62 @@ def test_a_trial_moves_to_the_fast_type_when_it_frees_and_resumes_there(
     assert run.data.tags[Tag.NODE] == nodes["a100"]
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "loss")]
     assert steps == list(range(EPOCHS)), steps
+
+
+def test_a_moved_trial_whose_fast_gpu_other_work_took_runs_on(cluster: Any, tmp_path: Path) -> None:
+    """The a100 frees and orch asks the trial to move there; while the trial finishes its
+    epoch on the t4, other work takes the a100 back. When Tune runs the trial again, orch
+    binds it where there is room (move_fallback, in on_trial_recover): it resumes on the t4
+    and finishes while the a100 stays held, instead of waiting for the a100. (Taken after
+    the trial was queued again, the same rebinding happens in on_step_end, which Requeue
+    makes Tune honour: tests/integration/test_requeue.py.)"""
+    import ray
+
+    from orchestrator.scheduling.adapters.control import Control
+
+    ray.init(address=cluster.address, ignore_reinit_error=True)
+
+    @ray.remote(num_cpus=0, num_gpus=1, resources={"busy": 1})
+    class Holder:
+        def ping(self) -> str:
+            return "held"
+
+    holder = Holder.remote()  # type: ignore[attr-defined]
+    assert ray.get(holder.ping.remote(), timeout=120) == "held"
+    # longer epochs than above: the new holder must take the a100 within one
+    job_file = tmp_path / "move.toml"
+    job_file.write_text(JOB.replace("train_size = 800", "train_size = 1400"))
+    (trial,) = load_job(job_file).trials
+    home = tmp_path / ".orch"
+    control = Control(home / "storage")
+    with ThreadPoolExecutor(1) as pool:
+        submit = pool.submit(
+            run_orch, "submit", str(job_file), env=move_env(home, cluster.address), timeout=600
+        )
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and not submit.done():
+            view = Ledger(f"sqlite:///{home / 'orch.db'}").job("move") if home.exists() else None
+            if view is not None and view.trials and view.trials[0].epochs_done >= 1:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the trial trained no epoch: " + repr(submit.done() and submit.result()))
+        ray.kill(holder)  # the a100 frees: orch asks the trial to move
+        while time.monotonic() < deadline and control.stop_request(trial.key) is None:
+            assert not submit.done(), submit.result()
+            time.sleep(0.1)
+        # other work takes the a100 while the trial finishes its epoch on the t4
+        holder = Holder.remote()  # type: ignore[attr-defined]
+        assert ray.get(holder.ping.remote(), timeout=60) == "held"
+        done = submit.result()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ray.get(holder.ping.remote(), timeout=10) == "held"  # held all along
+    ray.kill(holder)
+
+    nodes = {t: n.node_id for t, n in cluster.nodes_by_type.items()}
+    history = Ledger(f"sqlite:///{home / 'orch.db'}").attempts("move", trial.key)
+    assert [(a["node"], a["failure_class"], a["outcome"]) for a in history] == [
+        (nodes["t4"], FailureClass.MIGRATED, "RETRYING"),
+        (nodes["t4"], None, "FINISHED"),
+    ], history
+    assert 1 <= history[1]["start_epoch"] < EPOCHS, history  # resumed, not restarted
