@@ -63,10 +63,15 @@ def _wait_for_epochs(home: Path, n: int, submit: Any, timeout_s: float) -> int:
     pytest.fail(f"the trial trained fewer than {n} epochs: {submit.done() and submit.result()}")
 
 
+@pytest.mark.parametrize("kind", ["group", "actor"])
 def test_no_move_takes_a_gpu_another_jobs_pending_request_waits_for(
     cluster: Any,  # noqa: F811 - the fixture imported above
     tmp_path: Path,
+    kind: str,
 ) -> None:
+    """Their request is a placement group, or a plain actor asking for a GPU (Ray reports
+    it among the cluster's pending requests, without its label selector: it counts for
+    every type)."""
     import ray
     from ray.util.placement_group import (
         placement_group,
@@ -76,7 +81,7 @@ def test_no_move_takes_a_gpu_another_jobs_pending_request_waits_for(
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     assert f"epochs = {LONGER}" in JOB and "train_size = 128" in JOB
-    ray.init(address=cluster.address)
+    ray.init(address=cluster.address, ignore_reinit_error=True)
     a100 = cluster.nodes_by_type["a100"].node_id
     (info,) = [n for n in ray.nodes() if n["NodeID"] == a100]
     memory = float(info["Resources"]["memory"])
@@ -98,9 +103,14 @@ def test_no_move_takes_a_gpu_another_jobs_pending_request_waits_for(
     ).remote()
     assert ray.get([holder.ping.remote(), hog.ping.remote()], timeout=120) == ["held"] * 2
     # another job's request for the a100: its GPU and half the node's memory
-    theirs = placement_group(
-        [{"GPU": 1, "memory": int(memory * 0.5)}], bundle_label_selector=[{LABEL: "a100"}]
-    )
+    if kind == "group":
+        theirs = placement_group(
+            [{"GPU": 1, "memory": int(memory * 0.5)}], bundle_label_selector=[{LABEL: "a100"}]
+        )
+    else:
+        theirs = Holder.options(  # type: ignore[attr-defined]
+            resources={}, memory=int(memory * 0.5), label_selector={LABEL: "a100"}
+        ).remote()
 
     job_file = tmp_path / "move.toml"
     job_file.write_text(JOB)
@@ -117,13 +127,21 @@ def test_no_move_takes_a_gpu_another_jobs_pending_request_waits_for(
         while time.monotonic() - start < BLOCKED_S:
             assert control.stop_request(trial.key) is None, "a move took their a100"
             time.sleep(0.25)
-        state = placement_group_table(theirs)
-        assert state["state"] == "PENDING", state
-        assert state["stats"]["scheduling_state"] != "INFEASIBLE", state
+        if kind == "group":
+            state = placement_group_table(theirs)
+            assert state["state"] == "PENDING", state
+            assert state["stats"]["scheduling_state"] != "INFEASIBLE", state
+        else:
+            ready, _ = ray.wait([theirs.ping.remote()], timeout=0)
+            assert not ready, "their actor started: the test cannot tell"
         assert len(ledger.attempts("move", trial.key)) == 1
         blocked_until = _epochs_done(home)
         assert blocked_until < LONGER - 1, "the trial ran out of epochs to move"
-        remove_placement_group(theirs)  # their request is gone: the a100 may be taken
+        # their request is gone: the a100 may be taken
+        if kind == "group":
+            remove_placement_group(theirs)
+        else:
+            ray.kill(theirs)
         done = submit.result()
     assert done.returncode == 0, done.stdout + done.stderr
 

@@ -14,6 +14,7 @@ from orchestrator.scheduling.policy.migrate import (
     choose_moves,
     gain,
     waiting_of_group,
+    waiting_of_request,
 )
 from orchestrator.scheduling.policy.simulate import lower_bound, simulate
 from tests.unit.test_makespan import TI, node, table, trials
@@ -195,6 +196,19 @@ def test_other_jobs_pending_groups_are_waiting_trials() -> None:
         Waiting(2.0, frozenset())  # no type takes both: it waits for no freed GPU
     ]
     assert waiting_of_group([(0.0, None)], one_node=True) == []
+
+
+def test_other_jobs_pending_tasks_are_waiting_trials() -> None:
+    """A GPU task or actor of other work Ray has not placed (waiting_of_request): `count`
+    alike requests; the type it names by a gpu_type resource, else any; none for a request
+    without GPUs or one no node could ever hold."""
+    nodes = [node("v", FAST, 2), node("t", SLOW, 4)]
+    assert waiting_of_request({"GPU": 1.0, "CPU": 1.0}, 2, nodes) == [Waiting(1.0, None)] * 2
+    named = {"GPU": 1.0, f"gpu_type:{FAST}": 1.0}
+    assert waiting_of_request(named, 1, nodes) == [Waiting(1.0, frozenset({FAST}))]
+    assert waiting_of_request({"CPU": 4.0}, 3, nodes) == []
+    assert waiting_of_request({"GPU": 8.0}, 1, nodes) == []  # no node has 8
+    assert waiting_of_request({"GPU": 4.0, f"gpu_type:{FAST}": 1.0}, 1, nodes) == []
 
 
 def test_another_jobs_request_blocks_a_move_only_for_a_type_it_can_use() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from orchestrator.scheduling.policy.cluster import NodeInfo
-from orchestrator.scheduling.policy.migrate import Waiting, waiting_of_group
+from orchestrator.scheduling.policy.migrate import Waiting, waiting_of_group, waiting_of_request
 from orchestrator.scheduling.policy.placement import request_types
 
 
@@ -45,7 +45,8 @@ def free_by_node(nodes: Sequence[NodeInfo]) -> dict[str, tuple[float, float]]:
 def pending_elsewhere(nodes: Sequence[NodeInfo]) -> list[Waiting]:
     """GPU requests of other jobs (another orch job, a user's work) that Ray has not placed
     yet: the bundles without a node of their placement groups still PENDING (or
-    RESCHEDULING after a node loss). This job's own are its waiting trials, counted
+    RESCHEDULING after a node loss), and GPU tasks and actors outside any group
+    (`_pending_tasks`). This job's own are its waiting trials, counted
     already; a group no node could ever hold (scheduling state INFEASIBLE) takes no freed
     GPU. Ray's public placement_group_table() leaves out the bundles' label selectors, so
     this reads the GCS table itself: one call, ~3 ms for 300 groups (removed ones are
@@ -86,4 +87,25 @@ def pending_elsewhere(nodes: Sequence[NodeInfo]) -> list[Waiting]:
             if not b.node_id
         ]
         out += waiting_of_group(bundles, one_node=pg.strategy == PlacementStrategy.STRICT_PACK)
+    return out + _pending_tasks(nodes)
+
+
+def _pending_tasks(nodes: Sequence[NodeInfo]) -> list[Waiting]:
+    """GPU tasks and actors outside placement groups that Ray has not placed yet (a user's
+    `num_gpus=1` actor): the cluster's pending resource requests, as the raylets report
+    them to the GCS about once a second. This job's trials never appear there (their
+    actors ask for their group's bundle resources, not for "GPU"). The report leaves out
+    label selectors (waiting_of_request: a `gpu_type:<slug>` resource, else any type)."""
+    try:
+        import ray
+        from ray._raylet import GcsClient  # type: ignore[attr-defined]
+        from ray.autoscaler.v2.sdk import get_cluster_resource_state
+
+        gcs = GcsClient(address=ray.get_runtime_context().gcs_address)
+        pending = get_cluster_resource_state(gcs).pending_resource_requests
+    except Exception:  # a private API: never let it stop the job
+        return []
+    out: list[Waiting] = []
+    for each in pending:
+        out += waiting_of_request(dict(each.request.resources_bundle), int(each.count), nodes)
     return out

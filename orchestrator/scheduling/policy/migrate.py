@@ -31,6 +31,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from orchestrator.scheduling.policy.cluster import NodeInfo
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -79,6 +81,23 @@ def waiting_of_group(
     named = [types for _, types in gpu if types is not None]
     together = frozenset.intersection(*named) if named else None
     return [Waiting(sum(g for g, _ in gpu), together)]
+
+
+def waiting_of_request(
+    bundle: Mapping[str, float], count: int, nodes: Sequence[NodeInfo]
+) -> list[Waiting]:
+    """Another job's GPU task or actor Ray has not placed yet (`count` alike), as waiting
+    trials: the types it names by a `gpu_type:<slug>` resource, else any. One that no node
+    could ever hold waits for no freed GPU (Ray keeps it pending for good)."""
+    from orchestrator.scheduling.policy.placement import request_types
+
+    gpus = float(bundle.get("GPU", 0.0))
+    if gpus <= 1e-9:
+        return []
+    types = request_types(bundle, {}, {n.gpu_type for n in nodes if n.gpus})
+    if not any(n.gpus + 1e-9 >= gpus and (types is None or n.gpu_type in types) for n in nodes):
+        return []
+    return [Waiting(gpus, types)] * count
 
 
 @dataclass(frozen=True)
