@@ -439,8 +439,9 @@ def test_another_jobs_pending_request_for_the_gpu_blocks_a_move(tmp_path: Path) 
 
 
 def test_a_type_whose_nodes_are_out_of_cpus_is_not_free() -> None:
-    """room_by_type: a node's free GPUs count for a trial only if the node also has the
-    trial's CPUs; promises take GPUs and CPUs from a node of their type that holds them."""
+    """room_by_type: a node's free GPUs count for a trial only if the node could hold it
+    alone (its CPUs and GPUs); promises take GPUs and CPUs from a node of their type that
+    holds them."""
     free = {"a": ("a100", 1.0, 1.0), "t": ("gtx-1080-ti", 1.0, 4.0)}
     assert room_by_type(free, [], cpus=1) == {"a100": 1.0, "gtx-1080-ti": 1.0}
     assert room_by_type(free, [], cpus=2) == {"a100": 0.0, "gtx-1080-ti": 1.0}
@@ -451,6 +452,9 @@ def test_a_type_whose_nodes_are_out_of_cpus_is_not_free() -> None:
     assert room_by_type(two, [("gtx-1080-ti", 1.0, 1.0)], cpus=1) == {"gtx-1080-ti": 1.0}
     over = [("gtx-1080-ti", 1.0, 1.0)] * 3
     assert room_by_type(two, over, cpus=1) == {"gtx-1080-ti": -1.0}
+    # one free GPU on each of two nodes: no room for a 2-GPU trial (Ray puts it on one)
+    assert room_by_type(two, [], cpus=1, gpus=2) == {"gtx-1080-ti": 0.0}
+    assert room_by_type(two, [], cpus=1, gpus=1) == {"gtx-1080-ti": 2.0}
 
 
 def test_placement_binds_past_a_preferred_type_out_of_cpus() -> None:

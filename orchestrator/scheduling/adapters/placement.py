@@ -158,8 +158,8 @@ class Placement(_Callback):
         return free
 
     def _room(self, nodes: Sequence[NodeInfo], key: str) -> dict[str, float]:
-        """What a new trial could start on now, per type: with Ray's free CPUs per node
-        (`by_node`), only GPUs on nodes that also have its CPUs (room_by_type); else
+        """What a new trial could start on now, per type: with Ray's free resources per
+        node (`by_node`), only GPUs on nodes that could hold it alone (room_by_type); else
         `_unpromised`. Lock held."""
         if self.by_node is None:
             return self._unpromised(nodes, but=key)
@@ -171,7 +171,8 @@ class Placement(_Callback):
             for other, (t, gpus) in self.promised.items()
             if other != key and other in self.specs
         ]
-        return room_by_type(free, promised, self.specs[key].resources.cpus)
+        res = self.specs[key].resources
+        return room_by_type(free, promised, res.cpus, res.gpus)
 
     def types_for(self, key: str) -> list[str] | None:
         trial = self.specs[key]

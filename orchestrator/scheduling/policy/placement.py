@@ -81,13 +81,15 @@ def room_by_type(
     free: Mapping[Any, tuple[str, float, float]],
     promised: Iterable[tuple[str, float, float]],
     cpus: float,
+    gpus: float = 0.0,
 ) -> dict[str, float]:
-    """Free GPUs per type that a trial needing `cpus` CPUs could start on: `free` is each
-    GPU node's (type, free GPUs, free CPUs) by node id; `promised` the (type, GPUs, CPUs)
-    of trials bound to one type and not started yet, each taken from a node of its type
-    that holds it (else from the type's first node). A node without `cpus` CPUs left
-    offers none of its GPUs: a GPU type whose nodes are out of CPUs is not free, or a
-    trial bound to it would wait there while another type idles."""
+    """Free GPUs per type that a trial needing `gpus` GPUs and `cpus` CPUs could start
+    on: `free` is each GPU node's (type, free GPUs, free CPUs) by node id; `promised` the
+    (type, GPUs, CPUs) of trials bound to one type and not started yet, each taken from a
+    node of its type that holds it (else from the type's first node). A node that cannot
+    hold the trial alone (too few CPUs, or GPUs, left) offers none of its GPUs: Ray places
+    a trial on one node, and a trial bound to a type with room only in pieces would wait
+    there while another type idles."""
     types = [t for t, _, _ in free.values()]
     left = [[g, c] for _, g, c in free.values()]  # [GPUs, CPUs], in the order of `types`
     for t, g, c in promised:
@@ -101,7 +103,8 @@ def room_by_type(
     out: dict[str, float] = {}
     for t, (g, c) in zip(types, left, strict=True):
         # an overdrawn node (promises beyond Ray's view) still counts against its type
-        out[t] = out.get(t, 0.0) + (g if c + 1e-9 >= cpus or g < 0 else 0.0)
+        holds = c + 1e-9 >= cpus and g + 1e-9 >= gpus
+        out[t] = out.get(t, 0.0) + (g if holds or g < 0 else 0.0)
     return out
 
 

@@ -129,7 +129,8 @@ def simulate(
             types = None
             if trial.resources.gpus:
                 here = {i: (n.info.gpu_type, n.gpus, n.cpus) for i, n in enumerate(gpu_nodes)}
-                free = room_by_type(here, promised.values(), trial.resources.cpus)
+                res = trial.resources
+                free = room_by_type(here, promised.values(), res.cpus, res.gpus)
                 # Seeds and names do not change a binding: a 10,000-trial grid asks once
                 # per distinct trial and free capacity, not 10,000 times.
                 kept_off = tuple(sorted(reserved.get(trial.key, ())))
