@@ -76,7 +76,8 @@ class FailureClass(StrEnum):
     TIMEOUT = "timeout"  # resources.timeout_s spent
     ERROR = "error"  # anything else that escaped the trial: retried within the budget
     # Not a failure: stopped after a checkpoint to resume on a faster GPU that freed up
-    # (scheduling/policy/migrate.py); Tune runs it again at once, on that type.
+    # (scheduling/policy/migrate.py; Tune runs it again at once, on that type), or after
+    # its measured epoch, to resume when the job is planned (scheduling/policy/profile.py).
     MIGRATED = "migrated"
 
 

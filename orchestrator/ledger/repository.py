@@ -338,6 +338,8 @@ class Ledger:
                     "outcome": a.outcome,
                     "failure_class": a.failure_class,
                     "message": a.message,
+                    "started_at": a.started_at,
+                    "ended_at": a.ended_at,
                 }
                 for a in self._trial(s, job, key).attempt_rows
             ]

@@ -506,6 +506,7 @@ CASES: list[Case] = [
             ("ORCH_MIGRATE_RESTART_S", "inf", "submit"),
             ("ORCH_MIGRATE_MIN_GAIN_S", "0", "plan"),
             ("ORCH_MIGRATE_MIN_SHARE", "-0.5", "submit"),
+            ("ORCH_PROFILE_MAX_SHARE", "zero", "submit"),
         )
     ],
     Case("env-ledger-retry-zero-is-fine", ["status"], env={"ORCH_LEDGER_RETRY_S": "0"},

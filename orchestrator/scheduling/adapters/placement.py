@@ -41,7 +41,7 @@ from orchestrator.scheduling.policy.migrate import (
     Waiting,
     choose_moves,
 )
-from orchestrator.scheduling.policy.order import reservations
+from orchestrator.scheduling.policy.order import reservations, seconds_on
 from orchestrator.scheduling.policy.placement import (
     MOVE_GRACE_CHECKS,
     after_oom,
@@ -51,6 +51,13 @@ from orchestrator.scheduling.policy.placement import (
     room_by_type,
     stranded,
     suitable_types,
+)
+from orchestrator.scheduling.policy.profile import (
+    MAX_SHARE,
+    learned_seconds,
+    plan_order,
+    remaining,
+    worth_profiling,
 )
 from orchestrator.scheduling.policy.resources import bundle, label_selector
 from orchestrator.spec.model import Resources, TrialSpec
@@ -102,6 +109,12 @@ class Placement(_Callback):
     jobs waiting on the cluster (`pending_elsewhere`), asked only when a move is about to
     be made; `clock` is time.monotonic (tests pass their own).
 
+    With `profile` (and a `migrate` rule), a job worth it (policy/profile.py) is profiled
+    first: each trial stops after its first epochs, is held back from Tune's queue
+    (`dispatch`, which orch's Tune scheduler calls: requeue.py) until every trial is
+    measured, and the held trials are then bound again and queued in the order planned
+    from their measured rates, with GPU-type affinity from the same measurements.
+
     It is also a sink of the parsed trial reports (`trial_result`...; tuner.py hands it to
     TuneEvents), for each running trial's epochs done, last epoch time and node."""
 
@@ -119,6 +132,9 @@ class Placement(_Callback):
         by_node: Callable[[Sequence[NodeInfo]], Mapping[str, tuple[float, float]]] | None = None,
         others: Callable[[Sequence[NodeInfo]], Iterable[Waiting]] | None = pending_elsewhere,
         clock: Callable[[], float] = time.monotonic,
+        profile: bool = False,
+        max_concurrent: int | None = None,
+        profile_share: float = MAX_SHARE,
     ) -> None:
         self.specs = specs
         self.control = control
@@ -141,6 +157,17 @@ class Placement(_Callback):
         # then; `specs` are in launch order. A binding holds until the trial starts, unless
         # no node of its types is left to run it (on_step_end binds it again).
         self.reserved: dict[str, frozenset[str]] | None = None
+        # Profiling (policy/profile.py): None until decided at the first binding.
+        self.profile = profile and self.migrate is not None
+        self.profiling: bool | None = None if self.profile else False
+        self.max_concurrent = max_concurrent
+        self.profile_share = profile_share
+        self.measuring: set[str] = set()  # asked to stop once measured
+        self.held: set[str] = set()  # measured and stopped: kept out of Tune's queue
+        self.ended: set[str] = set()  # ended for good
+        self.last_epoch: dict[str, EpochReport] = {}  # each trial's latest, across runs
+        self.planned = False  # the plan from the measurements is made
+        self._all_measured_at: float | None = None
         self.period_s = 2.0
         self.move_grace_s = MOVE_GRACE_CHECKS * self.period_s
         self._checked = 0.0
@@ -182,7 +209,18 @@ class Placement(_Callback):
             free = self._room(nodes, key) if trial.resources.gpus else {}
             if self.reserved is None:
                 self.reserved = reservations(list(self.specs.values()), nodes)
-            kept_off = self.excluded.get(key, set()) | self.reserved.get(trial.key, set())
+            if self.profiling is None:
+                self.profiling = worth_profiling(
+                    list(self.specs.values()),
+                    nodes,
+                    _by_cost_model,
+                    self.migrate or Rule(),
+                    max_concurrent=self.max_concurrent,
+                    max_share=self.profile_share,
+                )
+            # While profiling, any GPU measures: affinity waits for the plan.
+            reserved = {} if self.profiling and not self.planned else self.reserved
+            kept_off = self.excluded.get(key, set()) | reserved.get(trial.key, set())
             types = choose_types(trial, nodes, free, kept_off)
             if types and len(types) == 1:
                 self.promised[key] = (types[0], trial.resources.gpus)
@@ -205,6 +243,29 @@ class Placement(_Callback):
             with self._lock:
                 if key in self.running:
                     self.running[key] = report
+                self.last_epoch[key] = report
+                measure = self.profiling and not self.planned and key not in self.measuring
+                if measure:
+                    self.measuring.add(key)
+            if measure:
+                self._stop_to_measure(key)
+
+    def _stop_to_measure(self, key: str) -> None:
+        """Profiling: ask the trial to stop after the epoch in progress (its first report
+        came after its first epoch: the warm-up; the next one is the measurement)."""
+        assert self.control is not None
+        if self.control.stop_request(key) is not None:
+            with self._lock:  # a cancel or another stop came first: it stands
+                self.measuring.discard(key)
+            return
+        self.control.request_stop(
+            key,
+            failure_class=FailureClass.MIGRATED,
+            reason=(
+                "profiling: stops after its measured epoch and resumes once every trial "
+                "is measured, in the order planned from the measurements"
+            ),
+        )
 
     def trial_completed(self, key: str, last: Report | None) -> None:
         self._ended(key)
@@ -219,6 +280,11 @@ class Placement(_Callback):
     ) -> None:
         with self._lock:
             self.running.pop(key, None)
+            if will_retry and failure_class == FailureClass.MIGRATED and key in self.measuring:
+                if not self.planned:
+                    self.held.add(key)  # measured: waits for the plan
+            elif will_retry:
+                self.measuring.discard(key)  # failed before its measurement: measure its retry
         if not will_retry:
             self._ended(key)
 
@@ -227,9 +293,11 @@ class Placement(_Callback):
         is dropped, and its request with it."""
         with self._lock:
             self.running.pop(key, None)
+            self.ended.add(key)
             dropped = self.moving.pop(key, None)
             if dropped is not None:
                 self.promised.pop(key, None)
+        dropped = dropped or (key if key in self.measuring else None)
         if dropped is not None and self.control is not None:
             request = StopRequest.from_dict(self.control.stop_request(key))
             if request is not None and request.failure_class == FailureClass.MIGRATED:
@@ -259,7 +327,7 @@ class Placement(_Callback):
         if now - self._checked < self.period_s:
             return
         self._checked = now
-        if self.migrate is not None:
+        if self.migrate is not None and (not self.profiling or self.planned):
             self._moves(trials)
         if self.moved:
             self._fall_back(trials, now)
@@ -410,6 +478,9 @@ class Placement(_Callback):
         key = trial.config.get("trial_key")
         if key not in self.specs:
             return
+        with self._lock:
+            if key in self.held:
+                return  # profiled: bound when the plan is made (dispatch)
         nodes = self.cluster_nodes()
         text = _error_text(trial)
         with self._lock:
@@ -447,6 +518,83 @@ class Placement(_Callback):
                 placement_group_factory(self.specs[key].resources, nodes, larger)
             )
             self.bound[key] = larger
+
+    # -- profiling: orch's Tune scheduler asks before Tune queues trials (requeue.py) ------
+    def dispatch(self, controller: Any) -> set[Any]:
+        """The trials Tune must not queue yet: those measured while others are still being
+        measured. Once every trial is measured or ended (and Ray has had `period_s` to
+        free the last GPUs), plan: bind each held trial again, in the planned order, and
+        put them at the head of Tune's queue in that order."""
+        with self._lock:
+            if not self.profiling or self.planned or not self.held:
+                return set()
+            waiting = [t for t in controller._pending_trials if _key(t) in self.held]
+            if not all(k in self.held or k in self.ended for k in self.specs):
+                self._all_measured_at = None
+                return set(waiting)
+            now = self.clock()
+            if self._all_measured_at is None:
+                self._all_measured_at = now
+            if now - self._all_measured_at < self.period_s:
+                return set(waiting)
+        self._plan(controller, waiting)
+        return set()
+
+    def _plan(self, controller: Any, waiting: list[Any]) -> None:
+        """Order the measured trials longest measured time left first, plan GPU-type
+        affinity from the same measurements, and bind each in that order."""
+        nodes = [n for n in self.cluster_nodes() if n.source == "node"]
+        type_of = {n.node_id: n.gpu_type for n in nodes if n.gpus}
+        left: dict[str, dict[str, float]] = {}
+        with self._lock:
+            for key in self.held:
+                last = self.last_epoch.get(key)
+                here = type_of.get(last.node) if last is not None and last.node else None
+                if last is None or here is None or last.epoch_time_s is None:
+                    continue
+                epochs_left = self.specs[key].epochs - last.epochs_done
+                estimates = self._estimates(key, nodes)
+                left[key] = learned_seconds(estimates, here, last.epoch_time_s, epochs_left)
+            done = {k: r.epochs_done for k, r in self.last_epoch.items() if k in self.held}
+        rest = [remaining(self.specs[k], done.get(k, 0)) for k in self.specs if k in self.held]
+
+        def fastest(trial: TrialSpec) -> float | None:
+            times = left.get(trial.key)
+            return min(times.values()) if times else None
+
+        def duration(trial: TrialSpec, node: NodeInfo) -> float | None:
+            return left.get(trial.key, {}).get(node.gpu_type)
+
+        ordered = plan_order(rest, fastest)
+        planned = reservations(ordered, nodes, duration=duration)
+        with self._lock:
+            self.reserved = planned
+            self.planned = True
+        by_key = {_key(t): t for t in waiting}
+        queue = []
+        for spec in ordered:
+            trial = by_key.get(spec.key)
+            if trial is None:
+                continue
+            old = trial.placement_group_factory
+            trial.update_resources(self.resources(trial.config))
+            # refile it under its new request, as Tune files a pending trial (requeue.py)
+            requests = controller._resources_to_pending_trials
+            requests[old].discard(trial)
+            requests[trial.placement_group_factory].add(trial)
+            queue.append(trial)
+        others = [t for t in controller._pending_trials_list if t not in by_key.values()]
+        controller._pending_trials_list = queue + others
+        with self._lock:
+            self.held.clear()
+
+
+def _key(trial: Any) -> str:
+    return str(trial.config.get("trial_key"))
+
+
+def _by_cost_model(trial: TrialSpec, node: NodeInfo) -> float | None:
+    return seconds_on(trial, node.gpu_type if trial.resources.gpus else "cpu")
 
 
 def _placeable(

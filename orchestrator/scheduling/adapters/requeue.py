@@ -10,7 +10,9 @@ of that type comes back.
 `Requeue` is Tune's FIFO scheduler plus one step before Tune picks what to start: any
 pending trial whose request changed since Tune queued it has its queued request cancelled
 and goes back to the head of the queue, so Tune asks Ray again with the new one. A trial
-whose actor already has its resources is left alone (it is starting).
+whose actor already has its resources is left alone (it is starting). It also lets orch
+hold trials out of Tune's queue and order it (`Dispatch`): a profiled job's measured
+trials wait there for the plan (scheduling/policy/profile.py).
 
 It reaches into Tune's controller (private attributes of TuneController and of its actor
 manager); Ray is pinned to 2.60 (pyproject.toml) and tests/integration/test_requeue.py
@@ -19,21 +21,44 @@ fails if Tune changes underneath.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from ray.tune.schedulers import FIFOScheduler
 
 
-class Requeue(FIFOScheduler):
-    """FIFO, and a waiting trial whose resources were updated is asked for again."""
+class Dispatch(Protocol):
+    """orch's say in what Tune queues (Placement.dispatch): the pending trials to keep out
+    of Tune's queue for now; it may also reorder the queue and rebind trials in it."""
 
-    def __init__(self) -> None:
+    def dispatch(self, controller: Any) -> set[Any]: ...
+
+
+class Requeue(FIFOScheduler):
+    """FIFO, and a waiting trial whose resources were updated is asked for again; with
+    `orch` (Placement), the trials it holds back stay out of Tune's queue, and the queue
+    keeps the order orch gives it."""
+
+    def __init__(self, orch: Dispatch | None = None) -> None:
         super().__init__()
         self.requeued = 0  # how many times a waiting trial was asked for again
+        self.orch = orch
 
     def choose_trial_to_run(self, tune_controller: Any) -> Any:
-        requeue_rebound(tune_controller._tune_controller, self)
-        return super().choose_trial_to_run(tune_controller)
+        controller = tune_controller._tune_controller
+        requeue_rebound(controller, self)
+        if self.orch is None:
+            return super().choose_trial_to_run(tune_controller)
+        held = self.orch.dispatch(controller)
+        # Tune queues the trial chosen here, then those of this list in its order, right
+        # after this call: the held ones leave it (they come back when orch plans them),
+        # and the first is the list's own (FIFO would take Tune's creation order).
+        queue = [t for t in controller._pending_trials_list if t not in held]
+        controller._pending_trials_list = queue
+        pending = controller._pending_trials
+        chosen = next((t for t in queue if t in pending and t.status == "PENDING"), None)
+        if chosen is None and not held:
+            return super().choose_trial_to_run(tune_controller)  # a paused trial, if any
+        return chosen
 
 
 def requeue_rebound(controller: Any, counter: Requeue | None = None) -> None:

@@ -146,6 +146,10 @@ def run_trials(
         control=Control(storage),
         migrate=migration_rule() if job.migrate else None,
         by_node=free_by_node,
+        # profile first when worth it (policy/profile.py): the same switch as moves
+        profile=job.migrate,
+        max_concurrent=job.max_concurrent,
+        profile_share=profile_share(),
     )
     trainable = tune.with_resources(trainable, resources=placement.resources)
     # The job's max_concurrent is the feeder's to enforce (searcher.py).
@@ -159,8 +163,9 @@ def run_trials(
         # feeder in launch order (the planner sorts `trials` beforehand) as Tune asks.
         tune_config=tune.TuneConfig(
             search_alg=feeder,
-            # FIFO, and a waiting trial that Placement binds again is asked for again
-            scheduler=Requeue(),
+            # FIFO, a waiting trial that Placement binds again is asked for again, and
+            # a profiled job's trials wait for their plan (Placement.dispatch)
+            scheduler=Requeue(placement),
             num_samples=len(trials),
             reuse_actors=False,  # a fresh process per trial: TF state and GPU memory
             trial_name_creator=_trial_name,
@@ -196,6 +201,15 @@ def migration_rule() -> Rule:
         min_gain_s=env_seconds("ORCH_MIGRATE_MIN_GAIN_S", Rule.min_gain_s),
         min_share=env_seconds("ORCH_MIGRATE_MIN_SHARE", Rule.min_share),
     )
+
+
+def profile_share() -> float:
+    """The most a profiling round may cost, as a share of the job's estimated makespan
+    (policy/profile.py): MAX_SHARE, or ORCH_PROFILE_MAX_SHARE (a positive number)."""
+    from orchestrator.config import env_seconds
+    from orchestrator.scheduling.policy.profile import MAX_SHARE
+
+    return env_seconds("ORCH_PROFILE_MAX_SHARE", MAX_SHARE)
 
 
 def _trial_name(trial: Any) -> str:

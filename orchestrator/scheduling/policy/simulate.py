@@ -77,6 +77,7 @@ def simulate(
     pending: int = PENDING,
     reserved: Mapping[str, Iterable[str]] | None = None,
     placed: dict[str, str] | None = None,
+    starts: dict[str, float] | None = None,
     migrate: Rule | None = None,
     estimated: Duration | None = None,
 ) -> float:
@@ -87,9 +88,9 @@ def simulate(
     and free capacity: it must not otherwise depend on a trial's name or seed).
     reserved: types each trial is kept off, by key; orch's `order.reservations` of `queue`
     unless given ({}: none). placed: filled with the GPU type each trial ran on (its last,
-    after a move). migrate: move running trials to faster GPUs by this rule, judged on
-    `estimated` (the cost model's estimates unless given) and each trial's measured epoch
-    time."""
+    after a move); starts: with the second each trial started. migrate: move running
+    trials to faster GPUs by this rule, judged on `estimated` (the cost model's estimates
+    unless given) and each trial's measured epoch time."""
     from orchestrator.scheduling.policy.placement import choose_types, room_by_type
 
     if bind is None:
@@ -215,6 +216,8 @@ def simulate(
                 node, seconds = place
                 if placed is not None:
                     placed[trial.key] = node.info.gpu_type
+                if starts is not None:
+                    starts[trial.key] = now
                 gpus, cpus = trial.resources.gpus, trial.resources.cpus
                 node.gpus -= gpus
                 node.cpus -= cpus
