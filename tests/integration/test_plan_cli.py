@@ -214,3 +214,38 @@ def test_plan_says_which_gpu_types_it_has_no_figures_for(orch_home: Path, job_fi
     assert data["assumed_gpu_types"] == ["rtx-9999"]
     plain_run = run_orch("plan", str(job_file), env=env)
     assert "not in orch's table" not in plain_run.stdout
+
+
+BIG_CLUSTER = """
+[[cluster.node_type]]
+name = "box"
+gpu_type = "GTX 1080 Ti"
+gpus = 4
+cpus = 32
+memory_gb = 128
+
+[[cluster.node_type]]
+name = "dgx"
+gpu_type = "V100"
+gpus = 8
+cpus = 64
+memory_gb = 512
+"""
+
+
+def test_plan_says_when_orch_profiles_the_job_first(orch_home: Path, tmp_path: Path) -> None:
+    """lr_schedules' 30 trials on 12 GPUs: some wait, so orch profiles them first
+    (policy/profile.py); plan gives the round's cost. With migrate = false, no round."""
+    job = tmp_path / "lr.toml"
+    source = (ROOT / "jobs/lr_schedules.toml").read_text()
+    job.write_text(source + BIG_CLUSTER)
+    env = {"ORCH_HOME": str(orch_home)}
+    data = json.loads(run_orch("plan", str(job), "--format", "json", env=env).stdout)
+    total = data["total"]
+    assert 0 < total["profiling_h"] < 0.05 * total["makespan_h"], total
+    text = run_orch("plan", str(job), env=env).stdout
+    assert "profiling: orch first trains every trial 2 epochs to measure it, about " in text
+    job.write_text(source.replace("[job]\n", "[job]\nmigrate = false\n", 1) + BIG_CLUSTER)
+    data = json.loads(run_orch("plan", str(job), "--format", "json", env=env).stdout)
+    assert data["total"]["profiling_h"] is None
+    assert "profiling:" not in run_orch("plan", str(job), env=env).stdout

@@ -240,3 +240,27 @@ def test_profiling_is_off_without_moves() -> None:
     specs = {t.key: replace(t) for t in grid(3, epochs=50)}
     placement = Placement(specs, lambda: ONE, free=lambda n: {"v100": 2.0}, profile=True)
     assert placement.profiling is False  # no control, no migrate rule: no stops at all
+
+
+def test_a_trial_given_up_before_its_measurement_does_not_hold_the_plan(tmp_path: Path) -> None:
+    """The infeasible watchdog gives up a trial no node can hold any more (it reports to
+    Placement too: tuner.py); the plan goes on without it."""
+    specs = {t.key: t for t in grid(3, epochs=50)}
+    keys = list(specs)
+    control, clock = Control(tmp_path), Clock()
+    placement = Placement(
+        specs, lambda: ONE, free=lambda n: {"v100": 2.0}, control=control, migrate=RULE,
+        others=None, clock=clock, profile=True, profile_share=0.5,
+    )  # fmt: skip
+    trials = [Trial(k) for k in keys]
+    controller = Controller(trials)
+    for k in keys[:2]:
+        placement.types_for(k)
+        placement.trial_result(k, EpochReport(epoch=1, epochs_done=2, epoch_time_s=5.0))
+        placement.trial_failed(k, "profiled", will_retry=True, failure_class=FailureClass.MIGRATED)
+    assert placement.dispatch(controller) == set(trials[:2])  # the third is not measured
+    placement.trial_failed(keys[2], "infeasible", will_retry=False,
+                           failure_class=FailureClass.INFEASIBLE)  # fmt: skip
+    placement.dispatch(controller)
+    clock.now += placement.period_s + 0.1
+    assert placement.dispatch(controller) == set() and placement.planned

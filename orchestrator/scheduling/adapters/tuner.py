@@ -26,8 +26,8 @@ from orchestrator.scheduling.adapters.searcher import NAME, KeyFeeder
 from orchestrator.scheduling.adapters.watchdog import InfeasibleWatchdog
 from orchestrator.scheduling.policy.cluster import NodeInfo
 from orchestrator.scheduling.policy.gputypes import LABEL
-from orchestrator.scheduling.policy.migrate import Rule
 from orchestrator.scheduling.policy.placement import GpuOutOfMemory
+from orchestrator.scheduling.rules import migration_rule, profile_share
 from orchestrator.spec.model import JobSpec, TrialSpec
 
 
@@ -154,8 +154,15 @@ def run_trials(
     trainable = tune.with_resources(trainable, resources=placement.resources)
     # The job's max_concurrent is the feeder's to enforce (searcher.py).
     feeder = KeyFeeder([(t.key, safe_name(t.name)) for t in trials], job.max_concurrent)
+    # Placement hears of a trial given up too: a profiled job plans once every trial is
+    # measured or ended, and one that can never run is never measured.
     watchdog = InfeasibleWatchdog(
-        specs, Control(storage), sinks, cluster_nodes, grace_s=infeasible_grace_s, feeder=feeder
+        specs,
+        Control(storage),
+        [*sinks, placement],
+        cluster_nodes,
+        grace_s=infeasible_grace_s,
+        feeder=feeder,
     )
     tuner = tune.Tuner(
         trainable,
@@ -188,28 +195,6 @@ def run_trials(
     )
     with _pending_limit(_max_pending()):
         tuner.fit()
-
-
-def migration_rule() -> Rule:
-    """When a running trial is worth moving to a faster GPU (policy/migrate.py): its
-    defaults, or ORCH_MIGRATE_RESTART_S, ORCH_MIGRATE_MIN_GAIN_S and
-    ORCH_MIGRATE_MIN_SHARE (positive numbers)."""
-    from orchestrator.config import env_seconds
-
-    return Rule(
-        restart_s=env_seconds("ORCH_MIGRATE_RESTART_S", Rule.restart_s),
-        min_gain_s=env_seconds("ORCH_MIGRATE_MIN_GAIN_S", Rule.min_gain_s),
-        min_share=env_seconds("ORCH_MIGRATE_MIN_SHARE", Rule.min_share),
-    )
-
-
-def profile_share() -> float:
-    """The most a profiling round may cost, as a share of the job's estimated makespan
-    (policy/profile.py): MAX_SHARE, or ORCH_PROFILE_MAX_SHARE (a positive number)."""
-    from orchestrator.config import env_seconds
-    from orchestrator.scheduling.policy.profile import MAX_SHARE
-
-    return env_seconds("ORCH_PROFILE_MAX_SHARE", MAX_SHARE)
 
 
 def _trial_name(trial: Any) -> str:

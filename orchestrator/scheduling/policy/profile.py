@@ -79,8 +79,17 @@ def worth_profiling(
     span = simulate(queue, nodes, estimated, reserved={}, starts=starts)
     if not any(s > 0 for s in starts.values()):
         return False  # every trial starts at once: there is no order to decide
-    cost = simulate(queue, nodes, first_epochs(estimated), reserved={}) + rule.restart_s
-    return cost <= max_share * span
+    return profiling_round(queue, nodes, estimated, rule) <= max_share * span
+
+
+def profiling_round(
+    queue: Sequence[TrialSpec], nodes: Sequence[NodeInfo], duration: Duration, rule: Rule
+) -> float:
+    """Seconds the profiling round adds to a job: every trial's first `EPOCHS` epochs, in
+    launch order on any free GPU, and the restart after it."""
+    from orchestrator.scheduling.policy.simulate import simulate
+
+    return simulate(queue, nodes, first_epochs(duration), reserved={}) + rule.restart_s
 
 
 def remaining(trial: TrialSpec, done: int) -> TrialSpec:
@@ -133,7 +142,7 @@ def simulate_profiled(
 
     if not worth_profiling(queue, nodes, estimated, rule):
         return simulate(queue, nodes, true, migrate=rule, estimated=estimated)
-    round_s = simulate(queue, nodes, first_epochs(true), reserved={})
+    round_s = profiling_round(queue, nodes, true, rule) - rule.restart_s  # restarts: below
     whole = {t.key: t for t in queue}
 
     def share(trial: TrialSpec) -> float:
