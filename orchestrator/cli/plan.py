@@ -103,8 +103,10 @@ def plan(
     job = load_job(job_file)
     cluster = cluster_for(job, address)
     types = gpu_types(job, cluster, gpu)
-    rows = plan_rows(job, workspace(), types, cluster)
-    summary = job_summary(job, rows, cluster)
+    ws = workspace()
+    learned = learned_ratios(ws)
+    rows = plan_rows(job, ws, types, cluster, learned)
+    summary = job_summary(job, rows, cluster, learned)
     if format == "json":
         typer.echo(json.dumps(as_json(job, types, rows, summary, cluster), indent=2))
     elif format == "csv":  # names from the job file: control characters shown, not sent
@@ -148,7 +150,15 @@ def _reference_gpu(trial: TrialSpec) -> str:
     return trial.reference.gpu.split(" x ")[0] if trial.reference.gpu else ""
 
 
-def plan_rows(job: JobSpec, ws: Workspace, types: Sequence[str], cluster: Cluster) -> list[PlanRow]:
+def plan_rows(
+    job: JobSpec,
+    ws: Workspace,
+    types: Sequence[str],
+    cluster: Cluster,
+    learned: Mapping[str, float] | None = None,
+) -> list[PlanRow]:
+    """`learned`: what orch measured, as ratios to the cost model by model family and GPU
+    type (the ledger's, `learned_ratios`)."""
     finished = finished_keys(ws, job.name)
     progress = _checkpoint_epochs(ws, job.trials)
     rows = []
@@ -157,7 +167,7 @@ def plan_rows(job: JobSpec, ws: Workspace, types: Sequence[str], cluster: Cluste
         hours: dict[str, float | None] = {}
         for gpu_type in types if t.resources.gpus else ["cpu"]:
             accepted = gpu_type in candidate_types(t, [_probe(gpu_type)])
-            e = estimate(t, gpu_type) if accepted or gpu_type == "cpu" else None
+            e = estimate(t, gpu_type, learned=learned) if accepted or gpu_type == "cpu" else None
             hours[gpu_type] = None if e is None else e.seconds / 3600
         memory = peak_memory_gb(t) if t.resources.gpus else None
         problem = memory_problem(t, cluster.nodes or [_probe(g) for g in types])
@@ -195,12 +205,26 @@ def _checkpoint_epochs(ws: Workspace, trials: Sequence[TrialSpec]) -> dict[str, 
 def finished_keys(ws: Workspace, job: str) -> set[str]:
     """Keys the ledger marks FINISHED for this job; a missing SQLite file means none (and
     `plan` does not create one)."""
-    url = ws.ledger_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+    if not _has_ledger(ws):
         return set()
     from orchestrator.ledger import Ledger
 
-    return Ledger(url).finished_keys(job)
+    return Ledger(ws.ledger_url).finished_keys(job)
+
+
+def learned_ratios(ws: Workspace) -> dict[str, float]:
+    """Measured / estimated epoch time by "family@gpu_type", as orch learned it from the
+    epochs it ran (tracking/recorder.py); the same ratios `submit` orders by."""
+    if not _has_ledger(ws):
+        return {}
+    from orchestrator.ledger import Ledger
+
+    return Ledger(ws.ledger_url).speeds()
+
+
+def _has_ledger(ws: Workspace) -> bool:
+    url = ws.ledger_url
+    return not url.startswith("sqlite:///") or Path(url.removeprefix("sqlite:///")).exists()
 
 
 @dataclass(frozen=True)
@@ -214,7 +238,12 @@ class Summary:
     profile_h: float | None = None  # orch profiles the job first: the round's hours
 
 
-def job_summary(job: JobSpec, rows: Sequence[PlanRow], cluster: Cluster) -> Summary:
+def job_summary(
+    job: JobSpec,
+    rows: Sequence[PlanRow],
+    cluster: Cluster,
+    learned: Mapping[str, float] | None = None,
+) -> Summary:
     total = left = 0.0
     unknown = 0
     for r in rows:
@@ -240,11 +269,11 @@ def job_summary(job: JobSpec, rows: Sequence[PlanRow], cluster: Cluster) -> Summ
     def duration(trial: TrialSpec, node: NodeInfo) -> float | None:
         gpu_type = node.gpu_type if trial.resources.gpus else "cpu"
         if (id(trial), gpu_type) not in memo:
-            e = estimate(trial, gpu_type)
+            e = estimate(trial, gpu_type, learned=learned)
             memo[id(trial), gpu_type] = None if e is None else e.seconds
         return memo[id(trial), gpu_type]
 
-    ordered = longest_first(pending, cluster.nodes, {})
+    ordered = longest_first(pending, cluster.nodes, learned or {})
     # orch's policy: its order and its GPU-type affinity; the file order without affinity
     # (each trial on the first GPU that frees) for comparison.
     reserved = reservations(ordered, cluster.nodes, duration=duration)

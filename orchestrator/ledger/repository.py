@@ -249,7 +249,9 @@ class Ledger:
 
     # -- learned speeds -----------------------------------------------------------------
     def record_speed(self, gpu_type: str, macs_per_s: float, weight: float = 0.2) -> None:
-        """Exponential moving average of measured MAC/s on a GPU type."""
+        """Exponential moving average of a measured / estimated epoch-time ratio, keyed by
+        "family@gpu_type" (spec/cost.py: efficiency_sample; the column names are from when
+        it held MAC/s per GPU type)."""
         with self.session() as s:
             row = s.get(SpeedRow, gpu_type)
             if row is None:
@@ -259,6 +261,7 @@ class Ledger:
                 row.samples += 1
 
     def speeds(self) -> dict[str, float]:
+        """The learned ratios by "family@gpu_type" (spec/cost.py: estimate(learned=...))."""
         with self.session() as s:
             return {r.gpu_type: r.macs_per_s for r in s.scalars(select(SpeedRow))}
 

@@ -182,7 +182,8 @@ def _run(
         assert exp_id is not None
         store.delete_trial_runs(exp_id, keys)
         ledger.reset_trials(job.name, keys)
-    pending = longest_first(pending, nodes, ledger.speeds())
+    learned = ledger.speeds()  # measured / estimated, by model family and GPU type
+    pending = longest_first(pending, nodes, learned)
     for t in pending:
         control.clear(t.key)  # a cancel or give-up from an earlier submit no longer holds
 
@@ -208,6 +209,7 @@ def _run(
             [recorder, metrics, prefill, *sinks],
             cluster_nodes=cluster_nodes,
             infeasible_grace_s=INFEASIBLE_GRACE_S,
+            learned=learned,
         )
     finally:
         prefill.stop()

@@ -249,3 +249,26 @@ def test_plan_says_when_orch_profiles_the_job_first(orch_home: Path, tmp_path: P
     data = json.loads(run_orch("plan", str(job), "--format", "json", env=env).stdout)
     assert data["total"]["profiling_h"] is None
     assert "profiling:" not in run_orch("plan", str(job), env=env).stdout
+
+
+def test_plan_scales_its_estimates_by_what_orch_measured(orch_home: Path, job_file: Path) -> None:
+    """A model family that ran twice as slow as estimated on a GPU type (the ledger's
+    learned ratio, as the recorder keeps it) plans twice as long there; others unchanged."""
+    from orchestrator.spec.cost import learned_key
+
+    job_file.write_text(JOB.replace(', "RTX 3090"', "") + CLUSTER)
+    env = {"ORCH_HOME": str(orch_home)}
+
+    def hours() -> dict[str, float]:
+        proc = run_orch("plan", str(job_file), "--format", "json", env=env)
+        assert proc.returncode == 0, proc.stderr
+        data = json.loads(proc.stdout)
+        return {t["name"]: t["hours"].get("gtx-1080-ti") for t in data["trials"]}
+
+    before = hours()
+    resnet = next(t for t in load_job(job_file).trials if t.model == "resnet20")
+    ledger = Ledger(workspace(orch_home).ledger_url)
+    ledger.record_speed(learned_key(resnet, "gtx-1080-ti"), 2.0)
+    after = hours()
+    assert after["ResNet-20-0.05"] == pytest.approx(2 * before["ResNet-20-0.05"], rel=0.01)
+    assert after["DenseNet-BC"] == before["DenseNet-BC"]

@@ -103,3 +103,22 @@ def test_replayed_epochs_logged_once_and_lost_time_counted(parts) -> None:  # ty
     steps = [m.step for m in store.client.get_metric_history(t.mlflow_run_id, "loss")]
     assert steps == [0, 1, 2, 3]
     assert ledger.attempts("rec", key)[1]["start_epoch"] == 2
+
+
+def test_measured_epochs_teach_the_cost_model_what_plan_and_submit_read(parts) -> None:  # type: ignore[no-untyped-def]
+    """The learning loop: each epoch's measured time against the cost model's estimate is
+    kept in the ledger by "family@gpu_type" (efficiency_sample), and an estimate made with
+    the ledger's ratios (as `orch submit` orders and `orch plan` prints) scales by it."""
+    from orchestrator.spec.cost import estimate, learned_key
+
+    rec, ledger, _, _, key = parts
+    trial = rec.trials[key]
+    predicted = estimate(trial, "gtx-1080-ti")
+    assert predicted is not None
+    rec.trial_started(key)
+    slow = 3.0 * predicted.epoch_s  # three times the estimate
+    rec.trial_result(key, epoch(0, epoch_time_s=slow, gpu_name="NVIDIA GeForce GTX 1080 Ti"))
+    learned = ledger.speeds()
+    assert learned == {learned_key(trial, "gtx-1080-ti"): pytest.approx(3.0)}
+    again = estimate(trial, "gtx-1080-ti", learned=learned)
+    assert again is not None and again.epoch_s == pytest.approx(slow, rel=0.02)

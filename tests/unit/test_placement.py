@@ -8,6 +8,8 @@ import pickle
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from orchestrator.scheduling.adapters.placement import Placement
 from orchestrator.scheduling.policy.cluster import NodeInfo
 from orchestrator.scheduling.policy.placement import (
@@ -475,3 +477,19 @@ def test_placement_binds_past_a_preferred_type_out_of_cpus() -> None:
     by_node["a"] = (1.0, 4.0)
     again = Placement({"k1": t1, "k2": t2}, lambda: nodes, by_node=lambda n: by_node)
     assert again.types_for("k1") == ["a100"] and again.types_for("k2") == ["a100"]
+
+
+def test_placement_estimates_use_what_orch_measured_before() -> None:
+    """Affinity, profiling and moves judge by the same learned ratios the launch order
+    uses (the ledger's, by model family and GPU type)."""
+    from orchestrator.spec.cost import learned_key
+
+    t = replace(trial(("A100", "V100")), key="k1")
+    plain = Placement({"k1": t}, lambda: [A100, V100], free=lambda n: {})
+    taught = Placement(
+        {"k1": t}, lambda: [A100, V100], free=lambda n: {},
+        learned={learned_key(t, "v100"): 2.0},
+    )  # fmt: skip
+    before, after = plain._estimates("k1", [A100, V100]), taught._estimates("k1", [A100, V100])
+    assert after["v100"] == pytest.approx(2 * before["v100"], rel=0.01)
+    assert after["a100"] == before["a100"]

@@ -135,6 +135,7 @@ class Placement(_Callback):
         profile: bool = False,
         max_concurrent: int | None = None,
         profile_share: float = MAX_SHARE,
+        learned: Mapping[str, float] | None = None,
     ) -> None:
         self.specs = specs
         self.control = control
@@ -162,6 +163,9 @@ class Placement(_Callback):
         self.profiling: bool | None = None if self.profile else False
         self.max_concurrent = max_concurrent
         self.profile_share = profile_share
+        # what orch measured before, by "family@gpu_type" (the ledger's): the estimates
+        # behind affinity, profiling and moves use it, as the launch order does
+        self.learned = dict(learned or {})
         self.measuring: set[str] = set()  # asked to stop once measured
         self.held: set[str] = set()  # measured and stopped: kept out of Tune's queue
         self.ended: set[str] = set()  # ended for good
@@ -208,12 +212,12 @@ class Placement(_Callback):
             # a CPU trial is never bound (choose_types): no need to ask Ray
             free = self._room(nodes, key) if trial.resources.gpus else {}
             if self.reserved is None:
-                self.reserved = reservations(list(self.specs.values()), nodes)
+                self.reserved = reservations(list(self.specs.values()), nodes, self.learned)
             if self.profiling is None:
                 self.profiling = worth_profiling(
                     list(self.specs.values()),
                     nodes,
-                    _by_cost_model,
+                    self._by_cost_model,
                     self.migrate or Rule(),
                     max_concurrent=self.max_concurrent,
                     max_share=self.profile_share,
@@ -422,6 +426,9 @@ class Placement(_Callback):
                 ),
             )
 
+    def _by_cost_model(self, trial: TrialSpec, node: NodeInfo) -> float | None:
+        return seconds_on(trial, node.gpu_type if trial.resources.gpus else "cpu", self.learned)
+
     def _estimates(self, key: str, nodes: Sequence[NodeInfo]) -> dict[str, float]:
         """The cost model's seconds per epoch on each type the trial accepts, most
         preferred first (placement.suitable_types: memory, OOM exclusions, its order)."""
@@ -431,7 +438,7 @@ class Placement(_Callback):
             spec = self.specs[key]
             out = {}
             for t in suitable_types(spec, nodes, self.excluded.get(key, ())):
-                e = estimate(spec, t)
+                e = estimate(spec, t, learned=self.learned)
                 if e is not None:
                     out[t] = e.seconds / max(1, spec.epochs)
             self._epoch_s[key] = out
@@ -591,10 +598,6 @@ class Placement(_Callback):
 
 def _key(trial: Any) -> str:
     return str(trial.config.get("trial_key"))
-
-
-def _by_cost_model(trial: TrialSpec, node: NodeInfo) -> float | None:
-    return seconds_on(trial, node.gpu_type if trial.resources.gpus else "cpu")
 
 
 def _placeable(

@@ -6,7 +6,7 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +126,10 @@ def run_trials(
     *,
     cluster_nodes: Callable[[], list[NodeInfo]],
     infeasible_grace_s: float = 120.0,
+    learned: Mapping[str, float] | None = None,
 ) -> None:
-    """Run `trials` in the given order (the caller sorts them) and block until all end."""
+    """Run `trials` in the given order (the caller sorts them) and block until all end.
+    `learned`: the ledger's measured / estimated ratios, for the estimates Placement uses."""
     # Tune's own console output would fight orch's live display; with the legacy
     # reporter and verbose=0 it prints nothing.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -150,6 +152,7 @@ def run_trials(
         profile=job.migrate,
         max_concurrent=job.max_concurrent,
         profile_share=profile_share(),
+        learned=learned,
     )
     trainable = tune.with_resources(trainable, resources=placement.resources)
     # The job's max_concurrent is the feeder's to enforce (searcher.py).
