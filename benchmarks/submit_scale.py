@@ -8,7 +8,13 @@ up-front phase, Tune's first trial objects, the first trials) and is then interr
 with its process group. The script samples the driver's RSS every 0.5 s and watches the
 ledger for the first attempt and for ended ones.
 
-    python benchmarks/submit_scale.py [--trials 10000] [--timeout 600]
+--whole: the driver's memory through the whole job. Once the first trial runs, `orch
+cancel` asks every trial to stop: each still starts (a Ray actor, Tune's bookkeeping, the
+ledger and MLflow records of a trial) but ends at once, before importing TensorFlow, so
+all trials pass through the driver in an hour or so instead of days. The watch lasts
+until the driver exits (or --timeout).
+
+    python benchmarks/submit_scale.py [--trials 10000] [--timeout 600] [--whole]
 """
 
 from __future__ import annotations
@@ -82,6 +88,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=10_000)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument(
+        "--whole",
+        action="store_true",
+        help="cancel after the first trial "
+        "and watch the driver until every trial has passed through it",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         job = Path(tmp, "scale.toml")
@@ -95,12 +107,19 @@ def main() -> None:
         driver = psutil.Process(proc.pid)
         first, peak, last, ended = None, 0, 0, 0
         ledger = home / "orch.db"
+        samples: list[tuple[float, int, int]] = []  # (s, ended, RSS) once a minute
         while proc.poll() is None and time.perf_counter() - start < args.timeout:
             last = tree_rss(driver) or last
             peak = max(peak, last)
             started, ended = attempts(ledger)
             if first is None and started:
                 first = time.perf_counter() - start
+                if args.whole:  # every trial from now on stops as it starts
+                    subprocess.run([ORCH, "cancel", "submit-scale"], env=env,
+                                   capture_output=True, timeout=600, check=True)  # fmt: skip
+            now = time.perf_counter() - start
+            if not samples or now - samples[-1][0] >= 60:
+                samples.append((now, ended, last))
             time.sleep(0.5)
         total = time.perf_counter() - start
         exited = proc.poll() is not None  # on its own, before the watch ended
@@ -120,10 +139,14 @@ def main() -> None:
     shown = "never" if first is None else f"{first:.0f} s"
     print(f"| first trial running after | {shown} | < 60 s |")
     print(f"| driver peak RSS | {peak / 2**30:.2f} GB | < 2 GB |")
-    print(f"| driver RSS at the end | {last / 2**30:.2f} GB, {ended} trials ended | - |")
+    print(f"| driver RSS at the end | {last / 2**30:.2f} GB, {ended} attempts ended | - |")
     how = f"driver exited by itself, code {proc.returncode}" if exited else "then interrupted"
     print(f"| observed for | {total:.0f} s ({how}) | - |")
-    if first is None or exited:
+    if args.whole:
+        print("\n| s | attempts ended | driver RSS, GB |\n|---|---|---|")
+        for t, n, rss in samples:
+            print(f"| {t:.0f} | {n:,} | {rss / 2**30:.2f} |")
+    if first is None or (exited and not args.whole):
         print(f"\ndriver stderr (tail):\n{tail}")
 
 
