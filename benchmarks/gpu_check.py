@@ -4,7 +4,8 @@ On one NVIDIA GPU (within 8 minutes with the defaults):
   1. ResNet-20 training images/s (batch 128, synthetic in-memory batch): float32 and
      mixed_float16, XLA off and on;
   2. the input pipeline's images/s (orch's tf.data, standard augmentation) with the trial's
-     CPUs, and its ratio to the GPU's float32 rate (>= 1: the GPU stays fed);
+     --cpus CPUs (a child process whose TensorFlow thread pools orch's setup_tensorflow sizes
+     for them, as in a trial), and its ratio to the GPU's float32 rate (>= 1: fed);
   3. four packed trials at gpus = 0.25 (each its own process with the hard memory limit of
      training/hardware.py), at the same time: total images/s and each one's peak memory;
 and beside each the cost model's prediction (spec/cost.py) for the detected GPU type.
@@ -115,25 +116,36 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # this process, MB
 
 
-def pipeline_rate(cpus: int, images: int, batch: int) -> float:
+def pipeline_rate(cpus: int, images: int, batch: int) -> dict:
+    """The input pipeline's images/s (orch's tf.data, standard augmentation) with the
+    trial's `cpus` CPUs: {"rate", "cpus", "intra_op", "inter_op"}. Measured in a child
+    process whose TensorFlow orch's setup_tensorflow configures for `cpus` CPUs, as in a
+    trial (this process's thread pools are fixed by its training runs); GPUs hidden there,
+    as tf.data runs on the CPU."""
+    cmd = [sys.executable, __file__, "--pipeline-worker", "--cpus", str(cpus),
+           "--images", str(images), "--batch", str(batch)]  # fmt: skip
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    if proc.returncode:
+        raise SystemExit(f"pipeline worker failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def pipeline_worker(args: argparse.Namespace) -> None:
+    """The child of pipeline_rate: TensorFlow set up for the trial's CPUs, then 2 epochs
+    of the standard pipeline over random CIFAR-sized images (the first one traces)."""
     import numpy as np
 
-    from orchestrator.data import Split, make_train_pipeline
+    from benchmarks.input_pipeline import limit_to_trial_cpus
+    from benchmarks.input_pipeline import pipeline_rate as epoch_rates
+    from orchestrator.data import Split
 
+    intra, inter = limit_to_trial_cpus(args.cpus)  # before any other TensorFlow use
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, size=(images, 32, 32, 3), dtype=np.uint8)
-    split = Split(x, rng.integers(0, 10, images), None)
-    rates = []
-    for epoch in range(2):  # epoch 0 traces
-        pipe = make_train_pipeline(
-            split, batch_size=batch, epoch=epoch, seed=0, preprocess="meanstd",
-            augment="standard", dataset="synthetic",
-        )  # fmt: skip
-        start, seen = time.perf_counter(), 0
-        for _, labels in pipe:
-            seen += int(labels.shape[0])
-        rates.append(seen / (time.perf_counter() - start))
-    return rates[-1]
+    x = rng.integers(0, 256, size=(args.images, 32, 32, 3), dtype=np.uint8)
+    split = Split(x, rng.integers(0, 10, args.images), None)
+    rate = epoch_rates(split, "standard", repeats=1, batch=args.batch)[-1]
+    print(json.dumps({"rate": rate, "cpus": args.cpus, "intra_op": intra, "inter_op": inter}))
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -203,6 +215,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=("tensorflow", "jax"), default="tensorflow",
                         help="Keras backend (jax: GPU side only, always XLA)")  # fmt: skip
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pipeline-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--fraction", type=float, default=0.25, help=argparse.SUPPRESS)
     args = parser.parse_args()
     global MODEL, BACKEND
@@ -219,18 +232,22 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
+    if args.pipeline_worker:
+        pipeline_worker(args)
+        return
     begin = time.perf_counter()
     name, gpu_type = gpu_name()
     rows: list[tuple[str, str, str]] = []
-    fp32 = None
+    fp32, fp32_model = None, float("nan")
     jax = BACKEND == "jax"
     precisions = ("float32", "mixed_float16") + (("mixed_bfloat16",) if jax else ())
     xlas = (True,) if jax else (False, True) if args.xla == "both" else (False,)
     for precision in precisions:
         for xla in xlas:
             rate, peak = train_rate(args.batch, args.steps, precision, xla)
-            fp32 = rate if precision == "float32" and fp32 is None else fp32
             model = predicted_rate(args.batch, gpu_type, args.cpus, 1.0, precision)
+            if precision == "float32" and fp32 is None:
+                fp32, fp32_model = rate, model
             label = f"{MODEL} train, {precision}, XLA {'on' if xla else 'off'}"
             rows.append((label, f"{rate:,.0f} img/s", f"{model:,.0f} img/s (XLA not modelled)"
                          if xla else f"{model:,.0f} img/s"))  # fmt: skip
@@ -242,11 +259,17 @@ def main() -> None:
         rows.append(("input pipeline (tf.data)", "not measured: no TensorFlow here", ""))
     else:
         pipe = pipeline_rate(args.cpus, args.images, args.batch)
-        rows.append((f"input pipeline, standard aug, all {os.cpu_count()} cores here",
-                     f"{pipe:,.0f} img/s", f"{PIPELINE_PER_CORE['standard'] * args.cpus:,.0f} "
-                     f"img/s with the trial's {args.cpus} CPUs"))  # fmt: skip
+        cores = os.cpu_count() or 1
+        over = f"; only {cores} cores here" if args.cpus > cores else ""
+        cpus = f"{pipe['cpus']} CPU{'s' if pipe['cpus'] != 1 else ''}"
+        modelled = PIPELINE_PER_CORE["standard"] * args.cpus
+        rows.append((f"input pipeline, standard aug, the trial's {cpus} (TF pools: "
+                     f"{pipe['intra_op']} intra-op, {pipe['inter_op']} inter-op threads{over})",
+                     f"{pipe['rate']:,.0f} img/s",
+                     f"{modelled:,.0f} img/s with the trial's {cpus}"))  # fmt: skip
         assert fp32 is not None
-        rows.append(("pipeline / GPU float32 rate", f"{pipe / fp32:.2f}", ">= 1 keeps the GPU fed"))
+        rows.append(("pipeline / GPU float32 rate", f"{pipe['rate'] / fp32:.2f}",
+                     f"{modelled / fp32_model:.2f}; >= 1 keeps the GPU fed"))  # fmt: skip
     jobs = packed(args, env)
     total = sum(j["rate"] for j in jobs)
     model = 4 * predicted_rate(args.batch, gpu_type, args.cpus, 0.25, "float32")

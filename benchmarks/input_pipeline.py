@@ -1,21 +1,21 @@
-"""Is the input pipeline fast enough to never starve the model?
+"""Is the input pipeline fast enough to keep each GPU type fed, with the trial's CPUs?
 
-Measures, on this machine's CPU:
-  1. images/s the training pipeline delivers (batch 128, 32x32x3, CIFAR-sized 50,000-image
-     array, one full epoch per repeat, per augmentation; "standard" is the target);
-  2. images/s a ResNet-20 training step consumes (SGD, batch 128, one in-memory batch
-     repeated, so no input cost is included);
-and prints both with their ratio. Target: ratio >= 10, so that on a GPU roughly 10x faster
-than this CPU the pipeline still keeps up. Both run on the same cores, one after the other:
-the ratio is an upper bound on the headroom while they share the CPU during training.
+Measures, on this machine's CPU, with TensorFlow configured as orch configures a trial with
+`--cpus` CPUs (training/hardware.py's setup_tensorflow: the intra-op pool = the CPUs, the
+inter-op pool = min(2, CPUs); tf.data's map runs on those pools):
+  1. images/s the training pipeline delivers (orch's make_train_pipeline, batch 128, 32x32x3,
+     a CIFAR-sized 50,000-image array, one full epoch per repeat, per augmentation;
+     "standard" is the target) and so images/s per CPU core;
+  2. the seed's own Keras 2 ImageDataGenerator (flip + shift on the CPU with scipy, one
+     thread as fit_generator's default workers=1), for the cost model's comparison with
+     the seed's times;
+and, per GPU type of the cost model (spec/cost.py), the ResNet-20 training images/s it
+predicts on that GPU, the ratio pipeline(standard, the trial's CPUs) / that GPU rate
+(>= 1: the GPU stays fed) and the cores the standard pipeline needs to keep it fed. The
+ratio is taken against the GPU's training rate, never against a training step on this CPU.
 
-It also states the pipeline's images/s per CPU core (tf.data spreads over all of them), the
-seed's own Keras 2 ImageDataGenerator (flip + shift on the CPU with scipy, one thread as
-fit_generator's default workers=1) for the cost model's comparison with the seed's times,
-and, per GPU type of the cost model, the ResNet-20 training images/s it predicts and the
-cores needed to keep that GPU fed (ratio taken against the GPU rate, not a CPU step).
-
-    .venv/bin/python benchmarks/input_pipeline.py [--data synthetic|digits] [--repeats 3]
+    .venv/bin/python benchmarks/input_pipeline.py [--cpus 4] [--data synthetic|digits]
+        [--repeats 3] [--images 50000] [--augment standard ...]
 
 Prints a Markdown block for benchmarks/RESULTS.md ("## Input pipeline").
 """
@@ -38,25 +38,38 @@ CIFAR_TRAIN = 50_000
 AUGMENTATIONS = ("none", "standard", "standard_reflect", "padcrop")
 
 
-def cifar_sized(data: str) -> Split:
-    """A 50,000-image uint8 training split: generated, or digits tiled to CIFAR size."""
+def limit_to_trial_cpus(cpus: int) -> tuple[int, int]:
+    """Configure this process's TensorFlow as orch configures a trial with `cpus` CPUs
+    (training/hardware.setup_tensorflow), before any other TensorFlow use. Returns the
+    (intra-op, inter-op) pool sizes TensorFlow then reports: the threads tf.data runs on."""
+    from orchestrator.training.hardware import setup_tensorflow
+
+    setup_tensorflow(cpus=cpus, precision="float32", seed=0)
+    import tensorflow as tf
+
+    intra = tf.config.threading.get_intra_op_parallelism_threads()
+    return intra, tf.config.threading.get_inter_op_parallelism_threads()
+
+
+def cifar_sized(data: str, images: int = CIFAR_TRAIN) -> Split:
+    """An `images`-image uint8 training split: generated, or digits tiled to that size."""
     if data == "synthetic":
-        return load_dataset("synthetic", train_size=CIFAR_TRAIN, test_size=100).train
+        return load_dataset("synthetic", train_size=images, test_size=100).train
     digits = load_dataset("digits").train
-    reps = -(-CIFAR_TRAIN // len(digits))
-    x = np.concatenate([digits.x] * reps)[:CIFAR_TRAIN]
-    y = np.concatenate([digits.y] * reps)[:CIFAR_TRAIN]
+    reps = -(-images // len(digits))
+    x = np.concatenate([digits.x] * reps)[:images]
+    y = np.concatenate([digits.y] * reps)[:images]
     return Split(x, y, digits.stats)
 
 
-def pipeline_rate(split: Split, augment: str, repeats: int) -> list[float]:
+def pipeline_rate(split: Split, augment: str, repeats: int, batch: int = BATCH) -> list[float]:
     """images/s of full epochs (epoch 0 is a warm-up: it traces the graph)."""
     from orchestrator.data import make_train_pipeline
 
     rates = []
     for epoch in range(repeats + 1):
         pipeline = make_train_pipeline(
-            split, batch_size=BATCH, epoch=epoch, seed=0, preprocess="meanstd",
+            split, batch_size=batch, epoch=epoch, seed=0, preprocess="meanstd",
             augment=augment, dataset="synthetic",
         )  # fmt: skip
         start, seen = time.perf_counter(), 0
@@ -83,70 +96,26 @@ def seed_generator_rate(split: Split, batches: int = 40) -> float:
     return seen / (time.perf_counter() - start)
 
 
-def gpu_demand(per_core: float) -> list[tuple[str, float, float]]:
-    """(GPU type, ResNet-20 training images/s the cost model predicts, cores to feed it)."""
+def gpu_demand(pipe: float, cpus: int) -> list[tuple[str, float, float, float]]:
+    """Per GPU type of the cost model: (type, the ResNet-20 training images/s it predicts
+    there, pipe / that rate, cores to feed it), `pipe` measured with the trial's `cpus`."""
     from orchestrator.scheduling.policy.gputypes import SPECS
+    from orchestrator.spec.cost import estimate
     from orchestrator.spec.load import parse_job
 
     job = parse_job(
         {"trial": [{"name": "r20", "model": "resnet20", "dataset": "cifar10", "epochs": 1,
-                    "batch_size": BATCH, "resources": {"gpus": 1, "cpus": 64}}]},
+                    "batch_size": BATCH, "resources": {"gpus": 1, "cpus": cpus}}]},
         "resnet20.toml",
     )  # fmt: skip
-    from orchestrator.spec.cost import estimate
-
-    trial = job.trials[0]
+    trial, per_core = job.trials[0], pipe / cpus
     out = []
     for gpu_type in SPECS:
         e = estimate(trial, gpu_type)
+        assert e is not None, gpu_type
         rate = BATCH / e.step_s
-        out.append((gpu_type, rate, rate / per_core))
+        out.append((gpu_type, rate, pipe / rate, rate / per_core))
     return out
-
-
-def build_model():
-    """ResNet-20 from the zoo; a tiny inline stand-in only if the zoo is unavailable."""
-    import keras
-
-    try:
-        from orchestrator.zoo import create_model
-
-        return create_model("resnet20", num_classes=10, input_shape=(32, 32, 3)), "zoo resnet20"
-    except ImportError:
-        inputs = keras.Input((32, 32, 3))
-        x = keras.layers.Conv2D(16, 3, padding="same")(inputs)
-        for width, stride in ((16, 1), (16, 1), (16, 1), (32, 2), (32, 1), (32, 1),
-                              (64, 2), (64, 1), (64, 1)):  # fmt: skip
-            y = keras.layers.Conv2D(width, 3, stride, padding="same", activation="relu")(x)
-            y = keras.layers.Conv2D(width, 3, padding="same")(y)
-            x = keras.layers.Conv2D(width, 1, stride)(x) if stride > 1 else x
-            x = keras.layers.Activation("relu")(keras.layers.Add()([x, y]))
-        x = keras.layers.GlobalAveragePooling2D()(x)
-        outputs = keras.layers.Dense(10, activation="softmax")(x)
-        return keras.Model(inputs, outputs), "inline ResNet-20 stand-in"
-
-
-def model_rate(steps: int, repeats: int) -> tuple[list[float], str]:
-    """images/s of ResNet-20 training steps on one fixed batch (no input cost)."""
-    import keras
-    import tensorflow as tf
-
-    model, label = build_model()
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
-        loss="sparse_categorical_crossentropy",
-    )
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(BATCH, 32, 32, 3)).astype("float32")
-    y = rng.integers(0, 10, BATCH)
-    batch = tf.data.Dataset.from_tensors((x, y)).cache()
-    model.fit(batch.repeat(3), epochs=1, verbose=0)  # warm-up: trace and compile
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.fit(batch.repeat(steps), epochs=1, verbose=0)
-        rates.append(steps * BATCH / (time.perf_counter() - start))
-    return rates, label
 
 
 def machine() -> str:
@@ -163,47 +132,61 @@ def machine() -> str:
 
 
 def main() -> None:
+    cores = os.cpu_count() or 1
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--cpus",
+        type=int,
+        default=min(4, cores),
+        help=f"the trial's CPUs (default min(4, cores here) = {min(4, cores)})",
+    )
     parser.add_argument("--data", choices=("synthetic", "digits"), default="synthetic")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=20, help="training steps per repeat")
+    parser.add_argument("--repeats", type=int, default=3, help="timed epochs per augmentation")
+    parser.add_argument("--images", type=int, default=CIFAR_TRAIN, help="epoch size")
+    parser.add_argument("--augment", nargs="+", choices=AUGMENTATIONS, default=AUGMENTATIONS,
+                        help="augmentations to measure (standard always is)")  # fmt: skip
     args = parser.parse_args()
+    if not 1 <= args.cpus <= cores:
+        parser.error(f"--cpus {args.cpus}: this machine has {cores} cores")
 
     load_before = os.getloadavg()[0]
-    split = cifar_sized(args.data)
-    pipe = {aug: pipeline_rate(split, aug, args.repeats) for aug in AUGMENTATIONS}
-    step, label = model_rate(args.steps, args.repeats)
-    model_ips = statistics.median(step)
-    ratio = statistics.median(pipe["standard"]) / model_ips
+    intra, inter = limit_to_trial_cpus(args.cpus)  # before any other TensorFlow use
+    split = cifar_sized(args.data, args.images)
+    augments = [a for a in AUGMENTATIONS if a in args.augment or a == "standard"]
+    pipe = {aug: pipeline_rate(split, aug, args.repeats) for aug in augments}
     seed_rate = seed_generator_rate(split)
-    cores = os.cpu_count() or 1
+    standard = statistics.median(pipe["standard"])
+    from orchestrator.spec.cost import PIPELINE_PER_CORE
 
-    # Other processes on the machine slow both sides; the load average says how much.
+    # Other processes on the machine slow the pipeline; the load average says how much.
     load = f"1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    cpus = f"{args.cpus} CPU{'s' if args.cpus != 1 else ''}"
     print(f"### {dt.date.today().isoformat()}: {machine()}")
-    print(f"data: {args.data}, {len(split):,} images 32x32x3, batch {BATCH}, "
-          f"preprocess meanstd; median of {args.repeats} (min-max); {load}\n")  # fmt: skip
-    print("| measurement | images/s |")
-    print("|---|---|")
+    print(f"data: {args.data}, {len(split):,} images 32x32x3, batch {BATCH}, preprocess "
+          f"meanstd; the trial's {cpus} (setup_tensorflow: intra-op {intra}, inter-op "
+          f"{inter} threads); median of {args.repeats} (min-max); {load}\n")  # fmt: skip
+    print(f"| measurement | images/s, the trial's {cpus} | images/s per CPU core | "
+          "cost model, per core |")  # fmt: skip
+    print("|---|---|---|---|")
     for aug, rates in pipe.items():
-        print(f"| pipeline, augment={aug} | {statistics.median(rates):,.0f} "
-              f"({min(rates):,.0f}-{max(rates):,.0f}) |")  # fmt: skip
-    print(f"| {label} training step | {model_ips:,.0f} ({min(step):,.0f}-{max(step):,.0f}) |")
-    print(f"| seed's Keras 2 ImageDataGenerator, 1 thread | {seed_rate:,.0f} |")
-    verdict = "meets" if ratio >= 10 else "MISSES"
-    print(f"\nratio pipeline(standard) / model step = {ratio:.1f} ({verdict} the target >= 10)")
-    print(f"\nper CPU core ({cores} cores, tf.data over all of them):\n")
-    print("| augment | images/s per core |")
-    print("|---|---|")
-    for aug, rates in pipe.items():
-        print(f"| {aug} | {statistics.median(rates) / cores:,.0f} |")
-    per_core = statistics.median(pipe["standard"]) / cores
-    print("\nResNet-20 (batch 128, float32) on each GPU type, cost model; cores of this CPU "
-          "the standard pipeline needs to keep up:\n")  # fmt: skip
-    print("| GPU type | predicted training images/s | cores needed |")
-    print("|---|---|---|")
-    for gpu_type, rate, need in gpu_demand(per_core):
-        print(f"| {gpu_type} | {rate:,.0f} | {need:.1f} |")
+        median = statistics.median(rates)
+        print(f"| pipeline, augment={aug} | {median:,.0f} ({min(rates):,.0f}-{max(rates):,.0f}) "
+              f"| {median / args.cpus:,.0f} | {PIPELINE_PER_CORE[aug]:,.0f} |")  # fmt: skip
+    print(f"| seed's Keras 2 ImageDataGenerator, 1 thread | {seed_rate:,.0f} | - | - |")
+    print(f"\nResNet-20 (batch 128, float32) on each GPU type: the cost model's training "
+          f"images/s; ratio = pipeline(standard, the trial's {cpus}) / that rate (>= 1: the "
+          f"GPU stays fed); cores the standard pipeline needs at {standard / args.cpus:,.0f} "
+          "images/s per core:\n")  # fmt: skip
+    print(f"| GPU type | predicted training images/s | ratio, {cpus} | cores needed |")
+    print("|---|---|---|---|")
+    demand = gpu_demand(standard, args.cpus)
+    for gpu_type, rate, ratio, need in demand:
+        print(f"| {gpu_type} | {rate:,.0f} | {ratio:.2f} | {need:.1f} |")
+    short = [gpu_type for gpu_type, _, ratio, _ in demand if ratio < 1]
+    print(
+        f"\nwith the trial's {cpus}, the standard pipeline keeps "
+        + (f"every GPU type fed except {', '.join(short)}." if short else "every GPU type fed.")
+    )
 
 
 if __name__ == "__main__":
