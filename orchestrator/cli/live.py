@@ -32,6 +32,7 @@ _STYLE = {
     TrialState.RETRYING: "yellow",
     TrialState.PENDING: "dim",
     TrialState.SKIPPED: "dim green",
+    TrialState.CANCELLED: "magenta",
 }
 
 
@@ -189,7 +190,7 @@ class LiveDisplay:
         return {  # names and messages escaped: they come from job files and trials
             "trial": safe(trial.name),
             "model": safe(trial.model),
-            "state": f"[{_STYLE.get(st, '')}]{st}[/]",
+            "state": _styled(st),
             "epoch": f"{r['epoch']}/{trial.epochs}",
             "loss": _f(r["loss"], "{:.3f}"),
             "acc": _f(acc, "{:.2%}"),
@@ -204,6 +205,13 @@ class LiveDisplay:
 # accuracy stay; a trial's note moves under the table.
 # "val+test" merges the two accuracy columns into one "acc" (validation until the test).
 _DROP_ORDER = ("note", "model", "loss", "val+test", "compute")
+
+
+def _styled(state: str) -> str:
+    """A state in its colour; one without a colour as plain text (an empty tag "[]" is
+    not markup, and its closing "[/]" would make rich raise)."""
+    style = _STYLE.get(state)
+    return f"[{style}]{state}[/]" if style else safe(state)
 
 
 def _fit(columns: list[str], cells: list[dict[str, str]], width: int) -> list[str]:

@@ -101,3 +101,20 @@ def test_a_large_grid_shows_its_telling_rows_and_counts_the_rest() -> None:
     assert "damaged archive" in words
     assert f"{MAX_ROWS} of 500 trials shown" in words
     assert "1 failed" in words and "1 running" in words and "1 skipped" in words
+
+
+def test_every_trial_state_renders() -> None:
+    """A cancelled trial once made rich raise (an empty style tag), inside Tune's
+    on_trial_complete: Tune then took the cancelled trial for a failed one and ran it
+    again, twice."""
+    from orchestrator.protocol import EndKind, FailureClass, TrialEnd, TrialState
+
+    job = load_job(ROOT / "jobs" / "quickstart.toml")
+    d = LiveDisplay(job, skipped=set())
+    key = job.trials[0].key
+    end = TrialEnd(EndKind.STOPPED, FailureClass.CANCELLED, "cancelled by me@host")
+    d.trial_completed(key, end)
+    assert d.rows[key]["state"] == TrialState.CANCELLED
+    for state in TrialState:
+        d.rows[key]["state"] = state
+        assert str(state) in "\n".join(_screen(d, 200))
