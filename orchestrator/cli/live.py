@@ -207,7 +207,7 @@ class LiveDisplay:
 _DROP_ORDER = ("note", "model", "loss", "val+test", "compute")
 
 
-def _styled(state: str) -> str:
+def _styled(state: TrialState) -> str:
     """A state in its colour; one without a colour as plain text (an empty tag "[]" is
     not markup, and its closing "[/]" would make rich raise)."""
     style = _STYLE.get(state)
