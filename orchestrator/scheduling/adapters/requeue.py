@@ -25,6 +25,8 @@ from typing import Any, Protocol
 
 from ray.tune.schedulers import FIFOScheduler
 
+from orchestrator.protocol import TuneStatus
+
 
 class Dispatch(Protocol):
     """orch's say in what Tune queues (Placement.dispatch): the pending trials to keep out
@@ -55,7 +57,7 @@ class Requeue(FIFOScheduler):
         queue = [t for t in controller._pending_trials_list if t not in held]
         controller._pending_trials_list = queue
         pending = controller._pending_trials
-        chosen = next((t for t in queue if t in pending and t.status == "PENDING"), None)
+        chosen = next((t for t in queue if t in pending and t.status == TuneStatus.PENDING), None)
         if chosen is None and not held:
             return super().choose_trial_to_run(tune_controller)  # a paused trial, if any
         return chosen
