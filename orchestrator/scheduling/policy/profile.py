@@ -33,13 +33,13 @@ from dataclasses import replace
 from orchestrator.scheduling.policy.cluster import NodeInfo
 from orchestrator.scheduling.policy.feasibility import fits
 from orchestrator.scheduling.policy.migrate import Rule
+from orchestrator.scheduling.policy.simulate import PENDING
 from orchestrator.spec.model import TrialSpec
 
 Duration = Callable[[TrialSpec, NodeInfo], "float | None"]
 
 EPOCHS = 2  # epochs a trial trains before it stops to be planned: warm-up + one measured
 MAX_SHARE = 0.05  # the most the profiling round may cost, as a share of the makespan
-WINDOW = 200  # trials Tune creates ahead of launch (simulate.PENDING): all must be held
 
 
 def can_profile(trials: Sequence[TrialSpec]) -> bool:
@@ -71,8 +71,8 @@ def worth_profiling(
     round costs at most `max_share` of the estimated makespan."""
     from orchestrator.scheduling.policy.simulate import simulate
 
-    if not can_profile(queue) or len(queue) > WINDOW:
-        return False
+    if not can_profile(queue) or len(queue) > PENDING:
+        return False  # Tune creates PENDING trials ahead: all must be held at once
     if max_concurrent is not None and max_concurrent < len(queue):
         return False  # the feeder would hold back trials until profiled ones end
     starts: dict[str, float] = {}
