@@ -33,6 +33,7 @@ from orchestrator.protocol import (
 )
 from orchestrator.scheduling.adapters.capacity import free_gpus_by_type, pending_elsewhere
 from orchestrator.scheduling.adapters.control import Control
+from orchestrator.scheduling.adapters.requeue import refile
 from orchestrator.scheduling.policy.cluster import NodeInfo
 from orchestrator.scheduling.policy.migrate import (
     Move,
@@ -41,7 +42,7 @@ from orchestrator.scheduling.policy.migrate import (
     Waiting,
     choose_moves,
 )
-from orchestrator.scheduling.policy.order import reservations, seconds_on
+from orchestrator.scheduling.policy.order import by_cost_model, reservations
 from orchestrator.scheduling.policy.placement import (
     MOVE_GRACE_CHECKS,
     after_oom,
@@ -217,7 +218,7 @@ class Placement(_Callback):
                 self.profiling = worth_profiling(
                     list(self.specs.values()),
                     nodes,
-                    self._by_cost_model,
+                    by_cost_model(self.learned),
                     self.migrate or Rule(),
                     max_concurrent=self.max_concurrent,
                     max_share=self.profile_share,
@@ -426,9 +427,6 @@ class Placement(_Callback):
                 ),
             )
 
-    def _by_cost_model(self, trial: TrialSpec, node: NodeInfo) -> float | None:
-        return seconds_on(trial, node.gpu_type if trial.resources.gpus else "cpu", self.learned)
-
     def _estimates(self, key: str, nodes: Sequence[NodeInfo]) -> dict[str, float]:
         """The cost model's seconds per epoch on each type the trial accepts, most
         preferred first (placement.suitable_types: memory, OOM exclusions, its order)."""
@@ -585,10 +583,7 @@ class Placement(_Callback):
                 continue
             old = trial.placement_group_factory
             trial.update_resources(self.resources(trial.config))
-            # refile it under its new request, as Tune files a pending trial (requeue.py)
-            requests = controller._resources_to_pending_trials
-            requests[old].discard(trial)
-            requests[trial.placement_group_factory].add(trial)
+            refile(controller, trial, old)  # as Tune files a pending trial
             queue.append(trial)
         others = [t for t in controller._pending_trials_list if t not in by_key.values()]
         controller._pending_trials_list = queue + others

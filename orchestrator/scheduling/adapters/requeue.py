@@ -83,9 +83,7 @@ def requeue_rebound(controller: Any, counter: Requeue | None = None) -> None:
             controller._staged_trials.remove(trial)
             if old is not None:
                 controller._actor_cache.decrease_max(old)
-        if old is not None:
-            by_request[old].discard(trial)
-        by_request[current].add(trial)
+        refile(controller, trial, old)
         # Back to the head of the queue: it was queued already, ahead of those behind it.
         queue = controller._pending_trials_list
         if trial in queue:
@@ -93,3 +91,12 @@ def requeue_rebound(controller: Any, counter: Requeue | None = None) -> None:
         queue.insert(0, trial)
         if counter is not None:
             counter.requeued += 1
+
+
+def refile(controller: Any, trial: Any, old: Any) -> None:
+    """File a pending trial under its current request, out of `old` (None: under none):
+    Tune files pending trials by request (`_resources_to_pending_trials`)."""
+    by_request = controller._resources_to_pending_trials
+    if old is not None:
+        by_request[old].discard(trial)
+    by_request[trial.placement_group_factory].add(trial)

@@ -37,6 +37,19 @@ def seconds_on(
     return None if e is None else e.seconds
 
 
+def by_cost_model(
+    learned: Mapping[str, float] | None = None,
+) -> Callable[[TrialSpec, NodeInfo], float | None]:
+    """The cost model's seconds for a trial on a node's GPU type (its CPUs for a CPU-only
+    trial), scaled by what orch measured (`learned`): the duration function the driver's
+    estimates use."""
+
+    def seconds(trial: TrialSpec, node: NodeInfo) -> float | None:
+        return seconds_on(trial, node.gpu_type if trial.resources.gpus else CPU, learned)
+
+    return seconds
+
+
 def estimated_seconds(
     trial: TrialSpec, nodes: Sequence[NodeInfo], learned: Mapping[str, float]
 ) -> float:

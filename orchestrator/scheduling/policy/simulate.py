@@ -116,12 +116,9 @@ def simulate(
     seq = itertools.count()
     per_epoch = None
     if migrate is not None:
-        from orchestrator.scheduling.policy.order import seconds_on
+        from orchestrator.scheduling.policy.order import by_cost_model
 
-        def by_cost_model(trial: TrialSpec, node: NodeInfo) -> float | None:
-            return seconds_on(trial, node.gpu_type if trial.resources.gpus else CPU)
-
-        per_epoch = _EpochEstimates(nodes, estimated or by_cost_model)
+        per_epoch = _EpochEstimates(nodes, estimated or by_cost_model())
 
     def create() -> None:
         nonlocal created, waiting
