@@ -9,10 +9,11 @@ with its process group. The script samples the driver's RSS every 0.5 s and watc
 ledger for the first attempt and for ended ones.
 
 --whole: the driver's memory through the whole job. Once the first trial runs, `orch
-cancel` asks every trial to stop: each still starts (a Ray actor, Tune's bookkeeping, the
-ledger and MLflow records of a trial) but ends at once, before importing TensorFlow, so
-all trials pass through the driver in an hour or so instead of days. The watch lasts
-until the driver exits (or --timeout).
+cancel` asks every trial to stop. The driver then ends each waiting trial itself, as
+Tune hands it out, without a process (scheduling/adapters/withdraw.py): each still passes
+through Tune (a Trial object, the searcher, the callbacks), the ledger and MLflow (its
+run, its end), so all trials pass through the driver in minutes instead of hours. The
+watch lasts until the driver exits (or --timeout).
 
     python benchmarks/submit_scale.py [--trials 10000] [--timeout 600] [--whole]
 """
@@ -29,6 +30,8 @@ import time
 from pathlib import Path
 
 import psutil
+
+from orchestrator.ledger import TERMINAL
 
 ORCH = str(Path(sys.executable).with_name("orch"))
 
@@ -58,20 +61,23 @@ name = "tiny-lr{{recipe.lr}}-wd{{recipe.weight_decay}}"
 """
 
 
-def attempts(ledger: Path) -> tuple[int, int]:
-    """(attempts started, attempts ended) so far. Read-only, through sqlite3: a reader that
+def progress(ledger: Path) -> tuple[int, int]:
+    """(attempts started, trials ended) so far. Read-only, through sqlite3: a reader that
     opened the file first (SQLAlchemy creates a missing file) saw no attempt until long
     after the driver had committed them, which made early runs of this benchmark report a
-    first trial 40 s late or not at all."""
+    first trial 40 s late or not at all. A trial ended before it started (withdrawn by the
+    driver after the cancel) has no attempt, so ends are counted on the trials."""
     import sqlite3
 
+    ended = ", ".join(f"'{s}'" for s in sorted(TERMINAL))
     try:
         db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=2)
         try:
-            row = db.execute("select count(*), count(ended_at) from attempts").fetchone()
+            started = db.execute("select count(*) from attempts").fetchone()[0]
+            done = db.execute(f"select count(*) from trials where state in ({ended})")
+            return int(started), int(done.fetchone()[0])
         finally:
             db.close()
-        return int(row[0]), int(row[1])
     except sqlite3.Error:  # not created yet
         return 0, 0
 
@@ -105,13 +111,13 @@ def main() -> None:
         proc = subprocess.Popen([ORCH, "submit", str(job)], env=env, stdout=subprocess.DEVNULL,
                                 stderr=errors, start_new_session=True)  # fmt: skip
         driver = psutil.Process(proc.pid)
-        first, peak, last, ended = None, 0, 0, 0
+        first, peak, last, started, ended = None, 0, 0, 0, 0
         ledger = home / "orch.db"
         samples: list[tuple[float, int, int]] = []  # (s, ended, RSS) once a minute
         while proc.poll() is None and time.perf_counter() - start < args.timeout:
             last = tree_rss(driver) or last
             peak = max(peak, last)
-            started, ended = attempts(ledger)
+            started, ended = progress(ledger)
             if first is None and started:
                 first = time.perf_counter() - start
                 if args.whole:  # every trial from now on stops as it starts
@@ -139,11 +145,12 @@ def main() -> None:
     shown = "never" if first is None else f"{first:.0f} s"
     print(f"| first trial running after | {shown} | < 60 s |")
     print(f"| driver peak RSS | {peak / 2**30:.2f} GB | < 2 GB |")
-    print(f"| driver RSS at the end | {last / 2**30:.2f} GB, {ended} attempts ended | - |")
+    print(f"| driver RSS at the end | {last / 2**30:.2f} GB, {ended:,} trials ended | - |")
+    print(f"| trial processes started | {started:,} | - |")
     how = f"driver exited by itself, code {proc.returncode}" if exited else "then interrupted"
     print(f"| observed for | {total:.0f} s ({how}) | - |")
     if args.whole:
-        print("\n| s | attempts ended | driver RSS, GB |\n|---|---|---|")
+        print("\n| s | trials ended | driver RSS, GB |\n|---|---|---|")
         for t, n, rss in samples:
             print(f"| {t:.0f} | {n:,} | {rss / 2**30:.2f} |")
     if first is None or (exited and not args.whole):

@@ -14,6 +14,7 @@ import typer
 
 from orchestrator.cli.render import benchmark_table, console
 from orchestrator.cli.text import plain, plain_json, safe
+from orchestrator.protocol import JobState
 
 if TYPE_CHECKING:
     from orchestrator.report.job_report import WrittenReport
@@ -82,8 +83,9 @@ def run_job(
     print_rows(job.name, load_rows(job.name, job.experiment_name))
     _publish(job)
     if not outcome.ok:
+        cancelled = "job cancelled: " if outcome.state == JobState.CANCELLED else ""
         console.print(
-            f"[red]{len(outcome.unfinished)} trial(s) did not finish:[/] "
+            f"[red]{cancelled}{len(outcome.unfinished)} trial(s) did not finish:[/] "
             + ", ".join(safe(n) for n in outcome.unfinished)
             + ". See `orch status "
             + safe(job.name)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from orchestrator.config import Workspace, env_seconds
 from orchestrator.ledger import FINISHED, Ledger, driver_id
-from orchestrator.protocol import FailureClass, JobState
+from orchestrator.protocol import FailureClass, JobState, TrialState
 from orchestrator.scheduling.adapters.control import Control
 from orchestrator.spec.model import JobSpec
 from orchestrator.training.checkpoint import CheckpointStore
@@ -37,6 +37,7 @@ class SubmitOutcome:
     skipped: tuple[str, ...]  # trial names already finished
     ran: tuple[str, ...]
     unfinished: tuple[str, ...]  # ran but did not finish (failed, diverged, cancelled)
+    state: JobState = JobState.FINISHED  # the job's state as the driver left it
 
     @property
     def ok(self) -> bool:
@@ -213,10 +214,22 @@ def _run(
         )
     finally:
         prefill.stop()
-        finished = ledger.finished_keys(job.name)
-        unfinished = tuple(t.name for t in pending if t.key not in finished)
-        recorder.job_finished(JobState.FINISHED if not unfinished else JobState.FAILED)
-    return SubmitOutcome(job.name, skipped, tuple(t.name for t in pending), unfinished)
+        view = ledger.job(job.name)
+        states = {t.key: t.state for t in view.trials} if view is not None else {}
+        unfinished = tuple(t.name for t in pending if states.get(t.key) != FINISHED)
+        state = final_state(states.get(t.key) for t in pending)
+        recorder.job_finished(state)
+    return SubmitOutcome(job.name, skipped, tuple(t.name for t in pending), unfinished, state)
+
+
+def final_state(states: Iterable[str | None]) -> JobState:
+    """A job's state once its driver is done, from the states its trials ended in: a job
+    someone cancelled is CANCELLED (as `orch cancel` records it when no driver is left),
+    even if a trial had failed before; any other unfinished trial makes it FAILED."""
+    ended = set(states)
+    if ended <= {FINISHED}:
+        return JobState.FINISHED
+    return JobState.CANCELLED if TrialState.CANCELLED in ended else JobState.FAILED
 
 
 __all__ = ["FINISHED", "SubmitOutcome", "submit"]

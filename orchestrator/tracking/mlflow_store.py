@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from orchestrator.protocol import MetricName, MlflowStatus, Role, Tag, TrialState
 from orchestrator.spec.model import TrialSpec, declared
@@ -24,6 +24,16 @@ TAG_KEY, TAG_JOB, TAG_ROLE, TAG_STATE = Tag.TRIAL_KEY, Tag.JOB, Tag.ROLE, Tag.ST
 # MLflow 3's UI picks an experiment's mode from this tag; without it an experiment opens in
 # GenAI mode (traces, token usage), with it the runs table, metrics and params of training.
 EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+
+
+RUNS_PAGE = 10_000  # runs per search page (MLflow allows up to 50,000)
+
+
+class RunRef(NamedTuple):
+    """A run found in MLflow: its id and status."""
+
+    run_id: str
+    status: str
 
 
 class MlflowStore:
@@ -107,15 +117,54 @@ class MlflowStore:
         )
         return run.info.run_id
 
+    def trial_runs(self, exp_id: str) -> dict[str, RunRef]:
+        """Every live trial run of the experiment, by trial key (the newest where a key has
+        two), in one paginated search: a search filters on tags by scanning the
+        experiment, so one search per trial costs a job time quadratic in its size (a
+        10,000-trial grid slowed from 15 runs a second to 2 by its 3,000th)."""
+        from mlflow.entities import ViewType
+
+        found: dict[str, RunRef] = {}
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [exp_id],
+                filter_string=f"tags.`{TAG_ROLE}` = '{Role.TRIAL}'",
+                run_view_type=ViewType.ACTIVE_ONLY,
+                max_results=RUNS_PAGE,
+                order_by=["attributes.start_time DESC"],
+                page_token=token,
+            )
+            for run in page:
+                key = run.data.tags.get(TAG_KEY)
+                if key and key not in found:
+                    found[key] = RunRef(run.info.run_id, run.info.status)
+            token = page.token
+            if not token:
+                return found
+
     def trial_run(
-        self, exp_id: str, parent_id: str, job: str, trial: TrialSpec, position: int = 0
+        self,
+        exp_id: str,
+        parent_id: str,
+        job: str,
+        trial: TrialSpec,
+        position: int = 0,
+        *,
+        known: Mapping[str, RunRef] | None = None,
     ) -> str:
-        """The trial's single run: found by key, or created with its params and tags."""
-        run = self._find(exp_id, **{TAG_ROLE: Role.TRIAL, TAG_KEY: trial.key})
-        if run is not None:
-            if run.info.status != MlflowStatus.RUNNING:
-                self.client.update_run(run.info.run_id, status=MlflowStatus.RUNNING)
-            return run.info.run_id
+        """The trial's single run: found by key, or created with its params and tags.
+        `known`: the experiment's trial runs (`trial_runs`), read once for a whole job;
+        without it, this trial's run is searched for."""
+        if known is None:
+            run = self._find(exp_id, **{TAG_ROLE: Role.TRIAL, TAG_KEY: trial.key})
+            found = RunRef(run.info.run_id, run.info.status) if run is not None else None
+        else:
+            found = known.get(trial.key)
+        if found is not None:
+            if found.status != MlflowStatus.RUNNING:
+                self.client.update_run(found.run_id, status=MlflowStatus.RUNNING)
+            return found.run_id
         tags = {
             TAG_ROLE: Role.TRIAL,
             TAG_KEY: trial.key,

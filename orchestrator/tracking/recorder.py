@@ -72,6 +72,10 @@ class Recorder:
         self.parent_id = store.job_run(self.exp_id, job.name, job.description)
         ledger.set_job_state(job.name, JobState.RUNNING, mlflow_run_id=self.parent_id)
         self._run_ids: dict[str, str] = {}
+        # The runs an earlier submit of the job left (a resume), read once: not searched
+        # for trial by trial (MlflowStore.trial_runs).
+        known = store.trial_runs(self.exp_id)  # the experiment may hold other jobs too
+        self._known_runs = {k: r for k, r in known.items() if k in self.trials}
         self._run_lock = threading.Lock()
         self._tagged: set[str] = set()
         self._final: dict[str, str] = {}  # key -> terminal state decided before completion
@@ -87,7 +91,12 @@ class Recorder:
         if key not in self._run_ids:
             trial: TrialSpec = self.trials[key]
             run_id = self.store.trial_run(
-                self.exp_id, self.parent_id, self.job.name, trial, position=self.position[key]
+                self.exp_id,
+                self.parent_id,
+                self.job.name,
+                trial,
+                position=self.position[key],
+                known=self._known_runs,
             )
             self._run_ids[key] = run_id
             self.ledger.update_trial(self.job.name, key, mlflow_run_id=run_id)
@@ -198,10 +207,8 @@ class Recorder:
 
     def job_finished(self, state: str) -> None:
         self.ledger.set_job_state(self.job.name, state)
-        finished = state == JobState.FINISHED
-        self.store.end_run(
-            self.parent_id, MlflowStatus.FINISHED if finished else MlflowStatus.FAILED
-        )
+        status = {JobState.FINISHED: MlflowStatus.FINISHED, JobState.CANCELLED: MlflowStatus.KILLED}
+        self.store.end_run(self.parent_id, status.get(JobState(state), MlflowStatus.FAILED))
         self.flush()
 
     def flush(self) -> None:

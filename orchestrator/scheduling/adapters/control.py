@@ -52,6 +52,21 @@ class Control:
         except (FileNotFoundError, json.JSONDecodeError):
             return None
 
+    def requested(self) -> set[str]:
+        """The keys that have a stop request, in one listing of the folder."""
+        if self.fs is not None:
+            from pyarrow.fs import FileSelector
+
+            infos = self.fs.get_file_info(FileSelector(self.root, allow_not_found=True))
+            names = (i.base_name for i in infos)
+        else:
+            try:
+                names = (e.name for e in os.scandir(self.dir))
+            except FileNotFoundError:
+                return set()
+        # A writer's temporary file ends in .PID.tmp, not .json: never a half request.
+        return {n[: -len(".json")] for n in names if n.endswith(".json")}
+
     def clear(self, key: str) -> None:
         if self.fs is not None:
             from pyarrow.fs import FileType

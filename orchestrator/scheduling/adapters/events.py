@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from ray.tune import Callback
 
 from orchestrator.failures import classify
-from orchestrator.protocol import FailureClass, Report, parse_report
+from orchestrator.protocol import FailureClass, Report, StopRequest, parse_report
 
 
 class TrialSink(Protocol):
@@ -73,6 +73,15 @@ class TuneEvents(Callback):
         last = self._last.pop(key, None)
         for s in self.sinks:
             s.trial_completed(key, last)
+
+    def withdrawn(self, trial: Any, request: StopRequest) -> None:
+        """The driver ends a trial that never started (withdraw.py): the sinks get the end
+        its process would have reported on reading `request`; Tune's stop_trial, next,
+        completes it (on_trial_complete)."""
+        key = self._key(trial)
+        end = self._last[key] = request.end()
+        for s in self.sinks:
+            s.trial_result(key, end)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._failed(trial, will_retry=True)

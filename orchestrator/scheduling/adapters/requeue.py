@@ -10,7 +10,8 @@ of that type comes back.
 `Requeue` is Tune's FIFO scheduler plus one step before Tune picks what to start: any
 pending trial whose request changed since Tune queued it has its queued request cancelled
 and goes back to the head of the queue, so Tune asks Ray again with the new one. A trial
-whose actor already has its resources is left alone (it is starting). It also lets orch
+whose actor already has its resources is left alone (it is starting). Next, trials asked
+to stop while they wait end there, unstarted (withdraw.py). It also lets orch
 hold trials out of Tune's queue and order it (`Dispatch`): a profiled job's measured
 trials wait there for the plan (scheduling/policy/profile.py).
 
@@ -21,6 +22,7 @@ fails if Tune changes underneath.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ray.tune.schedulers import FIFOScheduler
@@ -40,14 +42,19 @@ class Requeue(FIFOScheduler):
     `orch` (Placement), the trials it holds back stay out of Tune's queue, and the queue
     keeps the order orch gives it."""
 
-    def __init__(self, orch: Dispatch | None = None) -> None:
+    def __init__(
+        self, orch: Dispatch | None = None, withdraw: Callable[[Any], None] | None = None
+    ) -> None:
+        """`withdraw(controller)`: ends waiting trials that were asked to stop (withdraw.py)."""
         super().__init__()
         self.requeued = 0  # how many times a waiting trial was asked for again
-        self.orch = orch
+        self.orch, self.withdraw = orch, withdraw
 
     def choose_trial_to_run(self, tune_controller: Any) -> Any:
         controller = tune_controller._tune_controller
         requeue_rebound(controller, self)
+        if self.withdraw is not None:
+            self.withdraw(controller)
         if self.orch is None:
             return super().choose_trial_to_run(tune_controller)
         held = self.orch.dispatch(controller)
@@ -72,17 +79,8 @@ def requeue_rebound(controller: Any, counter: Requeue | None = None) -> None:
         if trial in by_request.get(current, ()):
             continue
         old = next((r for r, ts in by_request.items() if trial in ts), None)
-        actor = controller._trial_to_actor.get(trial)
-        if actor is not None:
-            if controller._actor_manager.is_actor_started(actor):
-                continue  # it has its resources: let it start
-            del controller._trial_to_actor[trial]
-            controller._actor_to_trial.pop(actor, None)
-            controller._actor_manager.remove_actor(actor)  # cancels Ray's request
-        if trial in controller._staged_trials:
-            controller._staged_trials.remove(trial)
-            if old is not None:
-                controller._actor_cache.decrease_max(old)
+        if not unqueue(controller, trial, old):
+            continue  # it has its resources: let it start
         refile(controller, trial, old)
         # Back to the head of the queue: it was queued already, ahead of those behind it.
         queue = controller._pending_trials_list
@@ -91,6 +89,23 @@ def requeue_rebound(controller: Any, counter: Requeue | None = None) -> None:
         queue.insert(0, trial)
         if counter is not None:
             counter.requeued += 1
+
+
+def unqueue(controller: Any, trial: Any, request: Any) -> bool:
+    """Cancel Ray's request for a pending trial's actor (filed under `request`), unless the
+    actor has started already: then False, and the trial is left alone."""
+    actor = controller._trial_to_actor.get(trial)
+    if actor is not None:
+        if controller._actor_manager.is_actor_started(actor):
+            return False
+        del controller._trial_to_actor[trial]
+        controller._actor_to_trial.pop(actor, None)
+        controller._actor_manager.remove_actor(actor)  # cancels Ray's request
+    if trial in controller._staged_trials:
+        controller._staged_trials.remove(trial)
+        if request is not None:
+            controller._actor_cache.decrease_max(request)
+    return True
 
 
 def refile(controller: Any, trial: Any, old: Any) -> None:

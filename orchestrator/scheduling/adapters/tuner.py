@@ -136,6 +136,7 @@ def run_trials(
     from ray import tune
 
     from orchestrator.scheduling.adapters.requeue import Requeue
+    from orchestrator.scheduling.adapters.withdraw import Withdraw
 
     specs = {t.key: t for t in trials}
     trainable = tune.with_parameters(orch_trial, specs=specs, storage=storage)
@@ -167,6 +168,10 @@ def run_trials(
         grace_s=infeasible_grace_s,
         feeder=feeder,
     )
+    events = TuneEvents([*sinks, placement])
+    # A waiting trial asked to stop (a cancel, its retry budget spent) ends in the driver,
+    # unstarted, instead of taking a GPU and a process just to end (withdraw.py).
+    withdraw = Withdraw(Control(storage), events.withdrawn)
     tuner = tune.Tuner(
         trainable,
         # No param_space: each trial's config is its key and name, handed out by the
@@ -175,7 +180,7 @@ def run_trials(
             search_alg=feeder,
             # FIFO, a waiting trial that Placement binds again is asked for again, and
             # a profiled job's trials wait for their plan (Placement.dispatch)
-            scheduler=Requeue(placement),
+            scheduler=Requeue(placement, withdraw),
             num_samples=len(trials),
             reuse_actors=False,  # a fresh process per trial: TF state and GPU memory
             trial_name_creator=_trial_name,
@@ -188,7 +193,7 @@ def run_trials(
             storage_path=str(Path(storage, "tune").absolute())
             if "://" not in storage
             else f"{storage.rstrip('/')}/tune",
-            callbacks=[TuneEvents([*sinks, placement]), watchdog, placement],
+            callbacks=[events, watchdog, placement],
             stop=watchdog,
             verbose=0,
             # Tune retries every failure; the recorder enforces each trial's own budget
