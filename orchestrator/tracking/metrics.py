@@ -15,6 +15,7 @@ keeps its state, so it is safe to construct anywhere.
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ STATES = (  # the states a trial of a running job can be in
     TrialState.DIVERGED,
     TrialState.CANCELLED,
 )
+OPEN = (TrialState.PENDING, TrialState.RUNNING, TrialState.RETRYING)  # work still to do
 TRIAL_TAGS = ("job", "trial", "model")
 WORK_TAGS = ("job", "model", "gpu_type")
 
@@ -105,18 +107,27 @@ class MetricsSink:
         self.epoch_time_s: dict[str, float] = {}
         self._eta_override: float | None = None
         self._metrics: dict[str, Any] | None = None
+        # Kept up to date by _change at each event, not recounted over the whole grid:
+        # a recount per event made a 10,000-trial job quadratic.
+        self._counts: Counter[str] = Counter()
+        self._known_work = 0.0  # open trials with a measured speed: their seconds left
+        self._open_known = 0  # how many of them
+        self._unknown_epochs = 0  # open trials without one: their epochs left
+        self._time_sum = 0.0  # over every measured epoch time (the mean stands in)
+        for k in self.trials:
+            self._tally(k, +1)
         self._publish_states()
 
     # -- TrialSink --------------------------------------------------------------------------
     def trial_started(self, key: str) -> None:
-        self.state[key] = TrialState.RUNNING
+        self._change(key, state=TrialState.RUNNING)
         self._publish_states()
 
     def trial_result(self, key: str, report: Report) -> None:
         if not isinstance(report, EpochReport):
             return  # trial_completed ends the trial with its class
         trial = self.trials[key]
-        self.epochs_done[key] = int(report.epochs_done)
+        self._change(key, epochs_done=int(report.epochs_done))
         tags = self._trial_tags(key)
         self._set("orch_trial_epochs_done", self.epochs_done[key], tags)
         self._set("orch_trial_epochs_planned", trial.epochs, tags)
@@ -124,7 +135,7 @@ class MetricsSink:
             self._set("orch_trial_val_accuracy", float(report.val_accuracy), tags)
         epoch_s = report.epoch_time_s
         if epoch_s:
-            self.epoch_time_s[key] = float(epoch_s)
+            self._change(key, epoch_time_s=float(epoch_s))
             self._set("orch_trial_epochs_per_second", 1.0 / float(epoch_s), tags)
             work = {
                 "job": self.job.name,
@@ -145,8 +156,7 @@ class MetricsSink:
         if isinstance(last, TrialEnd):
             self._end(key, last.state, last.failure_class)
         else:
-            self.epochs_done[key] = self.trials[key].epochs
-            self.state[key] = TrialState.FINISHED
+            self._change(key, state=TrialState.FINISHED, epochs_done=self.trials[key].epochs)
             self._set("orch_trial_eta_seconds", 0.0, self._trial_tags(key))
             self._publish_states()
 
@@ -161,7 +171,7 @@ class MetricsSink:
         cls = classify(message) if failure_class is None else as_failure_class(failure_class)
         if will_retry:
             self._count_failure(key, cls)
-            self.state[key] = TrialState.RETRYING
+            self._change(key, state=TrialState.RETRYING)
             self._publish_states()
         else:
             self._end(key, TrialState.FAILED, cls)
@@ -180,19 +190,47 @@ class MetricsSink:
             return self._eta_override
         if not self.epoch_time_s:
             return None
-        mean = sum(self.epoch_time_s.values()) / len(self.epoch_time_s)
-        work = sum(
-            (t.epochs - self.epochs_done[k]) * self.epoch_time_s.get(k, mean)
-            for k, t in self.trials.items()
-            if self.state[k] in (TrialState.PENDING, TrialState.RUNNING, TrialState.RETRYING)
-        )
-        running = sum(1 for s in self.state.values() if s == TrialState.RUNNING)
-        return work / max(1, running)
+        mean = self._time_sum / len(self.epoch_time_s)
+        known = self._known_work if self._open_known else 0.0  # no float residue
+        work = max(0.0, known) + mean * self._unknown_epochs
+        return work / max(1, self._counts[TrialState.RUNNING])
+
+    def _change(
+        self,
+        key: str,
+        *,
+        state: TrialState | None = None,
+        epochs_done: int | None = None,
+        epoch_time_s: float | None = None,
+    ) -> None:
+        """Every change of a trial's state, progress or speed, and of the job's tallies
+        with it: the trial's old share out, the new one in."""
+        self._tally(key, -1)
+        if state is not None:
+            self.state[key] = state
+        if epochs_done is not None:
+            self.epochs_done[key] = epochs_done
+        if epoch_time_s is not None:
+            self._time_sum += epoch_time_s - self.epoch_time_s.get(key, 0.0)
+            self.epoch_time_s[key] = epoch_time_s
+        self._tally(key, +1)
+
+    def _tally(self, key: str, sign: int) -> None:
+        self._counts[self.state[key]] += sign
+        if self.state[key] not in OPEN:
+            return
+        left = self.trials[key].epochs - self.epochs_done[key]
+        seconds = self.epoch_time_s.get(key)
+        if seconds is None:
+            self._unknown_epochs += sign * left
+        else:
+            self._known_work += sign * left * seconds
+            self._open_known += sign
 
     # -- recording ---------------------------------------------------------------------------
     def _end(self, key: str, state: TrialState, cls: FailureClass) -> None:
         self._count_failure(key, cls)
-        self.state[key] = state
+        self._change(key, state=state)
         self._set("orch_trial_eta_seconds", 0.0, self._trial_tags(key))
         self._publish_states()
 
@@ -204,7 +242,7 @@ class MetricsSink:
 
     def _publish_states(self) -> None:
         for state in STATES:  # zeros too: a state a trial left must drop, not linger
-            n = sum(1 for s in self.state.values() if s == state)
+            n = self._counts[state]
             self._set("orch_trials", n, {"job": self.job.name, "state": state})
         self._publish_job_eta()
 
