@@ -15,7 +15,12 @@ through Tune (a Trial object, the searcher, the callbacks), the ledger and MLflo
 run, its end), so all trials pass through the driver in minutes instead of hours. The
 watch lasts until the driver exits (or --timeout).
 
-    python benchmarks/submit_scale.py [--trials 10000] [--timeout 600] [--whole]
+--whole --processes: the same with the withdrawal turned off, so that each trial starts
+its process (a Ray worker, Tune's imports) and reads its stop request there, as every
+trial did before the withdrawal: the driver's memory per trial process, on 2 cores about
+0.5 trials a second.
+
+    python benchmarks/submit_scale.py [--trials 10000] [--timeout 600] [--whole [--processes]]
 """
 
 from __future__ import annotations
@@ -61,6 +66,12 @@ name = "tiny-lr{{recipe.lr}}-wd{{recipe.weight_decay}}"
 """
 
 
+NO_WITHDRAW = """
+from orchestrator.scheduling.adapters import withdraw
+withdraw.Withdraw.__call__ = lambda self, controller: None
+"""
+
+
 def progress(ledger: Path) -> tuple[int, int]:
     """(attempts started, trials ended) so far. Read-only, through sqlite3: a reader that
     opened the file first (SQLAlchemy creates a missing file) saw no attempt until long
@@ -100,12 +111,21 @@ def main() -> None:
         help="cancel after the first trial "
         "and watch the driver until every trial has passed through it",
     )
+    parser.add_argument(
+        "--processes",
+        action="store_true",
+        help="with --whole: every cancelled trial still starts its process (the driver's "
+        "withdrawal of waiting trials turned off): the driver's memory per trial process",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         job = Path(tmp, "scale.toml")
         job.write_text(job_text(args.trials))
         home = Path(tmp, ".orch")
         env = {**os.environ, "ORCH_HOME": str(home), "ORCH_DASHBOARD": "0"}
+        if args.processes:  # a sitecustomize in the driver that makes Withdraw a no-op
+            Path(tmp, "sitecustomize.py").write_text(NO_WITHDRAW)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [tmp, env.get("PYTHONPATH")]))
         start = time.perf_counter()
         errors = open(Path(tmp, "stderr.txt"), "w")  # noqa: SIM115 (closed below)
         proc = subprocess.Popen([ORCH, "submit", str(job)], env=env, stdout=subprocess.DEVNULL,

@@ -38,17 +38,37 @@ def run_orch(
     """Run the real `orch` console script in a subprocess, as a user would."""
     # A local ray.init() in this test process sets RAY_AUTH_MODE=token in os.environ; a user's
     # shell has no such thing, so the command does not inherit it (pass it in env to test it).
-    inherited = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
-    full_env = {**inherited, "ORCH_DASHBOARD": "0", "COLUMNS": "200", **(env or {})}
     return subprocess.run(
         [ORCH, *args],
         capture_output=True,
         text=True,
-        env=full_env,
+        env=_user_env(env),
         cwd=cwd or ROOT,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+def popen_orch(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[str]:
+    """`run_orch` in the background (its own process group: kill it by group), for a
+    command that runs while the test acts on it (a submit to cancel, a second submit)."""
+    return subprocess.Popen(
+        [ORCH, *args],
+        cwd=cwd or ROOT,
+        env=_user_env(env),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _user_env(env: dict[str, str] | None) -> dict[str, str]:
+    inherited = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
+    return {**inherited, "ORCH_DASHBOARD": "0", "COLUMNS": "200", **(env or {})}
 
 
 PG_ADMIN = "host=127.0.0.1 port=5432 dbname=test user=postgres"

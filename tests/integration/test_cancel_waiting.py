@@ -11,14 +11,13 @@ GPU-slot at a time.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from orchestrator.ledger import Ledger
-from tests.conftest import ORCH, ROOT, run_orch
+from tests.conftest import popen_orch, run_orch
 
 pytestmark = pytest.mark.integration
 
@@ -46,18 +45,7 @@ def test_cancel_ends_waiting_trials_without_starting_them(tmp_path: Path) -> Non
     job = tmp_path / "waiting.toml"
     job.write_text(JOB.format(seeds=list(range(TRIALS))))
     env = {"ORCH_HOME": str(tmp_path / ".orch")}
-    full = {**os.environ, "ORCH_DASHBOARD": "0", "COLUMNS": "200", **env}
-    full.pop("RAY_AUTH_MODE", None)
-    driver = subprocess.Popen(
-        [ORCH, "submit", str(job)],
-        cwd=ROOT,
-        env=full,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    driver = popen_orch("submit", str(job), env=env)
     try:
         ledger: Ledger | None = None
         deadline = time.monotonic() + 300
@@ -82,6 +70,7 @@ def test_cancel_ends_waiting_trials_without_starting_them(tmp_path: Path) -> Non
             os.killpg(driver.pid, 9)
             driver.wait()
     assert "Traceback" not in err, err[-3000:]
+    assert f"job cancelled: {TRIALS} trial(s) did not finish" in out, out[-3000:]
     assert ledger is not None
     view = ledger.job("waiting")
     assert view is not None and view.state == "CANCELLED", (view, out[-2000:], err[-2000:])

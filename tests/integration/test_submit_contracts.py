@@ -5,14 +5,13 @@ real Tune, and one live driver per job."""
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from orchestrator.ledger import Ledger
-from tests.conftest import ORCH, ROOT, run_orch
+from tests.conftest import popen_orch, run_orch
 
 pytestmark = pytest.mark.integration
 
@@ -121,20 +120,9 @@ def test_two_submits_of_one_job_at_once(tmp_path: Path) -> None:
     """SQLite, the default store: one driver runs the job, the other is refused with the
     lease message (exit 2) instead of training every trial a second time."""
     job, env = _job(tmp_path, "twice", epochs=3), _env(tmp_path)
-    full = {**os.environ, "ORCH_DASHBOARD": "0", "COLUMNS": "200", **env}
     procs = []
     for _ in range(2):
-        procs.append(
-            subprocess.Popen(
-                [ORCH, "submit", str(job)],
-                cwd=ROOT,
-                env=full,
-                text=True,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-            )
-        )
+        procs.append(popen_orch("submit", str(job), env=env))
         time.sleep(0.2)
     outs = [p.communicate(timeout=600) for p in procs]
     codes = sorted(p.returncode for p in procs)
